@@ -1,0 +1,365 @@
+"""Headless commands. ``synth-tui`` alone starts the TUI.
+
+Exit codes: 0 success, 1 the run failed, 2 bad input (schema, arguments, settings),
+130 interrupted (Ctrl-C), with the accepted records kept and resumable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .core.backends import BackendSpec, GenerationParams, create_backend
+from .core.config import load_settings
+from .core.engine import Run, RunConfig, RunResult
+from .core.errors import BackendError, DataDirLocked, StoreError, SynthError, UserInputError
+from .core.events import Event, Notice, RateLimited, RecordRejected, RetryScheduled, RunFailed, RunFinished
+from .core.export import FORMATS, export_to_path, export_to_stdout, guess_format
+from .core.schema import load_schema_file, parse_schema
+from .core.store import STATUSES, Store
+from .textsafe import clean_text
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class ProgressPrinter:
+    """A progress line on stderr: records, rate, ETA, rejections. Plain lines when
+    stderr is not a terminal, so logs stay readable."""
+
+    def __init__(self, stream: Any = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.quiet = quiet
+        self._last = 0.0
+        self._notices: set[str] = set()
+
+    def __call__(self, event: Event) -> None:
+        if self.quiet:
+            return
+        if isinstance(event, Notice):
+            self._line(f"note: {event.message}")
+        elif isinstance(event, RateLimited):
+            self._line(f"rate limited: waiting {event.delay:.1f} s, concurrency now {event.concurrency}")
+        elif isinstance(event, RetryScheduled):
+            self._line(f"retry {event.attempt} in {event.delay:.1f} s: {clean_text(event.reason)[:160]}")
+        elif isinstance(event, RecordRejected) and not event.duplicate:
+            key = event.reason[:60]
+            if key not in self._notices and len(self._notices) < 5:
+                self._notices.add(key)
+                self._line(f"rejected a record: {clean_text(event.reason)[:160]}")
+        final = isinstance(event, (RunFinished, RunFailed))
+        now = time.monotonic()
+        if final or now - self._last >= (0.1 if self.tty else 2.0):
+            self._last = now
+            self._bar(event, final)
+
+    def _bar(self, event: Event, final: bool) -> None:
+        p = event.progress
+        width = 24
+        filled = int(width * p.fraction)
+        eta = f"ETA {p.eta:.0f}s" if p.eta is not None and not final else f"{p.elapsed:.1f}s"
+        text = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}  {p.rate:.1f} rec/s  {eta}  "
+            f"rejected {p.rejected}  dup {p.duplicates}  retries {p.retries}"
+        )
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _line(self, text: str) -> None:
+        self.stream.write(("\r\x1b[2K" if self.tty else "") + text + "\n")
+        self.stream.flush()
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="where history and records live (default: the user data dir, "
+                   "or $SYNTH_TUI_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synth-tui", description="Generate synthetic datasets with LLMs.")
+    parser.add_argument("--version", action="version", version="synth-tui 0.1.0")
+    sub = parser.add_subparsers(dest="command")
+
+    g = sub.add_parser("generate", help="generate records from a schema file")
+    g.add_argument("schema", help="JSON Schema or short-form schema file ('-' reads stdin)")
+    g.add_argument("-n", "--count", type=int, required=True, help="number of records")
+    g.add_argument("--backend", choices=["local", "openai", "hf", "ollama"])
+    g.add_argument("--model")
+    g.add_argument("--base-url")
+    g.add_argument("--api-key-env", help="environment variable that holds the API key")
+    g.add_argument("--batch-size", type=int, help="records per request")
+    g.add_argument("--concurrency", type=int, help="requests at once (default 4)")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--max-tokens", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--max-attempts", type=int, default=4, help="requests per record, on average, before giving up")
+    g.add_argument("--max-retries", type=int, default=5, help="retries of one request on transient errors")
+    g.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one answer")
+    g.add_argument("--no-hints", action="store_true", help="do not add variation hints to prompts")
+    g.add_argument("-o", "--output", help="write records to this file (default: stdout)")
+    g.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix, else jsonl)")
+    g.add_argument("--force", action="store_true", help="overwrite the output file")
+    g.add_argument("--no-save", action="store_true", help="do not keep this run in the history")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    _add_data_dir(g)
+
+    h = sub.add_parser("history", help="list runs, newest first")
+    h.add_argument("--status", choices=STATUSES)
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--json", action="store_true")
+    _add_data_dir(h)
+
+    s = sub.add_parser("show", help="one run's details and a sample of its records")
+    s.add_argument("id")
+    s.add_argument("--sample", type=int, default=5)
+    s.add_argument("--json", action="store_true")
+    _add_data_dir(s)
+
+    e = sub.add_parser("export", help="export a run's records")
+    e.add_argument("id")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--format", choices=FORMATS)
+    e.add_argument("--force", action="store_true", help="overwrite the output file")
+    _add_data_dir(e)
+
+    r = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run")
+    r.add_argument("id")
+    r.add_argument("--concurrency", type=int)
+    r.add_argument("-q", "--quiet", action="store_true")
+    r.add_argument("-o", "--output")
+    r.add_argument("--format", choices=FORMATS)
+    r.add_argument("--force", action="store_true")
+    _add_data_dir(r)
+
+    d = sub.add_parser("delete", help="delete a run and its records")
+    d.add_argument("id")
+    _add_data_dir(d)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from .app import run_app
+
+        return run_app()
+    try:
+        return COMMANDS[args.command](args)
+    except (UserInputError, DataDirLocked) as exc:
+        print(f"synth-tui: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SynthError as exc:
+        print(f"synth-tui: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _data_dir(args: argparse.Namespace) -> str | None:
+    return args.data_dir or load_settings().data_dir
+
+
+def _print_warnings(store: Store) -> None:
+    for warning in store.warnings:
+        print(f"synth-tui: warning: {warning}", file=sys.stderr)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    schema = parse_schema(sys.stdin.read(), "<stdin>") if args.schema == "-" else load_schema_file(args.schema)
+    for warning in schema.warnings:
+        print(f"synth-tui: warning: {warning}", file=sys.stderr)
+    settings = load_settings()
+    kind = args.backend or settings.backend
+    conf = settings.for_backend(kind)
+    spec = BackendSpec(
+        kind=kind, model=args.model or conf.model, base_url=args.base_url or conf.base_url,
+        api_key_env=args.api_key_env or conf.api_key_env,
+    )
+    if args.output and Path(args.output).exists() and not args.force:
+        raise UserInputError(f"{args.output} already exists: choose another name or use --force to overwrite it")
+    config = RunConfig(
+        count=args.count, batch_size=args.batch_size, concurrency=args.concurrency or settings.concurrency,
+        params=GenerationParams(args.temperature, args.top_p, args.max_tokens, args.seed),
+        max_attempts=args.max_attempts, max_retries=args.max_retries, variation_hints=not args.no_hints,
+    )
+    config.check()
+    try:
+        backend = create_backend(spec, api_key=settings.api_key(kind, args.api_key_env), read_timeout=args.timeout)
+    except BackendError as exc:
+        raise UserInputError(str(exc)) from None
+    store = None if args.no_save else Store(args.data_dir or settings.data_dir)
+    try:
+        if store:
+            _print_warnings(store)
+        run = Run(schema, config, backend, store=store, on_event=ProgressPrinter(quiet=args.quiet))
+        result, interrupted = _execute(run, backend)
+    finally:
+        if store:
+            store.close()
+    _write_output(result, args.output, args.format, args.force, schema.schema)
+    return _summarize(result, interrupted)
+
+
+def _execute(run: Run, backend: Any) -> tuple[RunResult, bool]:
+    interrupted = False
+
+    async def main() -> RunResult:
+        nonlocal interrupted
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            nonlocal interrupted
+            interrupted = True
+            run.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            return await run.execute()
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(main()), interrupted
+
+
+def _write_output(result: RunResult, output: str | None, fmt: str | None, force: bool,
+                  schema: dict[str, Any]) -> None:
+    fmt = fmt or guess_format(output)
+    if output:
+        export_to_path(lambda: result.records, output, fmt, schema=schema, force=force)
+    elif result.records:
+        export_to_stdout(lambda: result.records, fmt, schema)
+
+
+def _summarize(result: RunResult, interrupted: bool) -> int:
+    print(
+        f"run {result.run_id}: {result.status}, {result.accepted}/{result.requested} records, "
+        f"{result.rejected} rejected, {result.duplicates} duplicates, {result.retries} retries, "
+        f"{result.requests} requests, {result.prompt_tokens + result.completion_tokens} tokens, "
+        f"{result.elapsed:.1f} s",
+        file=sys.stderr,
+    )
+    if result.error:
+        print(f"synth-tui: error: {clean_text(result.error)}", file=sys.stderr)
+    if interrupted:
+        print(f"interrupted: {result.accepted} records kept; `synth-tui resume {result.run_id}` continues",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.success else EXIT_FAILED
+
+
+def _format_row(doc: dict[str, Any]) -> list[str]:
+    counts = doc.get("counts", {})
+    backend = doc.get("backend", {})
+    return [
+        doc["id"],
+        (doc.get("created") or "")[:19].replace("T", " "),
+        doc.get("status", ""),
+        f"{backend.get('backend', '')}:{backend.get('model', '')}",
+        f"{counts.get('accepted', 0)}/{counts.get('requested', 0)}",
+        f"{doc['elapsed']:.1f}s" if isinstance(doc.get("elapsed"), (int, float)) else "-",
+    ]
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with Store(_data_dir(args), writable=False) as store:
+        _print_warnings(store)
+        runs = store.list_runs(args.status, args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not runs:
+        print("no runs yet" + (f" with status {args.status}" if args.status else ""))
+        return EXIT_OK
+    rows = [["ID", "CREATED (UTC)", "STATUS", "MODEL", "RECORDS", "TIME"]] + [_format_row(d) for d in runs]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with Store(_data_dir(args), writable=False) as store:
+        doc = store.get_run(args.id)
+        sample = store.read_page(doc["id"], 0, args.sample)
+    if args.json:
+        print(json.dumps({"run": doc, "sample": sample}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    counts = doc.get("counts", {})
+    backend = doc.get("backend", {})
+    lines = [
+        f"run       {doc['id']}",
+        f"status    {doc.get('status')}",
+        f"created   {doc.get('created')}   finished {doc.get('finished', '-')}",
+        f"backend   {backend.get('backend')}  model {backend.get('model')}  {backend.get('base_url') or ''}".rstrip(),
+        f"records   {counts.get('accepted', 0)}/{counts.get('requested', 0)} accepted, "
+        f"{counts.get('rejected', 0)} rejected, {counts.get('duplicates', 0)} duplicates",
+        f"requests  {counts.get('requests', 0)} ({counts.get('retries', 0)} retries), tokens "
+        f"{counts.get('prompt_tokens', 0)} prompt + {counts.get('completion_tokens', 0)} completion",
+        f"config    {json.dumps(doc.get('config', {}))}",
+    ]
+    if doc.get("error"):
+        lines.append(f"error     {clean_text(doc['error'])}")
+    lines.append("schema    " + json.dumps(doc.get("schema"), ensure_ascii=False))
+    lines.append(f"sample ({len(sample)}):")
+    lines += ["  " + clean_text(json.dumps(r, ensure_ascii=False)) for r in sample]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with Store(_data_dir(args), writable=False) as store:
+        doc = store.get_run(args.id)
+        n = export_to_path(lambda: store.iter_records(doc["id"]), args.output, args.format,
+                           schema=doc.get("schema"), force=args.force)
+    print(f"wrote {n} records to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with Store(_data_dir(args)) as store:
+        _print_warnings(store)
+        doc = store.get_run(args.id)
+        b = doc.get("backend", {})
+        kind = b.get("backend", "local")
+        conf = settings.for_backend(kind)
+        spec = BackendSpec(kind=kind, model=b.get("model"), base_url=b.get("base_url"),
+                           api_key_env=b.get("api_key_env") or conf.api_key_env)
+        try:
+            backend = create_backend(spec, api_key=settings.api_key(kind, spec.api_key_env))
+        except BackendError as exc:
+            raise UserInputError(str(exc)) from None
+        overrides = {"concurrency": args.concurrency} if args.concurrency else None
+        run = Run.resume(store, doc["id"], backend, on_event=ProgressPrinter(quiet=args.quiet),
+                         config_overrides=overrides)
+        result, interrupted = _execute(run, backend)
+    if args.output:  # otherwise the records are in the history, where `export` finds them
+        _write_output(result, args.output, args.format, args.force, doc["schema"])
+    return _summarize(result, interrupted)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with Store(_data_dir(args)) as store:
+        doc = store.delete_run(args.id)
+    print(f"deleted run {doc['id']}", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "history": cmd_history,
+    "show": cmd_show,
+    "export": cmd_export,
+    "resume": cmd_resume,
+    "delete": cmd_delete,
+}

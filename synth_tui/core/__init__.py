@@ -1,0 +1,1 @@
+"""The engine: schemas, backends, generation, storage, export. Never imports Textual."""

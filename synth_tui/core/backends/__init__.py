@@ -1,0 +1,60 @@
+"""Backends: one module per protocol behind :class:`Backend`. Adding one is one module
+and one line in ``BACKENDS``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import UserInputError
+from .base import Backend, BackendSpec, Completion, CompletionRequest, GenerationParams
+
+
+def _openai(**kw: Any) -> Backend:
+    from .openai import OpenAIBackend
+
+    return OpenAIBackend(**kw)
+
+
+def _hf(**kw: Any) -> Backend:
+    from .openai import HuggingFaceBackend
+
+    return HuggingFaceBackend(**kw)
+
+
+def _ollama(**kw: Any) -> Backend:
+    from .ollama import OllamaBackend
+
+    kw.pop("api_key", None)
+    kw.pop("api_key_env", None)
+    return OllamaBackend(**kw)
+
+
+def _local(**kw: Any) -> Backend:
+    from .local import LocalBackend
+
+    return LocalBackend(model=kw.get("model"))
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "local": _local,
+    "openai": _openai,
+    "hf": _hf,
+    "ollama": _ollama,
+}
+
+
+def create_backend(spec: BackendSpec, *, api_key: str | None = None, **options: Any) -> Backend:
+    """Build the backend a spec names. ``api_key`` overrides the environment variable."""
+    try:
+        factory = BACKENDS[spec.kind]
+    except KeyError:
+        raise UserInputError(f"unknown backend {spec.kind!r}: choose one of {', '.join(BACKENDS)}") from None
+    kwargs: dict[str, Any] = {"model": spec.model, **options}
+    if spec.kind != "local":
+        kwargs.update(base_url=spec.base_url, api_key=api_key, api_key_env=spec.api_key_env)
+    return factory(**kwargs)
+
+
+__all__ = [
+    "BACKENDS", "Backend", "BackendSpec", "Completion", "CompletionRequest", "GenerationParams", "create_backend",
+]

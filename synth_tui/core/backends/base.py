@@ -1,0 +1,91 @@
+"""The one small interface every backend implements."""
+
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class GenerationParams:
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class CompletionRequest:
+    messages: list[dict[str, str]]
+    record_schema: dict[str, Any]
+    count: int
+    response_schema: dict[str, Any] | None = None  # what structured output should follow
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    refusal: str | None = None
+    notice: str | None = None  # said once to the user, e.g. a structured-output fallback
+
+
+@dataclass
+class BackendSpec:
+    """What a user chose: which backend, where, which model. Never holds the key itself."""
+
+    kind: str = "local"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"backend": self.kind, "model": self.model, "base_url": self.base_url, "api_key_env": self.api_key_env}
+
+
+class Backend(abc.ABC):
+    """Sends one request for records and returns the model's text.
+
+    Raises RetryableError for transient failures, BackendError for ones retries cannot
+    mend. The engine owns retries, validation and everything else.
+    """
+
+    kind: str = ""
+    # records per request that work well for this backend when the user does not say
+    preferred_batch_size: int = 10
+    # the most requests this backend can usefully take at once (None: no limit of its own)
+    max_concurrency: int | None = None
+    # whether the model sees the schema through constrained decoding only (no prompt copy)
+    schema_in_prompt: bool = True
+
+    def __init__(self, model: str, base_url: str = "") -> None:
+        self.model = model
+        self.base_url = base_url
+
+    @abc.abstractmethod
+    async def complete(self, request: CompletionRequest) -> Completion: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.kind, "model": self.model, "base_url": self.base_url}
+
+
+SECRET_PATTERNS = re.compile(r"\b(sk-[A-Za-z0-9_*\-]{6,}|hf_[A-Za-z0-9*]{6,}|Bearer\s+\S+)")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove keys, and anything shaped like one, from text bound for a person or a file."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return SECRET_PATTERNS.sub("***", text)

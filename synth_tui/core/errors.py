@@ -1,0 +1,49 @@
+"""Exceptions a user can cause or act on. Each message says what and where."""
+
+from __future__ import annotations
+
+
+class SynthError(Exception):
+    """Base class for errors with a message meant for a person."""
+
+
+class UserInputError(SynthError):
+    """Bad input: a schema, an argument, a path. The CLI exits 2 on these."""
+
+
+class SchemaError(UserInputError):
+    """A schema that cannot be used. ``where`` names the file/line/column or JSON path."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+        self.detail = message
+
+
+class BackendError(SynthError):
+    """A backend failure that retries cannot mend (bad key, unknown model, no server)."""
+
+
+class RetryableError(SynthError):
+    """A transient backend failure: rate limit, server error, timeout, dropped connection."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429
+
+
+class StructuredOutputRejected(SynthError):
+    """The server refused the structured-output parameter; the caller may fall back."""
+
+
+class StoreError(SynthError):
+    """The data directory cannot be read or written."""
+
+
+class DataDirLocked(StoreError):
+    """Another process writes this data directory."""

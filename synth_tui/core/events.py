@@ -1,0 +1,127 @@
+"""Typed progress events. The engine emits them; the CLI and the TUI only listen.
+
+Every event carries a :class:`Progress` snapshot, so a listener that missed earlier
+events can still draw a correct progress bar from the latest one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    elapsed: float = 0.0
+    rejected: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    concurrency: int = 0
+    done_this_session: int = 0  # accepted since this process started the run (rate, ETA)
+
+    @property
+    def rate(self) -> float:
+        """Accepted records per second since the run (or this resume) started."""
+        return self.done_this_session / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds to go at the current rate, or None before the first record."""
+        rate = self.rate
+        if rate <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / rate)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 1.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    backend: str = ""
+    model: str = ""
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class RecordsAccepted(Event):
+    records: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordRejected(Event):
+    reason: str = ""
+    raw: str = ""
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class RetryScheduled(Event):
+    reason: str = ""
+    attempt: int = 0
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class RateLimited(Event):
+    delay: float = 0.0
+    concurrency: int = 0
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something a user should know once, e.g. a fallback from structured output."""
+
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: str = "done"  # done | cancelled
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunFailed(Event):
+    message: str = ""
+
+
+@dataclass
+class Rejection:
+    """A rejected candidate record, kept for triage."""
+
+    reason: str
+    raw: str
+    kind: str = "invalid"  # invalid | unparseable | duplicate | refusal | truncated
+
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass
+class EventLog:
+    """An EventSink that keeps what it is given (handy for scripts and tests)."""
+
+    events: list[Event] = field(default_factory=list)
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]

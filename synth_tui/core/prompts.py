@@ -1,0 +1,108 @@
+"""The messages sent to a model: the schema, how many records, variation hints, feedback.
+
+Small models repeat themselves ("John Doe" twenty times). A hint per record at the end
+of the prompt (a first letter, a place, a persona) and a list of values already used
+spread them out; see bench/local_model.py for the measured effect.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import deque
+from typing import Any, Iterable
+
+PLACES = (
+    "Lisbon", "Osaka", "Nairobi", "Toronto", "Lima", "Krakow", "Hanoi", "Austin", "Dublin",
+    "Casablanca", "Melbourne", "Bogota", "Oslo", "Chennai", "Seville", "Winnipeg", "Accra",
+    "Tbilisi", "Busan", "Porto Alegre", "Glasgow", "Cebu", "Tallinn", "Valparaiso", "Leipzig",
+    "Auckland", "Marrakesh", "Reykjavik", "Guadalajara", "Tampere", "Izmir", "Halifax",
+)
+PERSONAS = (
+    "a retired nurse", "a college student", "a small-business owner", "a night-shift engineer",
+    "a farmer", "a touring musician", "a high-school teacher", "a software tester",
+    "a restaurant cook", "a city planner", "a marathon runner", "a new parent", "a librarian",
+    "a long-haul driver", "a pharmacist", "an architect", "a game designer", "a beekeeper",
+    "a journalist", "a tax accountant", "a park ranger", "a hotel receptionist",
+)
+LETTERS = "ABCDEFGHIJKLMNOPRSTVWZ"
+
+SYSTEM = (
+    "You generate realistic, varied synthetic data. Answer with JSON only: no prose, "
+    "no explanations. Every record must satisfy the JSON Schema you are given exactly: "
+    "required fields present, types, enums, formats, patterns and numeric ranges respected."
+)
+
+
+class RecentValues:
+    """Short string values seen in accepted records, to tell the model what to avoid."""
+
+    def __init__(self, size: int = 24) -> None:
+        self._values: deque[str] = deque(maxlen=size)
+
+    def add(self, records: Iterable[dict[str, Any]], fields: list[str]) -> None:
+        for record in records:
+            for name in fields[:2]:
+                value = record.get(name) if isinstance(record, dict) else None
+                if isinstance(value, str) and 0 < len(value) <= 40 and value not in self._values:
+                    self._values.append(value)
+
+    def sample(self, k: int = 12) -> list[str]:
+        return list(self._values)[-k:]
+
+
+def string_fields(schema: dict[str, Any]) -> list[str]:
+    """Top-level plain string fields (no enum, format or pattern): where repeats show."""
+    out = []
+    for name, spec in (schema.get("properties") or {}).items():
+        if isinstance(spec, dict) and spec.get("type") == "string" and not (
+            {"enum", "format", "pattern", "const"} & spec.keys()
+        ):
+            out.append(name)
+    return out
+
+
+def variation_hints(rng: random.Random, count: int) -> list[str]:
+    hints = []
+    for _ in range(count):
+        letter = rng.choice(LETTERS)
+        hints.append(
+            f"names or titles starting with {letter!r}, set around {rng.choice(PLACES)}, "
+            f"as if written by {rng.choice(PERSONAS)}"
+        )
+    return hints
+
+
+def build_messages(
+    record_schema: dict[str, Any],
+    count: int,
+    *,
+    rng: random.Random | None = None,
+    avoid: list[str] | None = None,
+    feedback: list[str] | None = None,
+    schema_in_prompt: bool = True,
+) -> list[dict[str, str]]:
+    parts = []
+    if schema_in_prompt:
+        parts.append("JSON Schema of one record:\n" + json.dumps(record_schema, ensure_ascii=False))
+    if count == 1:
+        parts.append("Generate 1 record. Answer with the JSON object of that record only.")
+    else:
+        parts.append(
+            f'Generate {count} different records. Answer with one JSON object: {{"records": [...]}} '
+            f"holding exactly {count} records."
+        )
+    if feedback:
+        parts.append(
+            "Earlier records were rejected for these reasons; avoid them:\n- " + "\n- ".join(feedback[:6])
+        )
+    if avoid:
+        parts.append("Do not reuse these values: " + ", ".join(json.dumps(v, ensure_ascii=False) for v in avoid))
+    if rng is not None:
+        hints = variation_hints(rng, count)
+        if count == 1:
+            parts.append(f"Make this record distinct: {hints[0]}.")
+        else:
+            parts.append("Make each record distinct:\n" + "\n".join(f"{i + 1}. {h}" for i, h in enumerate(hints)))
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+

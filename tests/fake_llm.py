@@ -1,0 +1,291 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions and Ollama
+``/api/chat`` protocols, answers with records that fit the schema it is sent, and
+injects faults on request. Used by the tests and the benchmarks; also runs on its own:
+
+    python -m tests.fake_llm --port 8765 [--delay 0.05] [--api-key KEY]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import re
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+# -- records that fit a schema -------------------------------------------------------
+class RecordMaker:
+    """Makes values that satisfy the JSON Schema features the tests use; every string
+    carries a counter, so records are unique unless a fault asks otherwise."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+        self.counter = itertools.count(1)
+
+    def record(self, schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+        root = root or schema
+        if "$ref" in schema:
+            target: Any = root
+            for part in schema["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return self.record(target, root)
+        if "examples" in schema and schema["examples"]:
+            return self.rng.choice(schema["examples"])
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            return self.rng.choice(schema["enum"])
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                return self.record(schema[key][0], root)
+        kind = schema.get("type", "string")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        n = next(self.counter)
+        if kind == "object":
+            return {name: self.record(spec, root) for name, spec in (schema.get("properties") or {}).items()}
+        if kind == "array":
+            lo, hi = schema.get("minItems", 1), schema.get("maxItems", max(schema.get("minItems", 1), 3))
+            return [self.record(schema.get("items", {}), root) for _ in range(self.rng.randint(lo, hi))]
+        if kind == "integer":
+            lo, hi = schema.get("minimum", 0), schema.get("maximum", 10_000)
+            return self.rng.randint(lo, hi)
+        if kind == "number":
+            lo, hi = schema.get("minimum", 0.0), schema.get("maximum", 1000.0)
+            return round(self.rng.uniform(lo, hi), 2)
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        if kind == "null":
+            return None
+        return self.string(schema, n)
+
+    def string(self, schema: dict[str, Any], n: int) -> str:
+        fmt = schema.get("format")
+        if fmt == "email":
+            return f"user{n}@example.com"
+        if fmt == "date":
+            return f"20{10 + n % 15:02d}-{1 + n % 12:02d}-{1 + n % 28:02d}"
+        if fmt == "date-time":
+            return f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:00Z"
+        if fmt == "uuid":
+            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        if fmt == "uri":
+            return f"https://example.com/item/{n}"
+        if fmt == "ipv4":
+            return f"10.{n % 250}.{(n // 250) % 250}.{1 + n % 200}"
+        text = f"value {n}"
+        lo, hi = schema.get("minLength", 0), schema.get("maxLength")
+        text = text.ljust(lo, "x")
+        return text[:hi] if hi else text
+
+
+# -- faults --------------------------------------------------------------------------
+@dataclass
+class Fault:
+    """One injected behaviour for one request. Fields left as None do nothing."""
+
+    status: int | None = None  # answer with this HTTP status and an error body
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float | None = None  # sleep before answering
+    body: str | None = None  # raw body text instead of a completion
+    content: str | None = None  # the completion's message content, verbatim
+    invalid: int = 0  # make this many records break the schema
+    duplicate: bool = False  # repeat the first record of the previous answer
+    fewer: int = 0  # return this many records fewer than asked
+    finish_reason: str | None = None
+    reject_structured: bool = False  # 400 if response_format/format is present
+
+
+@dataclass
+class ModelBehaviour:
+    invalid_share: float = 0.0  # share of records that break the schema
+    delay: float = 0.0
+
+
+class FakeLLM:
+    """The server. ``faults`` is consumed one per request; ``always`` applies to all."""
+
+    def __init__(self, *, delay: float = 0.0, api_key: str | None = None, seed: int = 0,
+                 models: dict[str, ModelBehaviour] | None = None, reject_structured: bool = False) -> None:
+        self.delay = delay
+        self.api_key = api_key
+        self.models = models if models is not None else {"test-model": ModelBehaviour()}
+        self.faults: deque[Fault] = deque()
+        self.always: Fault | None = None
+        self.reject_structured = reject_structured
+        self.maker = RecordMaker(seed)
+        self.requests: list[dict[str, Any]] = []
+        self.count_requests = 0
+        self._last_records: list[Any] = []
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.keep_bodies = True
+
+    # -- lifecycle -------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.openai)
+        app.router.add_post("/api/chat", self.ollama)
+        return app
+
+    async def start_async(self, port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=2048)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop_async(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    def start(self) -> "FakeLLM":
+        """Serve from a background thread (its own event loop)."""
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.start_async())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop:
+            asyncio.run_coroutine_threadsafe(self.stop_async(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)  # type: ignore[union-attr]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- protocol --------------------------------------------------------------------
+    async def _common(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None, Fault]:
+        self.count_requests += 1
+        fault = self.faults.popleft() if self.faults else (self.always or Fault())
+        body = await request.json()
+        if self.keep_bodies:
+            self.requests.append(body)
+        delay = fault.delay if fault.delay is not None else self.delay
+        model = self.models.get(body.get("model"))
+        if model and model.delay:
+            delay += model.delay
+        if delay:
+            await asyncio.sleep(delay)
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return None, _error(401, "Incorrect API key provided: " + request.headers.get("Authorization", "")[7:]), fault
+        if fault.status:
+            return None, _error(fault.status, f"injected {fault.status}", fault.headers), fault
+        if fault.body is not None:
+            return None, web.Response(text=fault.body, content_type="application/json"), fault
+        if model is None:
+            return None, _error(404, f"The model `{body.get('model')}` does not exist", code="model_not_found"), fault
+        return body, None, fault
+
+    def _records(self, schema: dict[str, Any] | None, count: int, fault: Fault, model: str) -> list[Any]:
+        record_schema = schema or {"type": "object", "properties": {"name": {"type": "string"}}}
+        records = [self.maker.record(record_schema) for _ in range(max(0, count - fault.fewer))]
+        behaviour = self.models.get(model, ModelBehaviour())
+        for i, record in enumerate(records):
+            if i < fault.invalid or self.maker.rng.random() < behaviour.invalid_share:
+                if isinstance(record, dict) and record:
+                    record.pop(next(iter(record)))  # drop a required field
+        if fault.duplicate and self._last_records and records:
+            records[0] = self._last_records[0]
+        self._last_records = records
+        return records
+
+    async def openai(self, request: web.Request) -> web.Response:
+        body, error, fault = await self._common(request)
+        if error is not None:
+            return error
+        assert body is not None
+        rf = body.get("response_format")
+        if rf is not None and (fault.reject_structured or self.reject_structured):
+            return _error(400, "response_format json_schema is not supported by this server")
+        schema, count = _schema_and_count(body, rf["json_schema"]["schema"] if rf else None)
+        content = fault.content
+        if content is None:
+            records = self._records(schema, count, fault, body["model"])
+            content = json.dumps({"records": records} if count != 1 else records[0] if records else {})
+        return web.json_response({
+            "id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "finish_reason": fault.finish_reason or "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20 * max(1, count),
+                      "total_tokens": 100 + 20 * max(1, count)},
+        })
+
+    async def ollama(self, request: web.Request) -> web.Response:
+        body, error, fault = await self._common(request)
+        if error is not None:
+            if error.status == 404:
+                return web.json_response({"error": f"model \"{body and body.get('model')}\" not found, try pulling it first"}, status=404)
+            return error
+        assert body is not None
+        schema, count = _schema_and_count(body, body.get("format") if isinstance(body.get("format"), dict) else None)
+        content = fault.content
+        if content is None:
+            records = self._records(schema, count, fault, body["model"])
+            content = json.dumps({"records": records} if count != 1 else records[0])
+        return web.json_response({
+            "model": body["model"], "created_at": "2026-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": content}, "done": True,
+            "done_reason": fault.finish_reason or "stop", "prompt_eval_count": 100, "eval_count": 20 * count,
+        })
+
+
+def _schema_and_count(body: dict[str, Any], structured: dict[str, Any] | None) -> tuple[dict[str, Any] | None, int]:
+    """The record schema and the count asked for, from structured output or the prompt."""
+    prompt = body["messages"][-1]["content"]
+    m = re.search(r"Generate (\d+)", prompt)
+    count = int(m.group(1)) if m else 1
+    if structured is not None:
+        records = structured.get("properties", {}).get("records")
+        if records:
+            item = dict(records["items"])
+            for key in ("$defs", "definitions"):
+                if key in structured:
+                    item[key] = structured[key]
+            return item, count
+        return structured, count
+    m = re.search(r"JSON Schema of one record:\n(.*)", prompt)
+    return (json.loads(m.group(1)) if m else None), count
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": "error", "code": code}}, status=status,
+                             headers=headers or {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--api-key")
+    parser.add_argument("--models", default="test-model", help="comma-separated model names")
+    args = parser.parse_args()
+    server = FakeLLM(delay=args.delay, api_key=args.api_key,
+                     models={m: ModelBehaviour() for m in args.models.split(",")})
+    server.keep_bodies = False
+    web.run_app(server.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
