@@ -122,10 +122,12 @@ class HTTPBackend(Backend):
         url = f"{self.base_url}{path}"
         try:
             response = await self._client.post(path, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if _refused(exc):
+                raise Unreachable(f"cannot connect to {url} ({_root_cause(exc)})") from None
+            raise RetryableError(f"could not connect to {url}: {_root_cause(exc)}") from None
         except httpx.TimeoutException:
             raise RetryableError(f"no answer from {url} within {self._read_timeout:g} s") from None
-        except httpx.ConnectError as exc:
-            raise Unreachable(f"cannot connect to {url} ({exc or 'connection refused'})") from None
         except httpx.UnsupportedProtocol:
             raise BackendError(f"{url} is not an http:// or https:// address: check the base URL") from None
         except httpx.TransportError as exc:
@@ -159,6 +161,33 @@ class HTTPBackend(Backend):
         if structured and status in (400, 422) and _mentions_schema(message):
             raise StructuredOutputRejected(message)
         raise BackendError(f"{self.kind} rejected the request (HTTP {status} from {url}): {message}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in chain:
+        chain.append(node)
+        node = node.__cause__ or node.__context__
+    return chain
+
+
+def _refused(exc: BaseException) -> bool:
+    """True when no server listens there (refused, unknown host), whatever the transport
+    called it: httpx-aiohttp reports a refused connection as ConnectTimeout."""
+    import socket
+
+    for cause in _causes(exc):
+        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        if type(cause).__name__ == "ClientConnectorError" and not isinstance(cause, TimeoutError):
+            return True
+    return isinstance(exc, httpx.ConnectError)
+
+
+def _root_cause(exc: BaseException) -> str:
+    last = _causes(exc)[-1]
+    return str(last) or type(last).__name__
 
 
 def _mentions_schema(message: str) -> bool:

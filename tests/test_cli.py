@@ -1,0 +1,219 @@
+"""The CLI as a user runs it: real processes, a real server, real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from synth_tui.core.schema import check_schema
+from synth_tui.core.store import read_jsonl
+
+from .conftest import PERSON, ROOT, ServerProcess, cli, write_schema
+
+
+def gen_args(server, schema_path, n, data_dir, *extra):
+    return ["generate", str(schema_path), "-n", str(n), "--backend", "openai", "--base-url", server.url + "/v1",
+            "--model", "test-model", "--data-dir", str(data_dir), *extra]
+
+
+def test_generate_to_stdout_and_history(tmp_path, server_process):
+    schema = write_schema(tmp_path)
+    proc = cli(*gen_args(server_process, schema, 15, tmp_path / "d", "--batch-size", "4"))
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    validator = check_schema(PERSON)
+    assert len(records) == 15 and all(validator.is_valid(r) for r in records)
+    assert "15/15" in proc.stderr and "done" in proc.stderr
+    hist = cli("history", "--data-dir", str(tmp_path / "d"))
+    assert hist.returncode == 0 and "done" in hist.stdout and "15/15" in hist.stdout
+    runs = json.loads(cli("history", "--json", "--data-dir", str(tmp_path / "d")).stdout)
+    shown = cli("show", runs[0]["id"], "--data-dir", str(tmp_path / "d"))
+    assert shown.returncode == 0 and "15/15 accepted" in shown.stdout and "sample (5)" in shown.stdout
+
+
+def test_bad_schema_exits_2_with_line_and_column(tmp_path):
+    path = write_schema(tmp_path, '{\n  "name": {"type": "string"},\n  "age": {"type": "integer",}\n}')
+    proc = cli("generate", str(path), "-n", "3", "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 2
+    assert f"{path}:3:" in proc.stderr and "invalid JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_schema_breaking_the_meta_schema_names_the_path(tmp_path):
+    path = write_schema(tmp_path, {"age": {"type": "integer", "minimum": "eighteen"}})
+    proc = cli("generate", str(path), "-n", "3", "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 2
+    assert "$.properties.age.minimum" in proc.stderr and "'eighteen' is not of type 'number'" in proc.stderr
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    path = write_schema(tmp_path)
+    assert cli("generate", str(path), "-n", "0", "--data-dir", str(tmp_path)).returncode == 2
+    missing = cli("generate", str(tmp_path / "nope.json"), "-n", "3")
+    assert missing.returncode == 2 and "schema file not found" in missing.stderr
+    nokey = cli("generate", str(path), "-n", "3", "--backend", "openai")
+    assert nokey.returncode == 2 and "OPENAI_API_KEY" in nokey.stderr
+
+
+def test_failed_run_exits_1_and_is_in_history(tmp_path):
+    srv = ServerProcess("--api-key", "the-right-key")
+    try:
+        schema = write_schema(tmp_path)
+        proc = cli(*gen_args(srv, schema, 5, tmp_path / "d"), env={"OPENAI_API_KEY": "sk-fake-SECRET-0123456789"})
+    finally:
+        srv.stop()
+    assert proc.returncode == 1
+    assert "refused the API key" in proc.stderr and "SECRET" not in proc.stderr
+    failed = json.loads(cli("history", "--json", "--status", "failed", "--data-dir", str(tmp_path / "d")).stdout)
+    assert len(failed) == 1 and "HTTP 401" in failed[0]["error"]
+
+
+def test_api_key_never_lands_on_disk(tmp_path):
+    key = "sk-fake-SECRET-0123456789abcdef"
+    srv = ServerProcess("--api-key", key)
+    try:
+        schema = write_schema(tmp_path)
+        data = tmp_path / "d"
+        proc = cli(*gen_args(srv, schema, 8, data, "-o", str(tmp_path / "out.csv")), env={"OPENAI_API_KEY": key})
+        assert proc.returncode == 0, proc.stderr
+        run_id = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]["id"]
+        for fmt in ("jsonl", "json"):
+            assert cli("export", run_id, "-o", str(tmp_path / f"out.{fmt}"), "--data-dir", str(data)).returncode == 0
+    finally:
+        srv.stop()
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) >= 6
+    for path in files:
+        assert key.encode() not in path.read_bytes(), path
+        assert b"SECRET" not in path.read_bytes(), path
+    assert key not in proc.stderr and key not in proc.stdout
+
+
+def test_export_refuses_to_overwrite_without_force(tmp_path, server_process):
+    schema = write_schema(tmp_path)
+    data = tmp_path / "d"
+    assert cli(*gen_args(server_process, schema, 3, data)).returncode == 0
+    run_id = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]["id"]
+    out = tmp_path / "x.jsonl"
+    out.write_text("precious\n")
+    proc = cli("export", run_id, "-o", str(out), "--data-dir", str(data))
+    assert proc.returncode == 2 and "already exists" in proc.stderr and out.read_text() == "precious\n"
+    assert cli("export", run_id, "-o", str(out), "--force", "--data-dir", str(data)).returncode == 0
+    assert len(out.read_text().splitlines()) == 3
+    bad = cli("export", run_id, "-o", str(tmp_path / "no" / "such" / "dir.jsonl"), "--data-dir", str(data))
+    assert bad.returncode == 2 and "cannot write" in bad.stderr
+
+
+def test_sigkill_mid_run_then_resume_gives_exactly_n(tmp_path, server_process):
+    schema = write_schema(tmp_path)
+    data = tmp_path / "d"
+    n = 120
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth_tui", *gen_args(server_process, schema, n, data, "--batch-size", "2",
+                                                     "--concurrency", "2", "-q")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    journal = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = list((data / "runs").glob("*/records.jsonl")) if (data / "runs").exists() else []
+        if found and len(found[0].read_bytes().splitlines()) >= 20:
+            journal = found[0]
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert journal is not None
+    kept = len(list(read_jsonl(journal)))
+    assert 20 <= kept < n
+    run_id = journal.parent.name
+    hist = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)
+    assert hist[0]["status"] == "running"  # nobody has opened the directory for writing yet
+    resumed = cli("resume", run_id, "--data-dir", str(data))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{n}/{n} records" in resumed.stderr
+    records = list(read_jsonl(journal))
+    validator = check_schema(PERSON)
+    assert len(records) == n
+    assert len({json.dumps(r, sort_keys=True) for r in records}) == n
+    assert all(validator.is_valid(r) for r in records)
+    doc = json.loads(cli("show", run_id, "--json", "--data-dir", str(data)).stdout)["run"]
+    assert doc["status"] == "done" and doc["counts"]["accepted"] == n
+
+
+def test_ctrl_c_exits_130_and_keeps_records(tmp_path, server_process):
+    schema = write_schema(tmp_path)
+    data = tmp_path / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth_tui", *gen_args(server_process, schema, 500, data, "--batch-size", "1",
+                                                     "--concurrency", "1", "-o", str(tmp_path / "o.jsonl"))],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "cancelled" in err and "synth-tui resume" in err
+    written = (tmp_path / "o.jsonl").read_text().splitlines()
+    assert 0 < len(written) < 500
+    doc = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]
+    assert doc["status"] == "cancelled" and doc["counts"]["accepted"] == len(written)
+
+
+def test_second_writer_process_is_refused(tmp_path, server_process):
+    from synth_tui.core.store import Store
+
+    data = tmp_path / "d"
+    holder = Store(data)
+    try:
+        proc = cli(*gen_args(server_process, write_schema(tmp_path), 3, data))
+    finally:
+        holder.close()
+    assert proc.returncode == 2
+    assert f"another synth-tui process (pid {os.getpid()})" in proc.stderr
+
+
+def test_corrupted_history_gives_a_message_not_a_traceback(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "history.json").write_text("{not json")
+    proc = cli("history", "--data-dir", str(data))
+    assert proc.returncode == 0
+    assert "is not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_csv_export_columns_and_values(tmp_path):
+    from synth_tui.core.export import export_to_path
+
+    records = [
+        {"name": "Zoë, \"the\" one", "note": "line1\nline2", "address": {"city": "Köln", "geo": {"lat": 1.5}},
+         "tags": ["a", "b"], "ok": True, "missing": None},
+        {"name": "plain", "note": "", "address": {"city": "Oslo", "geo": {"lat": -2}}, "tags": [], "ok": False,
+         "missing": None, "extra": 7},
+    ]
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string"}, "note": {"type": "string"}, "ok": {"type": "boolean"},
+        "address": {"type": "object", "properties": {"city": {"type": "string"},
+                                                     "geo": {"type": "object", "properties": {"lat": {"type": "number"}}}}},
+        "tags": {"type": "array"}, "missing": {"type": "null"}}}
+    out = tmp_path / "r.csv"
+    assert export_to_path(lambda: iter(records), out, schema=schema) == 2
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["name", "note", "ok", "address.city", "address.geo.lat", "tags", "missing", "extra"]
+    assert rows[1] == ['Zoë, "the" one', "line1\nline2", "true", "Köln", "1.5", '["a", "b"]', "", ""]
+    assert rows[2] == ["plain", "", "false", "Oslo", "-2", "[]", "", "7"]
+    for fmt in ("json", "jsonl"):
+        path = tmp_path / f"r.{fmt}"
+        export_to_path(lambda: iter(records), path)
+        text = path.read_text(encoding="utf-8")
+        loaded = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+        assert loaded == records
+    empty = tmp_path / "e.json"
+    export_to_path(lambda: iter([]), empty)
+    assert json.loads(empty.read_text()) == []

@@ -1,0 +1,174 @@
+"""History and journals on real files in a temp dir."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from synth_tui.core.engine import Run, generate
+from synth_tui.core.errors import DataDirLocked, StoreError
+from synth_tui.core.store import Journal, Store, read_jsonl
+
+from .conftest import ROOT, fast_config, openai_backend
+
+
+async def test_run_is_kept_in_history_with_its_records(tmp_path, llm, person_schema):
+    store = Store(tmp_path / "data")
+    backend = openai_backend(llm)
+    result = await generate(person_schema, fast_config(12, batch_size=4), backend, store=store)
+    await backend.aclose()
+    doc = store.get_run(result.run_id)
+    assert doc["status"] == "done"
+    assert doc["counts"]["accepted"] == 12 and doc["counts"]["requested"] == 12
+    assert doc["schema"] == person_schema.schema
+    assert doc["backend"] == {"backend": "openai", "model": "test-model", "base_url": llm.url + "/v1"}
+    assert doc["config"]["batch_size"] == 4
+    assert list(store.iter_records(result.run_id)) == result.records
+    assert store.get_run(result.run_id[:17])["id"] == result.run_id  # unique prefix
+    store.close()
+
+
+async def test_failed_run_is_saved_with_its_error(tmp_path, llm, person_schema):
+    llm.api_key = "k"
+    store = Store(tmp_path / "data")
+    backend = openai_backend(llm, api_key="wrong")
+    result = await generate(person_schema, fast_config(3), backend, store=store)
+    await backend.aclose()
+    (doc,) = store.list_runs(status="failed")
+    assert doc["id"] == result.run_id and "HTTP 401" in doc["error"]
+    store.close()
+
+
+def test_list_filter_delete(tmp_path):
+    store = Store(tmp_path)
+    a = store.create_run({"id": "a1", "created": "2026-01-01T00:00:00+00:00"})
+    b = store.create_run({"id": "b2", "created": "2026-01-02T00:00:00+00:00"})
+    store.update_run(a, status="done")
+    assert [d["id"] for d in store.list_runs()] == ["b2", "a1"]
+    assert [d["id"] for d in store.list_runs(status="done")] == ["a1"]
+    j = store.open_journal(b)
+    j.append([{"x": 1}])
+    j.close()
+    store.delete_run(b)
+    assert [d["id"] for d in store.list_runs()] == ["a1"]
+    assert not (tmp_path / "runs" / "b2").exists()
+    store.close()
+
+
+def test_runs_left_running_are_marked_interrupted(tmp_path):
+    store = Store(tmp_path)
+    run_id = store.create_run({"schema": {}})
+    j = store.open_journal(run_id)
+    j.append([{"a": 1}, {"a": 2}])
+    j.close()
+    store.close()  # as if the process died: the status is still "running"
+    store = Store(tmp_path)
+    doc = store.get_run(run_id)
+    assert doc["status"] == "interrupted" and doc["accepted"] == 2
+    store.close()
+
+
+def test_torn_last_line_is_dropped_and_appends_continue(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": 3, "b"')
+    assert list(read_jsonl(path)) == [{"a": 1}, {"a": 2}]
+    j = Journal(path)
+    j.append([{"a": 4}])
+    j.close()
+    assert list(read_jsonl(path)) == [{"a": 1}, {"a": 2}, {"a": 4}]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_failed_history_write_keeps_the_previous_history(tmp_path, monkeypatch, code):
+    store = Store(tmp_path)
+    store.create_run({"id": "keep-me", "schema": {"a": 1}})
+    before = (tmp_path / "history.json").read_bytes()
+
+    def failing_fsync(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(StoreError) as err:
+        store.create_run({"id": "lost", "schema": {"big": "x" * 10000}})
+    assert ("disk is full" in str(err.value)) if code == errno.ENOSPC else ("cannot write" in str(err.value))
+    monkeypatch.undo()
+    assert (tmp_path / "history.json").read_bytes() == before
+    assert not list(tmp_path.glob(".history.json.*.tmp"))
+    store.close()
+    assert [d["id"] for d in Store(tmp_path, writable=False).list_runs()] == ["keep-me"]
+
+
+def test_file_size_limit_mid_write_keeps_history_readable(tmp_path):
+    """A real failing write(2): the child may not grow any file past a few KB."""
+    store = Store(tmp_path)
+    store.create_run({"id": "first", "schema": {}})
+    store.close()
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        from synth_tui.core.store import Store
+        from synth_tui.core.errors import StoreError
+        s = Store({str(tmp_path)!r})
+        try:
+            s.create_run({{"id": "second", "schema": {{"pad": "x" * 20000}}}})
+        except StoreError as e:
+            print("ERR", e)
+            sys.exit(3)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "ERR cannot write" in proc.stdout
+    assert [d["id"] for d in Store(tmp_path, writable=False).list_runs()] == ["first"]
+
+
+def test_corrupted_history_is_backed_up_and_rebuilt(tmp_path):
+    store = Store(tmp_path)
+    store.create_run({"id": "r1", "schema": {"x": 1}})
+    store.update_run("r1", status="done")
+    store.close()
+    (tmp_path / "history.json").write_text('{"_default": {"1": {"id": "r1", "sta')
+    store = Store(tmp_path)
+    assert any("is not valid JSON" in w and "moved to" in w for w in store.warnings)
+    backups = list(tmp_path.glob("history.corrupt-*.json"))
+    assert len(backups) == 1 and backups[0].read_text().startswith('{"_default"')
+    assert store.get_run("r1")["status"] == "done"  # rebuilt from runs/r1/run.json
+    store.close()
+
+
+def test_second_writer_is_refused(tmp_path):
+    first = Store(tmp_path)
+    with pytest.raises(DataDirLocked, match=f"pid {os.getpid()}"):
+        Store(tmp_path)
+    Store(tmp_path, writable=False).close()  # readers are fine
+    first.close()
+    Store(tmp_path).close()  # free again
+
+
+async def test_resume_continues_without_duplicates(tmp_path, llm, person_schema):
+    store = Store(tmp_path)
+    backend = openai_backend(llm)
+    run = Run(person_schema, fast_config(30, batch_size=3, concurrency=2), backend, store=store)
+
+    def stop_early(event):
+        if event.progress.done >= 9:
+            run.cancel()
+
+    run.on_event = stop_early
+    first = await run.execute()
+    assert first.status == "cancelled" and 9 <= first.accepted < 30
+    assert store.get_run(first.run_id)["status"] == "cancelled"
+    resumed = await Run.resume(store, first.run_id, backend).execute()
+    await backend.aclose()
+    assert resumed.status == "done" and resumed.accepted == 30
+    records = list(store.iter_records(first.run_id))
+    assert len(records) == 30 and len({json.dumps(r, sort_keys=True) for r in records}) == 30
+    assert store.get_run(first.run_id)["counts"]["accepted"] == 30
+    store.close()
