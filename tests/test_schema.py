@@ -63,3 +63,25 @@ def test_batch_schema_keeps_local_defs_resolvable():
     wrapper = check_schema(batch_schema(s.schema, 2))
     assert wrapper.is_valid({"records": [{"a": 1}, {"a": 2}]})
     assert not wrapper.is_valid({"records": [{"a": "x"}, {"a": 2}]})
+
+
+FORMAT_CORPUS = {
+    "email": ["a@b", "a@b.co", "nope", "@x.com", "a b@c.com", "a@b@c"],
+    "date": ["2024-02-29", "2023-02-29", "2023-02-30", "2024-13-01", "0000-01-01", "20240101"],
+    "date-time": ["2024-01-01T10:00:00Z", "2024-01-01T10:00:00", "2024-01-01T25:00:00Z", "2024-02-30T10:00:00Z"],
+    "uuid": ["12345678-1234-4234-8234-123456789abc", "12345678123442348234123456789abc", "zzz"],
+    "uri": ["https://x.org/a", "foo:bar", "/relative", "http://exa mple.com", "http://x.org/%zz"],
+    "ipv4": ["10.0.0.1", "300.1.1.1", "1.2.3", "01.2.3.4", "::1"],
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMAT_CORPUS))
+def test_fast_validator_never_accepts_what_jsonschema_rejects(fmt):
+    s = check_schema({"type": "object", "properties": {"v": {"type": "string", "format": fmt},
+                                                       "p": {"type": "string", "pattern": "^[A-Z]{2}-\\\\d{3}$"}}})
+    assert s.fast_validator is not None
+    for value in FORMAT_CORPUS[fmt]:
+        for code in ("AB-123", "ab-123", "AB-12"):
+            record = {"v": value, "p": code}
+            assert s.is_valid(record) == s.validator.is_valid(record), record
+            assert bool(s.errors(record)) == (not s.is_valid(record))

@@ -153,6 +153,7 @@ class Run:
         self.fields = frozenset(schema.field_names())
         self._string_fields = prompts.string_fields(schema.schema)
         self._recent = prompts.RecentValues()
+        self._response_schemas: dict[int, dict[str, Any]] = {}
         self.records: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         self._pending: deque[_Chunk] = deque()
@@ -164,6 +165,7 @@ class Run:
         self.rejections: list[Rejection] = []
         self._reasons: Counter[str] = Counter()
         self._cancel = asyncio.Event()
+        self._finished: asyncio.Queue[asyncio.Task[None] | None] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._journal = None
         self._done_before = 0
@@ -177,9 +179,13 @@ class Run:
     # -- public ----------------------------------------------------------------------
     def cancel(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._cancel.set)
+            self._loop.call_soon_threadsafe(self._on_cancel)
         else:
             self._cancel.set()
+
+    def _on_cancel(self) -> None:
+        self._cancel.set()
+        self._finished.put_nowait(None)
 
     @classmethod
     def resume(
@@ -238,36 +244,39 @@ class Run:
         return _Chunk(min(self.batch_size, need)) if need > 0 else None
 
     async def _dispatch(self) -> None:
+        """Keep up to ``limit.value`` requests in flight until enough records are in.
+        Finished tasks report through a queue (O(1) per completion, unlike asyncio.wait
+        over every task in flight); cancel() puts a None there to wake this loop."""
         self._budget_base = self._request_index
         chunks = math.ceil(max(0, self.config.count - len(self.records)) / self.batch_size)
         budget = self._budget_base + chunks * self.config.max_attempts
-        tasks: set[asyncio.Task[None]] = set()
-        cancel_wait = asyncio.ensure_future(self._cancel.wait())
+        running: set[asyncio.Task[None]] = set()
         try:
             while not self._cancel.is_set():
-                while len(tasks) < self.limit.value and len(self.records) < self.config.count:
+                while len(running) < self.limit.value and len(self.records) < self.config.count:
                     if self._request_index >= budget:
                         break
                     chunk = self._next_chunk()
                     if chunk is None:
                         break
                     self._in_flight += chunk.count
-                    tasks.add(asyncio.create_task(self._handle(chunk)))
-                if not tasks:
+                    task = asyncio.create_task(self._handle(chunk))
+                    task.add_done_callback(self._finished.put_nowait)
+                    running.add(task)
+                if not running:
                     break
-                done, tasks = await asyncio.wait(tasks | {cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
-                tasks.discard(cancel_wait)
-                for task in done:
-                    if task is not cancel_wait:
-                        task.result()  # a fatal error propagates and stops the run
+                task = await self._finished.get()
+                if task is None:  # cancelled
+                    break
+                running.discard(task)
+                task.result()  # a fatal error propagates and stops the run
             if len(self.records) < self.config.count and not self._cancel.is_set():
                 raise BackendError(self._give_up_message())
         finally:
-            cancel_wait.cancel()
-            for task in tasks:
+            for task in running:
                 task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
     def _give_up_message(self) -> str:
         top = ", ".join(f"{reason} ({n}x)" for reason, n in self._reasons.most_common(3)) or "no reason recorded"
@@ -308,7 +317,10 @@ class Run:
             feedback=chunk.feedback,
             schema_in_prompt=self.backend.schema_in_prompt,
         )
-        response_schema = self.schema.schema if chunk.count == 1 else batch_schema(self.schema.schema, chunk.count)
+        response_schema = self._response_schemas.get(chunk.count)
+        if response_schema is None:
+            response_schema = self.schema.schema if chunk.count == 1 else batch_schema(self.schema.schema, chunk.count)
+            self._response_schemas[chunk.count] = response_schema
         return CompletionRequest(messages, self.schema.schema, chunk.count, response_schema, params)
 
     async def _complete_with_retries(self, request: CompletionRequest):

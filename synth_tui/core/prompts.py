@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
-from typing import Any, Iterable
+from typing import Any
 
 PLACES = (
     "Lisbon", "Osaka", "Nairobi", "Toronto", "Lima", "Krakow", "Hanoi", "Austin", "Dublin",
@@ -40,8 +40,8 @@ class RecentValues:
     def __init__(self, size: int = 24) -> None:
         self._values: deque[str] = deque(maxlen=size)
 
-    def add(self, records: Iterable[dict[str, Any]], fields: list[str]) -> None:
-        for record in records:
+    def add(self, records: list[dict[str, Any]], fields: list[str]) -> None:
+        for record in records[-3:]:  # a few per answer keep the list fresh and cheap
             for name in fields[:2]:
                 value = record.get(name) if isinstance(record, dict) else None
                 if isinstance(value, str) and 0 < len(value) <= 40 and value not in self._values:

@@ -43,6 +43,7 @@ class RecordSchema:
     warnings: list[str] = field(default_factory=list)
     short_form: bool = False
     _validator: Draft202012Validator | None = field(default=None, repr=False, compare=False)
+    _fast: Any = field(default=None, repr=False, compare=False)
 
     @property
     def validator(self) -> Draft202012Validator:
@@ -55,24 +56,57 @@ class RecordSchema:
             )
         return self._validator
 
-    def errors(self, record: Any, limit: int = 5) -> list[str]:
-        """Human-readable reasons why ``record`` breaks the schema (empty when valid)."""
-        out = []
-        for err in self.validator.iter_errors(record):
-            message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
-            out.append(f"{err.json_path}: {message}")
-            if len(out) >= limit:
-                break
-        return out
+    @property
+    def fast_validator(self) -> Any:
+        """jsonschema-rs, ~50x faster than jsonschema here, with jsonschema's own format
+        checks plugged in so that a format means the same thing to both. None when the
+        package is missing or cannot compile the schema: jsonschema alone then decides."""
+        if self._fast is None:
+            self._fast = False
+            try:
+                import jsonschema_rs
+
+                checker = FormatChecker()
+                formats = {name: _format_check(checker, name) for name in checker.checkers}
+                self._fast = jsonschema_rs.validator_for(self.schema, validate_formats=True, formats=formats)
+            except Exception:  # ImportError, or a schema it rejects: fall back
+                self._fast = False
+        return self._fast or None
 
     def is_valid(self, record: Any) -> bool:
-        return self.validator.is_valid(record)
+        fast = self.fast_validator
+        return fast.is_valid(record) if fast is not None else self.validator.is_valid(record)
+
+    def errors(self, record: Any, limit: int = 5) -> list[str]:
+        """Human-readable reasons why ``record`` breaks the schema (empty when valid)."""
+        if self.is_valid(record):
+            return []
+        out = []
+        for err in self.validator.iter_errors(record):
+            out.append(f"{err.json_path}: {_clip(err.message)}")
+            if len(out) >= limit:
+                break
+        if not out:  # only the fast validator objects (a stricter format, say): its words
+            for err in self.fast_validator.iter_errors(record):
+                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.instance_path)
+                out.append(f"{path}: {_clip(err.message)}")
+                if len(out) >= limit:
+                    break
+        return out
 
     def field_names(self) -> list[str]:
         return list(self.schema.get("properties", {}))
 
     def pretty(self) -> str:
         return json.dumps(self.schema, indent=2, ensure_ascii=False)
+
+
+def _format_check(checker: FormatChecker, name: str) -> Any:
+    return lambda value: checker.conforms(value, name)
+
+
+def _clip(message: str) -> str:
+    return message if len(message) <= 200 else message[:197] + "..."
 
 
 def load_schema_file(path: str | Path) -> RecordSchema:
