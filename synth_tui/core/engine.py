@@ -306,14 +306,19 @@ class Run:
         params = GenerationParams(**self.config.params.as_dict())
         if base_seed is not None:
             params.seed = base_seed + index
-        rng = None
-        if self.config.variation_hints:
+        rng = letters = variation = None
+        hints = self.config.variation_hints
+        if hints:
             rng = random.Random(f"{base_seed}:{index}" if base_seed is not None else None)
+            letters = prompts.pick_letters(rng, chunk.count)
+            if chunk.count == 1 and self._string_fields:
+                variation = {"field": self._string_fields[0], "letter": letters[0]}
         messages = prompts.build_messages(
             self.schema.schema,
             chunk.count,
             rng=rng,
-            avoid=self._recent.sample() if self.config.variation_hints else None,
+            letters=letters,
+            avoid=self._recent.sample() if hints and self.backend.avoid_list else None,
             feedback=chunk.feedback,
             schema_in_prompt=self.backend.schema_in_prompt,
         )
@@ -321,7 +326,7 @@ class Run:
         if response_schema is None:
             response_schema = self.schema.schema if chunk.count == 1 else batch_schema(self.schema.schema, chunk.count)
             self._response_schemas[chunk.count] = response_schema
-        return CompletionRequest(messages, self.schema.schema, chunk.count, response_schema, params)
+        return CompletionRequest(messages, self.schema.schema, chunk.count, response_schema, params, variation)
 
     async def _complete_with_retries(self, request: CompletionRequest):
         attempt = 0

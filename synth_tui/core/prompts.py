@@ -62,15 +62,16 @@ def string_fields(schema: dict[str, Any]) -> list[str]:
     return out
 
 
-def variation_hints(rng: random.Random, count: int) -> list[str]:
-    hints = []
-    for _ in range(count):
-        letter = rng.choice(LETTERS)
-        hints.append(
-            f"names or titles starting with {letter!r}, set around {rng.choice(PLACES)}, "
-            f"as if written by {rng.choice(PERSONAS)}"
-        )
-    return hints
+def pick_letters(rng: random.Random, count: int) -> list[str]:
+    return [rng.choice(LETTERS) for _ in range(count)]
+
+
+def variation_hints(rng: random.Random, letters: list[str]) -> list[str]:
+    return [
+        f"names or titles starting with {letter!r}, set around {rng.choice(PLACES)}, "
+        f"as if written by {rng.choice(PERSONAS)}"
+        for letter in letters
+    ]
 
 
 def build_messages(
@@ -78,6 +79,7 @@ def build_messages(
     count: int,
     *,
     rng: random.Random | None = None,
+    letters: list[str] | None = None,
     avoid: list[str] | None = None,
     feedback: list[str] | None = None,
     schema_in_prompt: bool = True,
@@ -99,7 +101,7 @@ def build_messages(
     if avoid:
         parts.append("Do not reuse these values: " + ", ".join(json.dumps(v, ensure_ascii=False) for v in avoid))
     if rng is not None:
-        hints = variation_hints(rng, count)
+        hints = variation_hints(rng, letters or pick_letters(rng, count))
         if count == 1:
             parts.append(f"Make this record distinct: {hints[0]}.")
         else:

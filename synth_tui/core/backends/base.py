@@ -26,6 +26,8 @@ class CompletionRequest:
     count: int
     response_schema: dict[str, Any] | None = None  # what structured output should follow
     params: GenerationParams = field(default_factory=GenerationParams)
+    # a variation a backend may enforce rather than ask for: {"field": name, "letter": "K"}
+    variation: dict[str, str] | None = None
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Backend(abc.ABC):
     max_concurrency: int | None = None
     # whether the model sees the schema through constrained decoding only (no prompt copy)
     schema_in_prompt: bool = True
+    # whether prompts list values already used; tiny models copy them instead of avoiding
+    # them (bench/local_model.py), so the embedded model turns this off
+    avoid_list: bool = True
 
     def __init__(self, model: str, base_url: str = "") -> None:
         self.model = model
