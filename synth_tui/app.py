@@ -1,6 +1,317 @@
-"""The Textual app."""
+"""The Textual app: screens, the generation worker, and the one place errors surface.
+
+A run belongs to the App, not to a screen, so switching screens never stops it. The
+worker thread runs the engine on its own event loop and talks to the UI only through
+``post_message``; the header's subtitle shows the run's progress on every screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from .core.backends import BackendSpec, create_backend
+from .core.config import Settings, load_settings
+from .core.engine import Run, RunConfig, RunResult, probe_backend
+from .core.errors import DataDirLocked, SynthError, UserInputError
+from .core.events import Event, RunFailed, RunFinished
+from .core.schema import RecordSchema
+from .core.store import Store
 
 
-def run_app() -> int:
-    print("The TUI is not built yet; use `synth-tui generate --help`.")
+def stylesheet_path() -> Path:
+    """screens.tcss ships inside the wheel; in a source checkout it sits at the top."""
+    packaged = importlib.resources.files("synth_tui") / "screens.tcss"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "screens.tcss"
+
+
+@dataclass
+class JobSpec:
+    """Everything a generation needs, as the editor screen collected it."""
+
+    schema: RecordSchema
+    config: RunConfig
+    backend: BackendSpec
+
+
+class RunEventMessage(Message):
+    """An engine event, posted from the worker thread."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class RunDoneMessage(Message):
+    def __init__(self, result: RunResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ProbeDoneMessage(Message):
+    def __init__(self, kind: str, ok: bool, message: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.ok = ok
+        self.message = message
+
+
+class SynthApp(App[None]):
+    TITLE = "synth-tui"
+    CSS_PATH = stylesheet_path()
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "show('editor')", "Editor"),
+        Binding("f3", "show('progress')", "Progress"),
+        Binding("f4", "show('history')", "History"),
+        Binding("f5", "show('settings')", "Settings"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | Path | None = None,
+        settings: Settings | None = None,
+        blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or load_settings()
+        self.data_dir = data_dir or self.settings.data_dir
+        self.blink = blink  # tests turn the cursor blink off for stable snapshots
+        if not blink:
+            self.animation_level = "none"
+        self.store: Store | None = None
+        self.store_error: str | None = None
+        self.current_run: Run | None = None
+        self.last_result: RunResult | None = None
+        self.last_event: Event | None = None
+
+    # -- start-up ------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from .screens.editor import EditorScreen
+        from .screens.history import HistoryScreen
+        from .screens.progress import ProgressScreen
+        from .screens.settings import SettingsScreen
+
+        self.open_store()
+        self.install_screen(EditorScreen(), "editor")
+        self.install_screen(ProgressScreen(), "progress")
+        self.install_screen(HistoryScreen(), "history")
+        self.install_screen(SettingsScreen(), "settings")
+        self.push_screen("editor")
+        for warning in self.store.warnings if self.store else []:
+            self.notify(warning, title="History", severity="warning", timeout=10)
+        if self.store_error:
+            self.notify(self.store_error, title="History is read-only", severity="error", timeout=15)
+
+    def open_store(self) -> None:
+        try:
+            self.store = Store(self.data_dir)
+        except DataDirLocked as exc:
+            self.store_error = str(exc)
+            self.store = Store(self.data_dir, writable=False)
+        except SynthError as exc:
+            self.store_error = str(exc)
+            self.store = None
+
+    def on_unmount(self) -> None:
+        if self.current_run is not None:
+            self.current_run.cancel()
+        if self.store is not None:
+            self.store.close()
+
+    # -- navigation ----------------------------------------------------------------------
+    def action_show(self, name: str) -> None:
+        if self.screen.id != name and not isinstance(self.screen, _modal_types()):
+            self.switch_screen(name)
+
+    def action_help(self) -> None:
+        from .screens.dialogs import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Editor", "Edit the schema and parameters (F2)", lambda: self.action_show("editor"))
+        yield SystemCommand("Progress", "Watch the current run (F3)", lambda: self.action_show("progress"))
+        yield SystemCommand("History", "Browse, export and resume runs (F4)", lambda: self.action_show("history"))
+        yield SystemCommand("Settings", "Backends, models and keys (F5)", lambda: self.action_show("settings"))
+        yield SystemCommand("Help", "Keys of this screen (F1)", self.action_help)
+        yield SystemCommand("Cancel run", "Stop the current run, keeping its records", self.cancel_run)
+        for name, title, help_text in getattr(screen, "PALETTE", ()):
+            yield SystemCommand(title, help_text, getattr(screen, f"action_{name}"))
+
+    # -- runs ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.current_run is not None
+
+    def start_generation(self, job: JobSpec) -> None:
+        if self.running:
+            self.notify("A run is already going: cancel it first (F8 on the progress screen).", severity="warning")
+            return
+        self._prepare_progress(job.config.count, job.backend, job.schema.field_names())
+        self._generate(job)
+
+    def resume_run(self, run_id: str) -> None:
+        if self.running:
+            self.notify("A run is already going: cancel it first.", severity="warning")
+            return
+        if self.store is None or not self.store.writable:
+            self.notify(self.store_error or "the history is read-only", severity="error")
+            return
+        doc = self.store.get_run(run_id)
+        b = doc.get("backend", {})
+        spec = BackendSpec(kind=b.get("backend", "local"), model=b.get("model"), base_url=b.get("base_url"),
+                           api_key_env=b.get("api_key_env"))
+        columns = list((doc.get("schema") or {}).get("properties") or {})
+        self._prepare_progress(doc.get("config", {}).get("count", 0), spec, columns)
+        self._resume(doc["id"], spec)
+
+    def _prepare_progress(self, total: int, spec: BackendSpec, columns: list[str]) -> None:
+        self.last_event = None
+        self.get_screen("progress").reset(total, spec, columns)  # type: ignore[attr-defined]
+        self.sub_title = "starting..."
+        self.switch_screen("progress")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run", name="generate")
+    def _generate(self, job: JobSpec) -> None:
+        store = self._writable_store()
+        backend = self._backend(job.backend)
+        run = Run(job.schema, job.config, backend, store=store, on_event=self._post_event)
+        self._execute(run, backend)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run", name="resume")
+    def _resume(self, run_id: str, spec: BackendSpec) -> None:
+        store = self._writable_store()
+        backend = self._backend(spec)
+        assert store is not None
+        run = Run.resume(store, run_id, backend, on_event=self._post_event)
+        self._execute(run, backend)
+
+    def _writable_store(self) -> Store | None:
+        if self.store is not None and not self.store.writable:
+            raise UserInputError(f"{self.store_error}. This run would not be saved, so it was not started.")
+        return self.store
+
+    def _backend(self, spec: BackendSpec) -> Any:
+        conf = self.settings.for_backend(spec.kind)
+        spec = BackendSpec(
+            kind=spec.kind, model=spec.model or conf.model, base_url=spec.base_url or conf.base_url,
+            api_key_env=spec.api_key_env or conf.api_key_env,
+        )
+        return create_backend(spec, api_key=self.settings.api_key(spec.kind, spec.api_key_env))
+
+    def _execute(self, run: Run, backend: Any) -> None:
+        self.current_run = run
+
+        async def go() -> RunResult:
+            try:
+                return await run.execute()
+            finally:
+                await backend.aclose()
+
+        try:
+            result = asyncio.run(go())
+        finally:
+            self.current_run = None
+        self.post_message(RunDoneMessage(result))
+
+    def _post_event(self, event: Event) -> None:
+        self.post_message(RunEventMessage(event))
+
+    def cancel_run(self) -> None:
+        if self.current_run is None:
+            self.notify("No run is going.")
+            return
+        self.current_run.cancel()
+        self.notify("Cancelling: the records accepted so far are kept.")
+
+    def on_run_event_message(self, message: RunEventMessage) -> None:
+        event = message.event
+        self.last_event = event
+        p = event.progress
+        if not isinstance(event, (RunFinished, RunFailed)):
+            self.sub_title = f"running {p.done}/{p.total} · {p.rate:.1f} rec/s · rejected {p.rejected}"
+        self.get_screen("progress").handle_event(event)  # type: ignore[attr-defined]
+
+    def on_run_done_message(self, message: RunDoneMessage) -> None:
+        result = message.result
+        self.last_result = result
+        self.sub_title = f"last run {result.status}: {result.accepted}/{result.requested}"
+        self.get_screen("progress").handle_result(result)  # type: ignore[attr-defined]
+        self.get_screen("history").refresh_runs()  # type: ignore[attr-defined]
+        if result.status == "failed":
+            self.notify(result.error or "the run failed", title="Run failed", severity="error", timeout=15)
+        else:
+            self.notify(f"{result.accepted}/{result.requested} records, {result.rejected} rejected",
+                        title=f"Run {result.status}")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker errors become something a user can read and act on."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        self.current_run = None
+        self.sub_title = ""
+        if isinstance(error, SynthError):
+            message = str(error)
+        else:
+            message = f"unexpected error: {type(error).__name__}: {error}"
+        title = "Connection test failed" if event.worker.name == "probe" else "Could not start the run"
+        self.notify(message, title=title, severity="error", timeout=15)
+        if event.worker.group == "run":
+            self.get_screen("progress").show_error(message)  # type: ignore[attr-defined]
+
+    # -- settings ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="probe", name="probe")
+    def test_connection(self, spec: BackendSpec) -> None:
+        backend = self._backend(spec)
+
+        async def go() -> tuple[bool, str]:
+            try:
+                return await probe_backend(backend)
+            finally:
+                await backend.aclose()
+
+        ok, message = asyncio.run(go())
+        self.post_message(ProbeDoneMessage(spec.kind, ok, message))
+
+    def on_probe_done_message(self, message: ProbeDoneMessage) -> None:
+        self.notify(message.message, title=f"{message.kind}: {'OK' if message.ok else 'problem'}",
+                    severity="information" if message.ok else "warning", timeout=10)
+
+    # -- editor hand-off -------------------------------------------------------------------
+    def load_into_editor(self, schema: dict[str, Any], config: dict[str, Any], backend: dict[str, Any]) -> None:
+        self.get_screen("editor").load(schema, config, backend)  # type: ignore[attr-defined]
+        self.switch_screen("editor")
+
+
+def _modal_types() -> tuple[type, ...]:
+    from textual.screen import ModalScreen
+
+    return (ModalScreen,)
+
+
+def run_app(data_dir: str | None = None) -> int:
+    try:
+        app = SynthApp(data_dir=data_dir)
+    except UserInputError as exc:
+        print(f"synth-tui: error: {exc}")
+        return 2
+    app.run()
     return 0

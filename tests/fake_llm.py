@@ -69,6 +69,8 @@ class RecordMaker:
         return self.string(schema, n)
 
     def string(self, schema: dict[str, Any], n: int) -> str:
+        if "pattern" in schema:
+            return self.from_pattern(schema["pattern"])
         fmt = schema.get("format")
         if fmt == "email":
             return f"user{n}@example.com"
@@ -86,6 +88,42 @@ class RecordMaker:
         lo, hi = schema.get("minLength", 0), schema.get("maxLength")
         text = text.ljust(lo, "x")
         return text[:hi] if hi else text
+
+
+    def from_pattern(self, pattern: str) -> str:
+        """A string matching a simple regex (classes, quantifiers, groups, alternation)."""
+        import re._parser as sre  # the stdlib's own regex parser
+
+        return "".join(self._emit(sre.parse(pattern)))
+
+    def _emit(self, items: Any) -> list[str]:
+        import re._constants as c
+
+        out: list[str] = []
+        for op, arg in items:
+            if op == c.LITERAL:
+                out.append(chr(arg))
+            elif op == c.IN:
+                chars: list[str] = []
+                for kind, val in arg:
+                    if kind == c.LITERAL:
+                        chars.append(chr(val))
+                    elif kind == c.RANGE:
+                        chars.extend(chr(x) for x in range(val[0], val[1] + 1))
+                    elif kind == c.CATEGORY:
+                        chars.extend("0123456789" if val == c.CATEGORY_DIGIT else "abcxyz")
+                out.append(self.rng.choice(chars or ["a"]))
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+                lo, hi, sub = arg
+                for _ in range(self.rng.randint(lo, min(hi, lo + 5))):
+                    out.extend(self._emit(sub))
+            elif op == c.SUBPATTERN:
+                out.extend(self._emit(arg[-1]))
+            elif op == c.BRANCH:
+                out.extend(self._emit(self.rng.choice(arg[1])))
+            elif op == c.ANY:
+                out.append("x")
+        return out
 
 
 # -- faults --------------------------------------------------------------------------

@@ -172,3 +172,16 @@ async def test_resume_continues_without_duplicates(tmp_path, llm, person_schema)
     assert len(records) == 30 and len({json.dumps(r, sort_keys=True) for r in records}) == 30
     assert store.get_run(first.run_id)["counts"]["accepted"] == 30
     store.close()
+
+
+def test_read_page_anywhere_in_a_journal(tmp_path):
+    store = Store(tmp_path)
+    run_id = store.create_run({"schema": {}})
+    j = store.open_journal(run_id)
+    j.append([{"i": i, "pad": "x" * (i % 50)} for i in range(5000)])
+    j.close()
+    assert [r["i"] for r in store.read_page(run_id, 0, 3)] == [0, 1, 2]
+    assert [r["i"] for r in store.read_page(run_id, 4321, 3)] == [4321, 4322, 4323]
+    assert [r["i"] for r in store.read_page(run_id, 4998, 20)] == [4998, 4999]
+    assert store.read_page(run_id, 5000, 20) == []
+    store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -516,9 +517,14 @@ class Run:
 
 
 def _reason_key(reason: str) -> str:
-    """Group rejection reasons: the first error, with the value that broke it left out."""
+    """Group rejection reasons: the first error, array indexes and the value that broke
+    it left out, so that "$.items[3].sku: 'x' does not match ..." counts as one kind."""
     first = reason.split("; ")[0]
-    return first[:120]
+    path, sep, message = first.partition(": ")
+    path = re.sub(r"\[\d+\]", "[*]", path)
+    if not message.endswith("is a required property"):  # there the quoted name is the point
+        message = re.sub(r"^('[^']*'|\S+) (?=is |does |should |was |has )", "value ", message)
+    return f"{path}{sep}{message}"[:120]
 
 
 async def generate(
@@ -531,3 +537,28 @@ async def generate(
 ) -> RunResult:
     """Run one generation to the end (convenience wrapper around :class:`Run`)."""
     return await Run(schema, config, backend, store=store, on_event=on_event).execute()
+
+
+async def probe_backend(backend: Backend) -> tuple[bool, str]:
+    """Send one tiny request. Returns (usable, what happened), saying whether the backend
+    answered and whether its answer followed the schema."""
+    schema = check_schema({"ok": {"type": "boolean"}, "word": {"type": "string", "maxLength": 20}})
+    request = CompletionRequest(
+        prompts.build_messages(schema.schema, 1), schema.schema, 1, schema.schema, GenerationParams(max_tokens=64)
+    )
+    t0 = time.monotonic()
+    try:
+        completion = await backend.complete(request)
+    except (BackendError, RetryableError) as exc:
+        return False, f"no usable answer: {exc}"
+    ms = (time.monotonic() - t0) * 1000
+    where = f"{backend.kind} {backend.model} answered in {ms:.0f} ms"
+    note = f" ({completion.notice})" if completion.notice else ""
+    try:
+        candidates = extract_records(completion.text, frozenset(schema.field_names()))
+    except UnparseableOutput:
+        return False, f"{where}, but not with JSON: {completion.text[:80]!r}{note}"
+    errors = schema.errors(candidates[0]) if candidates else ["no record in the answer"]
+    if errors:
+        return False, f"{where}, but did not follow the schema: {errors[0]}{note}"
+    return True, f"{where} and followed the schema{note}"

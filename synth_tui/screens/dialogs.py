@@ -1,0 +1,158 @@
+"""Modal screens: help, confirm, export, a text viewer, rejected output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
+
+from ..core.events import RecordRejected
+from ..core.export import FORMATS
+from ..textsafe import clean_text
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the screen underneath, and the global ones."""
+
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__(classes="dialog")
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        rows: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for source in (self.under, self.app):
+            for binding in source.BINDINGS:  # type: ignore[union-attr]
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                keys = ", ".join(self.app.get_key_display(Binding(k, "")) for k in binding.key.split(","))
+                if binding.description in seen:
+                    continue
+                seen.add(binding.description)
+                rows.append((keys, binding.description))
+        rows.append(("ctrl+p", "Command palette: every action by name"))
+        title = (self.under.id or "screen").capitalize()
+        with Vertical(id="dialog-box"):
+            yield Label(f"{title}: keys", classes="dialog-title")
+            table: DataTable = DataTable(show_cursor=False, id="help-keys")
+            table.add_columns("Key", "Action")
+            table.add_rows(rows)
+            yield table
+            yield Label("Escape closes this help.", classes="dialog-hint")
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__(classes="dialog")
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box"):
+            yield Static(Text(self.question), classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Yes (y)", id="yes", variant="error", compact=True)
+                yield Button("No (esc)", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ExportDialog(ModalScreen[tuple[str, str] | None]):
+    """Asks for a format and a path; returns (path, format) or None."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, run_id: str, directory: Path | None = None) -> None:
+        super().__init__(classes="dialog")
+        self.run_id = run_id
+        self.directory = directory or Path.cwd()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box"):
+            yield Label(f"Export run {self.run_id}", classes="dialog-title")
+            with Horizontal(classes="form-row"):
+                yield Label("Format", classes="form-label")
+                yield Select([(f, f) for f in FORMATS], value="jsonl", allow_blank=False, compact=True, id="format")
+            with Horizontal(classes="form-row"):
+                yield Label("File", classes="form-label")
+                field = Input(str(self.directory / f"{self.run_id}.jsonl"), compact=True, id="path")
+                field.cursor_blink = getattr(self.app, "blink", True)
+                yield field
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Export", id="export", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        path = self.query_one("#path", Input)
+        current = Path(path.value)
+        if current.suffix.lstrip(".") in FORMATS:
+            path.value = str(current.with_suffix(f".{event.value}"))
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "export":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        path = self.query_one("#path", Input).value.strip()
+        if not path:
+            self.notify("Give a file name.", severity="error")
+            return
+        self.dismiss((path, str(self.query_one("#format", Select).value)))
+
+
+class TextDialog(ModalScreen[None]):
+    """Shows untrusted text as text: no markup, no terminal control sequences."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="wide"):
+            yield Static(Text(self.title_text), classes="dialog-title")
+            with VerticalScroll(id="text-body"):
+                yield Static(Text(clean_text(self.body)))
+            yield Label("Escape closes.", classes="dialog-hint")
+
+
+class RejectedScreen(ModalScreen[None]):
+    """Rejected records of the current run; Enter opens one's raw output."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, rejections: list[RecordRejected]) -> None:
+        super().__init__(classes="dialog")
+        self.rejections = rejections
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="wide"):
+            yield Label(f"{len(self.rejections)} rejected answers (Enter shows the raw output)", classes="dialog-title")
+            table: DataTable = DataTable(cursor_type="row", id="rejected")
+            table.add_columns("Kind", "Reason")
+            for r in self.rejections:
+                table.add_row("duplicate" if r.duplicate else "invalid", Text(clean_text(r.reason)[:120]))
+            yield table
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        rejection = self.rejections[event.cursor_row]
+        self.app.push_screen(TextDialog(f"Rejected: {rejection.reason[:100]}", rejection.raw))

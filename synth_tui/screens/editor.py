@@ -1,0 +1,207 @@
+"""Schema editor: JSON with highlighting, live validation, templates, run parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
+
+from ..core.backends import BackendSpec, GenerationParams
+from ..core.engine import RunConfig
+from ..core.errors import SchemaError, UserInputError
+from ..core.schema import RecordSchema, parse_schema
+from ..core.templates import template_names, template_text
+
+BACKEND_CHOICES = [("local (offline)", "local"), ("OpenAI-compatible", "openai"), ("Hugging Face", "hf"),
+                   ("Ollama", "ollama")]
+DEFAULT_TEMPLATE = "customers"
+
+
+class SchemaStatus(Static):
+    """One or two lines under the editor: valid, warnings, or the error and where."""
+
+
+class EditorScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Generate", priority=True),
+        Binding("f9", "generate", "Generate", show=False),
+        Binding("ctrl+t", "convert", "To JSON Schema", priority=True),
+        Binding("ctrl+o", "focus_form", "Parameters", priority=True),
+        Binding("ctrl+e", "focus_editor", "Edit schema", show=False, priority=True),
+    ]
+    PALETTE = [
+        ("generate", "Generate", "Start a run with this schema and these parameters (ctrl+g)"),
+        ("convert", "Convert to JSON Schema", "Expand the short form in place (ctrl+t)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="editor")
+        self.checked: RecordSchema | None = None
+        self._pending_check: Any = None
+        self._model_override: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="editor-body"):
+            with Vertical(id="editor-pane"):
+                editor = TextArea.code_editor(template_text(DEFAULT_TEMPLATE), language="json", id="schema-editor")
+                editor.cursor_blink = self.app.blink  # type: ignore[attr-defined]
+                yield editor
+                yield SchemaStatus(id="schema-status")
+            with VerticalScroll(id="form"):
+                yield from self._row("Template", Select([(n, n) for n in template_names()], value=DEFAULT_TEMPLATE,
+                                                        allow_blank=False, compact=True, id="template"))
+                settings = self.app.settings  # type: ignore[attr-defined]
+                yield from self._row("Backend", Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False,
+                                                       compact=True, id="backend"))
+                model = settings.for_backend(settings.backend).model or ""
+                yield from self._row("Model", self._input(model, "model"))
+                yield from self._row("Count", self._input("20", "count", "integer"))
+                yield from self._row("Per request", self._input("", "batch", "integer", "auto"))
+                yield from self._row("Concurrency", self._input(str(settings.concurrency), "concurrency", "integer"))
+                yield from self._row("Temperature", self._input("", "temperature", "number", "default"))
+                yield from self._row("Seed", self._input("", "seed", "integer", "random"))
+                yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
+        yield Footer()
+
+    def _input(self, value: str, ident: str, kind: str = "text", placeholder: str = "") -> Input:
+        widget = Input(value, placeholder=placeholder, type=kind, compact=True, id=ident,  # type: ignore[arg-type]
+                       select_on_focus=False)
+        widget.cursor_blink = self.app.blink  # type: ignore[attr-defined]
+        return widget
+
+    @staticmethod
+    def _row(label: str, widget: Any) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label(label, classes="form-label")
+            yield widget
+
+    def on_mount(self) -> None:
+        self.check_now()
+        self.query_one("#schema-editor", TextArea).focus()
+
+    # -- validation ------------------------------------------------------------------------
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self._pending_check is not None:
+            self._pending_check.stop()
+        self._pending_check = self.set_timer(0.25, self.check_now)
+
+    def check_now(self) -> RecordSchema | None:
+        self._pending_check = None
+        status = self.query_one(SchemaStatus)
+        text = self.query_one("#schema-editor", TextArea).text
+        try:
+            self.checked = parse_schema(text, "schema")
+        except SchemaError as exc:
+            self.checked = None
+            status.set_classes("error")
+            status.update(Text(f"✗ {_describe_where(exc.where)}: {exc.detail}"))
+            return None
+        fields = len(self.checked.field_names())
+        form = "short form" if self.checked.short_form else "JSON Schema"
+        lines = [f"✓ valid {form}, {fields} fields"]
+        lines += [f"! {w}" for w in self.checked.warnings[:2]]
+        status.set_classes("warning" if self.checked.warnings else "ok")
+        status.update(Text("\n".join(lines)))
+        return self.checked
+
+    # -- form ------------------------------------------------------------------------------
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "template" and event.value is not Select.BLANK:
+            self.query_one("#schema-editor", TextArea).load_text(template_text(str(event.value)))
+            self.check_now()
+        elif event.select.id == "backend" and event.value is not Select.BLANK:
+            conf = self.app.settings.for_backend(str(event.value))  # type: ignore[attr-defined]
+            model, self._model_override = self._model_override, None
+            self.query_one("#model", Input).value = model if model is not None else conf.model or ""
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "generate":
+            self.action_generate()
+
+    def action_focus_form(self) -> None:
+        self.query_one("#template", Select).focus()
+
+    def action_focus_editor(self) -> None:
+        self.query_one("#schema-editor", TextArea).focus()
+
+    def action_convert(self) -> None:
+        schema = self.check_now()
+        if schema is None:
+            self.notify("Fix the schema first: see the line under the editor.", severity="error")
+            return
+        self.query_one("#schema-editor", TextArea).load_text(schema.pretty())
+        self.check_now()
+
+    def action_generate(self) -> None:
+        schema = self.check_now()
+        if schema is None:
+            self.notify("The schema has an error: see the line under the editor.", severity="error")
+            return
+        try:
+            job = self._job(schema)
+        except UserInputError as exc:
+            self.notify(str(exc), title="Check the parameters", severity="error")
+            return
+        self.app.start_generation(job)  # type: ignore[attr-defined]
+
+    def _job(self, schema: RecordSchema) -> Any:
+        from ..app import JobSpec
+
+        def number(ident: str, kind: type, required: bool = False) -> Any:
+            raw = self.query_one(f"#{ident}", Input).value.strip()
+            if not raw:
+                if required:
+                    raise UserInputError(f"{_LABELS[ident]} is required")
+                return None
+            try:
+                return kind(raw)
+            except ValueError:
+                raise UserInputError(f"{_LABELS[ident]} must be a number, not {raw!r}") from None
+
+        config = RunConfig(
+            count=number("count", int, True),
+            batch_size=number("batch", int),
+            concurrency=number("concurrency", int) or 4,
+            params=GenerationParams(temperature=number("temperature", float), seed=number("seed", int)),
+        )
+        config.check()
+        backend = BackendSpec(kind=str(self.query_one("#backend", Select).value),
+                              model=self.query_one("#model", Input).value.strip() or None)
+        return JobSpec(schema=schema, config=config, backend=backend)
+
+    def load(self, schema: dict[str, Any], config: dict[str, Any], backend: dict[str, Any]) -> None:
+        """Fill the editor from a past run (history's re-run)."""
+        self.query_one("#schema-editor", TextArea).load_text(json.dumps(schema, indent=2, ensure_ascii=False))
+        params = config.get("params", {})
+        values = {
+            "count": config.get("count"), "batch": config.get("batch_size"),
+            "concurrency": config.get("concurrency"), "temperature": params.get("temperature"),
+            "seed": params.get("seed"), "model": backend.get("model"),
+        }
+        for ident, value in values.items():
+            self.query_one(f"#{ident}", Input).value = "" if value is None else str(value)
+        select = self.query_one("#backend", Select)
+        if backend.get("backend") and backend["backend"] != select.value:
+            self._model_override = backend.get("model") or ""  # applied when the change lands
+            select.value = backend["backend"]
+        self.check_now()
+
+
+_LABELS = {"count": "Count", "batch": "Per request", "concurrency": "Concurrency", "temperature": "Temperature",
+           "seed": "Seed"}
+
+
+def _describe_where(where: str) -> str:
+    """'schema:3:5' -> 'line 3, column 5'; 'schema $.properties.a' -> '$.properties.a'."""
+    if where.startswith("schema:"):
+        parts = where.split(":")
+        if len(parts) == 3:
+            return f"line {parts[1]}, column {parts[2]}"
+    return where.removeprefix("schema").strip() or "schema"

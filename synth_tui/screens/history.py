@@ -1,0 +1,225 @@
+"""History: every run, newest first, with a preview pane and paged records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from ..core.errors import SynthError
+from ..core.export import export_to_path
+from ..core.store import RESUMABLE, STATUSES
+from ..textsafe import clean_text
+from .progress import fmt_seconds, short
+
+PAGE_SIZE = 20
+FILTERS = (None, *STATUSES)
+
+
+def run_row(doc: dict[str, Any]) -> list[Any]:
+    counts = doc.get("counts", {})
+    backend = doc.get("backend", {})
+    elapsed = doc.get("elapsed")
+    return [
+        (doc.get("created") or "")[5:16].replace("T", " "),  # MM-DD HH:MM; the id holds the year
+        doc.get("status", ""),
+        f"{counts.get('accepted', 0)}/{counts.get('requested', 0)}",
+        fmt_seconds(elapsed) if isinstance(elapsed, (int, float)) else "-",
+        Text(clean_text(f"{backend.get('backend', '')}:{backend.get('model') or ''}")),
+    ]
+
+
+class HistoryScreen(Screen[None]):
+    BINDINGS = [
+        Binding("e", "export", "Export"),
+        Binding("r", "rerun", "Re-run"),
+        Binding("u", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("f", "cycle_filter", "Filter"),
+        Binding("right_square_bracket", "page(1)", "Next page"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
+    ]
+    PALETTE = [
+        ("export", "Export run", "Write the selected run's records to a file (e)"),
+        ("rerun", "Re-run", "Load the selected run's schema and parameters into the editor (r)"),
+        ("resume", "Resume run", "Continue an interrupted, cancelled or failed run (u)"),
+        ("delete", "Delete run", "Delete the selected run and its records (d)"),
+        ("cycle_filter", "Filter by status", "Show all runs or one status (f)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="history")
+        self.status_filter: str | None = None
+        self.runs: list[dict[str, Any]] = []
+        self.page = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="history-body"):
+            with Vertical(id="runs-pane"):
+                yield Static("", id="filter-line")
+                yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="preview-pane"):
+                with VerticalScroll(id="preview-scroll"):
+                    yield Static("", id="preview")
+                yield Static("", id="page-line")
+                yield DataTable(id="records", zebra_stripes=True, cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.add_columns("UTC", "Status", "Records", "Time", "Model")
+        self.refresh_runs()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    @property
+    def store(self) -> Any:
+        return self.app.store  # type: ignore[attr-defined]
+
+    def refresh_runs(self) -> None:
+        if not self.is_mounted:
+            return
+        table = self.query_one("#runs", DataTable)
+        selected = self.selected_id()
+        self.runs = self.store.list_runs(self.status_filter) if self.store else []
+        table.clear()
+        for doc in self.runs:
+            table.add_row(*run_row(doc), key=doc["id"])
+        label = self.status_filter or "all"
+        self.query_one("#filter-line", Static).update(f"{len(self.runs)} runs · filter: {label} (f)")
+        if selected and any(d["id"] == selected for d in self.runs):
+            table.move_cursor(row=next(i for i, d in enumerate(self.runs) if d["id"] == selected), animate=False)
+        self.show_preview()
+
+    def selected(self) -> dict[str, Any] | None:
+        table = self.query_one("#runs", DataTable)
+        if not self.runs or table.cursor_row < 0 or table.cursor_row >= len(self.runs):
+            return None
+        return self.runs[table.cursor_row]
+
+    def selected_id(self) -> str | None:
+        doc = self.selected() if self.is_mounted else None
+        return doc["id"] if doc else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "runs":
+            self.page = 0
+            self.show_preview()
+
+    def show_preview(self) -> None:
+        doc = self.selected()
+        preview = self.query_one("#preview", Static)
+        records = self.query_one("#records", DataTable)
+        records.clear(columns=True)
+        if doc is None:
+            preview.update("No runs yet." if not self.status_filter else f"No {self.status_filter} runs.")
+            self.query_one("#page-line", Static).update("")
+            return
+        counts = doc.get("counts", {})
+        config = doc.get("config", {})
+        params = config.get("params", {})
+        backend = doc.get("backend", {})
+        lines = [
+            f"Run {doc['id']} · {doc.get('status')}",
+            f"{backend.get('backend')} {backend.get('model') or ''} {backend.get('base_url') or ''}".rstrip(),
+            f"accepted {counts.get('accepted', 0)}/{counts.get('requested', 0)} · rejected {counts.get('rejected', 0)}"
+            f" · duplicates {counts.get('duplicates', 0)} · retries {counts.get('retries', 0)}",
+            f"tokens {counts.get('prompt_tokens', 0) + counts.get('completion_tokens', 0):,} · "
+            f"per request {config.get('batch_size') or 'auto'} · concurrency {config.get('concurrency')} · "
+            f"temperature {params.get('temperature', '-')} · seed {params.get('seed', '-')}",
+        ]
+        if doc.get("error"):
+            lines.append(f"error: {doc['error']}")
+        lines.append("schema: " + json.dumps(doc.get("schema"), ensure_ascii=False))
+        preview.update(Text(clean_text("\n".join(lines))))
+        page = self.store.read_page(doc["id"], self.page * PAGE_SIZE, PAGE_SIZE) if self.store else []
+        first = self.page * PAGE_SIZE + 1
+        # a running run saves its count every few seconds: never show fewer than are on screen
+        total = max(counts.get("accepted", 0), first + len(page) - 1)
+        self.query_one("#page-line", Static).update(
+            f"records {first}-{first + len(page) - 1} of {total} ([ ])" if page else "no records")
+        if page:
+            columns = list((doc.get("schema") or {}).get("properties") or page[0])[:6]
+            records.add_columns(*columns)
+            records.add_rows([[short(r.get(c), 24) for c in columns] for r in page])
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_page(self, step: int) -> None:
+        doc = self.selected()
+        if doc is None:
+            return
+        pages = max(1, -(-doc.get("counts", {}).get("accepted", 0) // PAGE_SIZE))
+        self.page = max(0, min(pages - 1, self.page + step))
+        self.show_preview()
+
+    def action_cycle_filter(self) -> None:
+        self.status_filter = FILTERS[(FILTERS.index(self.status_filter) + 1) % len(FILTERS)]
+        self.refresh_runs()
+
+    def action_rerun(self) -> None:
+        doc = self.selected()
+        if doc:
+            self.app.load_into_editor(doc.get("schema", {}), doc.get("config", {}), doc.get("backend", {}))  # type: ignore[attr-defined]
+
+    def action_resume(self) -> None:
+        doc = self.selected()
+        if doc is None:
+            return
+        if doc.get("status") not in RESUMABLE:
+            self.notify(f"Only {', '.join(RESUMABLE)} runs can be resumed; this one is {doc.get('status')}.")
+            return
+        try:
+            self.app.resume_run(doc["id"])  # type: ignore[attr-defined]
+        except SynthError as exc:
+            self.notify(str(exc), severity="error")
+
+    def action_delete(self) -> None:
+        from .dialogs import ConfirmDialog
+
+        doc = self.selected()
+        if doc is None:
+            return
+        if self.app.running and getattr(self.app.current_run, "run_id", None) == doc["id"]:  # type: ignore[attr-defined]
+            self.notify("This run is going: cancel it first.", severity="warning")
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                try:
+                    self.store.delete_run(doc["id"])
+                except SynthError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
+                self.notify(f"Deleted run {doc['id']}.")
+                self.refresh_runs()
+
+        count = doc.get("counts", {}).get("accepted", 0)
+        self.app.push_screen(ConfirmDialog(f"Delete run {doc['id']} and its {count} records?"), done)
+
+    def action_export(self) -> None:
+        from .dialogs import ExportDialog
+
+        doc = self.selected()
+        if doc is None:
+            return
+
+        def done(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            path, fmt = answer
+            try:
+                n = export_to_path(lambda: self.store.iter_records(doc["id"]), path, fmt, schema=doc.get("schema"))
+            except SynthError as exc:
+                self.notify(str(exc), title="Export failed", severity="error", timeout=10)
+                return
+            self.notify(f"Wrote {n} records to {path}", title="Exported")
+
+        self.app.push_screen(ExportDialog(doc["id"]), done)

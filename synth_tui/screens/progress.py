@@ -1,0 +1,179 @@
+"""Live progress of the current run: bar, figures, event log, latest records."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+
+from ..core.backends import BackendSpec
+from ..core.engine import RunResult
+from ..core.events import (
+    Event, Notice, Progress, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunFailed, RunFinished,
+    RunStarted,
+)
+from ..textsafe import clean_text
+
+MAX_TABLE_ROWS = 200  # DataTable slows with many rows: keep the latest ones
+MAX_KEPT_REJECTIONS = 500
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def short(value: object, width: int = 40) -> Text:
+    """A cell for untrusted model output: control sequences stripped, markup not parsed."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = clean_text(text).replace("\n", " ")
+    return Text(text if len(text) <= width else text[: width - 1] + "…")
+
+
+class ProgressScreen(Screen[None]):
+    BINDINGS = [
+        Binding("f8", "cancel_run", "Cancel run"),
+        Binding("f7", "show_rejected", "Rejected output"),
+    ]
+    PALETTE = [
+        ("cancel_run", "Cancel run", "Stop the current run; the accepted records are kept (F8)"),
+        ("show_rejected", "Show rejected output", "The raw text of rejected records (F7)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="progress")
+        self.rejections: deque[RecordRejected] = deque(maxlen=MAX_KEPT_REJECTIONS)
+        self._columns: list[str] = []
+        self._total = 0
+        self._schema_columns: list[str] = []
+        self._title = "No run yet: write a schema in the editor (F2) and press ctrl+g."
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="progress-top"):
+            yield Static(self._title, id="run-title")
+            with Horizontal(id="bar-row"):
+                yield ProgressBar(total=1, show_eta=False, id="bar")  # a total: an empty bar does not pulse
+                yield Static("", id="bar-count")
+            yield Static("", id="run-stats")
+        yield DataTable(id="latest", zebra_stripes=True, cursor_type="row")
+        yield RichLog(id="event-log", max_lines=500, wrap=False, markup=False)
+        yield Footer()
+
+    # -- fed by the app --------------------------------------------------------------------
+    def reset(self, total: int, spec: BackendSpec, columns: list[str]) -> None:
+        self._total = total
+        self._schema_columns = columns[:8]
+        self._title = f"Generating {total} records with {spec.kind}" + (f" / {spec.model}" if spec.model else "")
+        self.rejections.clear()
+        self._columns = []
+        if not self.is_mounted:
+            return
+        self.query_one("#run-title", Static).update(Text(self._title))
+        self.query_one("#run-title", Static).set_classes("")
+        self.query_one(ProgressBar).update(total=total, progress=0)
+        self.query_one("#bar-count", Static).update(f"0/{total}")
+        self.query_one("#run-stats", Static).update("")
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        self.query_one(RichLog).clear()
+
+    def on_mount(self) -> None:
+        self.query_one("#run-title", Static).update(Text(self._title))
+        if self._total:
+            self.query_one(ProgressBar).update(total=self._total, progress=0)
+            self.query_one("#bar-count", Static).update(f"0/{self._total}")
+        event = getattr(self.app, "last_event", None)
+        if event is not None:
+            self._show_progress(event.progress)
+
+    def handle_event(self, event: Event) -> None:
+        if not self.is_mounted:
+            return
+        self._show_progress(event.progress)
+        log = self.query_one(RichLog)
+        if isinstance(event, RunStarted):
+            log.write(Text(f"started {'(resumed) ' if event.resumed else ''}{event.backend} {event.model}"))
+        elif isinstance(event, RecordsAccepted):
+            self._add_rows(event.records)
+        elif isinstance(event, RecordRejected):
+            self.rejections.append(event)
+            kind = "duplicate" if event.duplicate else "rejected"
+            log.write(Text(f"{kind}: {clean_text(event.reason)[:200]}", style="yellow"))
+        elif isinstance(event, RateLimited):
+            log.write(Text(f"rate limited: waiting {event.delay:.1f}s, concurrency {event.concurrency}",
+                           style="magenta"))
+        elif isinstance(event, RetryScheduled):
+            log.write(Text(f"retry {event.attempt} in {event.delay:.1f}s: {clean_text(event.reason)[:160]}",
+                           style="magenta"))
+        elif isinstance(event, Notice):
+            log.write(Text(f"note: {clean_text(event.message)}", style="cyan"))
+
+    def handle_result(self, result: RunResult) -> None:
+        if not self.is_mounted:
+            return
+        title = self.query_one("#run-title", Static)
+        log = self.query_one(RichLog)
+        if result.status == "failed":
+            title.update(Text(f"Run {result.run_id} failed: {clean_text(result.error or '')}"))
+            title.set_classes("failed")
+            log.write(Text(f"failed: {clean_text(result.error or '')}", style="bold red"))
+        else:
+            title.update(Text(f"Run {result.run_id} {result.status}: {result.accepted}/{result.requested} records"
+                              f" in {fmt_seconds(result.elapsed)}"))
+            title.set_classes(result.status)
+            log.write(Text(f"{result.status}: {result.accepted}/{result.requested} records", style="bold green"))
+
+    def show_error(self, message: str) -> None:
+        if not self.is_mounted:
+            return
+        title = self.query_one("#run-title", Static)
+        title.update(Text(f"Could not start: {clean_text(message)}"))
+        title.set_classes("failed")
+
+    def _show_progress(self, p: Progress) -> None:
+        self.query_one(ProgressBar).update(total=max(1, p.total), progress=p.done)
+        self.query_one("#bar-count", Static).update(f"{p.done}/{p.total}")
+        stats = (
+            f"{p.rate:.1f} rec/s · ETA {fmt_seconds(p.eta)} · elapsed {fmt_seconds(p.elapsed)} · "
+            f"tokens {p.tokens:,} · requests {p.requests} · retries {p.retries} · "
+            f"rejected {p.rejected} · duplicates {p.duplicates} · concurrency {p.concurrency}"
+        )
+        self.query_one("#run-stats", Static).update(stats)
+
+    def _add_rows(self, records: tuple[dict, ...]) -> None:
+        table = self.query_one(DataTable)
+        if not self._columns and records:
+            self._columns = self._schema_columns or list(records[0])[:8]
+            table.add_columns(*self._columns)
+        if table.row_count + len(records) > MAX_TABLE_ROWS:
+            keep = [table.get_row_at(i) for i in range(max(0, table.row_count - MAX_TABLE_ROWS // 2), table.row_count)]
+            table.clear()
+            table.add_rows(keep)
+        table.add_rows([[short(r.get(c)) if isinstance(r, dict) else short(r) for c in self._columns]
+                        for r in records])
+        table.move_cursor(row=table.row_count - 1, animate=False)
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_cancel_run(self) -> None:
+        self.app.cancel_run()  # type: ignore[attr-defined]
+
+    def action_show_rejected(self) -> None:
+        from .dialogs import RejectedScreen
+
+        if not self.rejections:
+            self.notify("Nothing was rejected in this run.")
+            return
+        self.app.push_screen(RejectedScreen(list(self.rejections)))

@@ -1,0 +1,100 @@
+"""Settings: backends, base URLs, default models, keys (masked), test connection."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+
+from ..core.backends import BackendSpec
+from ..core.config import Secret
+from .editor import BACKEND_CHOICES
+
+
+class SettingsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+t", "test_connection", "Test connection", priority=True),
+    ]
+    PALETTE = [
+        ("save", "Save settings", "Write the settings file, mode 0600 (ctrl+s)"),
+        ("test_connection", "Test connection", "Send one tiny request to the chosen backend (ctrl+t)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="settings")
+
+    def compose(self) -> ComposeResult:
+        settings = self.app.settings  # type: ignore[attr-defined]
+        yield Header()
+        with VerticalScroll(id="settings-body"):
+            yield Static("Keys come from the environment variable named here, or from the key field "
+                         "(kept in the settings file, mode 0600). They are never written to the history.",
+                         classes="hint")
+            with Horizontal(classes="form-row"):
+                yield Label("Default", classes="form-label")
+                yield Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False, compact=True,
+                             id="default-backend")
+            for kind, conf in settings.backends.items():
+                yield Label(kind, classes="section-title")
+                for field, value, password in (
+                    ("base_url", conf.base_url, False),
+                    ("model", conf.model, False),
+                    ("api_key_env", conf.api_key_env, False),
+                    ("api_key", conf.api_key.get() if conf.api_key else "", True),
+                ):
+                    if kind == "local" and field != "model":
+                        continue
+                    if kind == "ollama" and field.startswith("api_key"):
+                        continue
+                    with Horizontal(classes="form-row"):
+                        yield Label(_LABELS[field], classes="form-label")
+                        widget = Input(value or "", password=password, compact=True, id=f"{kind}-{field}",
+                                       placeholder="(not set)" if password else "")
+                        widget.cursor_blink = self.app.blink  # type: ignore[attr-defined]
+                        yield widget
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save  ctrl+s", id="save", variant="primary", compact=True)
+                yield Button("Test connection  ctrl+t", id="test", compact=True)
+            yield Static(f"Settings file: {settings.path}", classes="hint", id="settings-path")
+        yield Footer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        elif event.button.id == "test":
+            self.action_test_connection()
+
+    def _apply(self) -> None:
+        settings = self.app.settings  # type: ignore[attr-defined]
+        settings.backend = str(self.query_one("#default-backend", Select).value)
+        for kind, conf in settings.backends.items():
+            for field in ("base_url", "model", "api_key_env", "api_key"):
+                matches = self.query(f"#{kind}-{field}")
+                if not matches:
+                    continue
+                value = matches.first(Input).value.strip() or None
+                if field == "api_key":
+                    conf.api_key = Secret(value) if value else None
+                else:
+                    setattr(conf, field, value)
+
+    def action_save(self) -> None:
+        self._apply()
+        try:
+            path = self.app.settings.save()  # type: ignore[attr-defined]
+        except OSError as exc:
+            self.notify(f"cannot write settings: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Saved to {path}", title="Settings")
+
+    def action_test_connection(self) -> None:
+        self._apply()
+        kind = str(self.query_one("#default-backend", Select).value)
+        self.notify(f"Sending one tiny request to {kind}...", title="Test connection")
+        self.app.test_connection(BackendSpec(kind=kind))  # type: ignore[attr-defined]
+
+
+_LABELS = {"base_url": "Base URL", "model": "Model", "api_key_env": "Key variable", "api_key": "API key"}

@@ -1,0 +1,221 @@
+"""The real Textual app through App.run_test(), against the local test server."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Select, Static, TextArea
+
+from synth_tui.app import SynthApp
+from synth_tui.core.config import Settings
+from synth_tui.core.schema import check_schema
+from synth_tui.core.store import Store
+from synth_tui.core.templates import TEMPLATES
+
+from .fake_llm import Fault, FakeLLM
+
+
+def make_settings(tmp_path: Path, server: FakeLLM | None = None, key: str | None = None) -> Settings:
+    settings = Settings(backend="openai" if server else "local", path=tmp_path / "settings.json")
+    if server:
+        settings.backends["openai"].base_url = server.url + "/v1"
+        settings.backends["openai"].model = "test-model"
+    return settings
+
+
+def make_app(tmp_path: Path, server: FakeLLM | None = None) -> SynthApp:
+    return SynthApp(data_dir=tmp_path / "data", settings=make_settings(tmp_path, server), blink=False)
+
+
+async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+async def set_input(pilot, app, ident: str, value: str) -> None:
+    app.screen.query_one(f"#{ident}", Input).value = value
+    await pilot.pause()
+
+
+async def test_template_generate_history_export(tmp_path, llm):
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        editor = app.screen
+        editor.query_one("#template", Select).value = "orders"
+        await pilot.pause(0.4)
+        assert json.loads(editor.query_one("#schema-editor", TextArea).text) == TEMPLATES["orders"]
+        await set_input(pilot, app, "count", "12")
+        await set_input(pilot, app, "batch", "4")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.last_result is not None)
+        result = app.last_result
+        assert result.status == "done" and result.accepted == 12
+        assert app.screen.id == "progress"
+        assert "12/12" in str(app.screen.query_one("#bar-count", Static).render())
+        assert app.screen.query_one("#latest", DataTable).row_count == 12
+        schema = check_schema(TEMPLATES["orders"])
+        assert all(schema.is_valid(r) for r in result.records)
+
+        await pilot.press("f4")
+        await pilot.pause(0.2)
+        history = app.screen
+        assert history.id == "history" and history.runs[0]["id"] == result.run_id
+        assert str(history.query_one("#page-line", Static).render()) == "records 1-12 of 12 ([ ])"
+        assert history.query_one("#records", DataTable).row_count == 12
+        out = tmp_path / "orders.json"
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        dialog = app.screen
+        dialog.query_one("#format", Select).value = "json"
+        await pilot.pause(0.1)
+        dialog.query_one("#path", Input).value = str(out)
+        await pilot.click("#export")
+        await pilot.pause(0.3)
+        assert json.loads(out.read_text()) == result.records
+
+
+async def test_cancel_midway_then_resume_from_history(tmp_path, llm):
+    llm.delay = 0.05
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await set_input(pilot, app, "count", "300")
+        await set_input(pilot, app, "batch", "1")
+        await set_input(pilot, app, "concurrency", "2")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 5)
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: app.last_result is not None)
+        first = app.last_result
+        assert first.status == "cancelled" and 5 <= first.accepted < 300
+        llm.delay = 0.0
+        await pilot.press("f4")
+        await pilot.pause(0.2)
+        assert app.screen.runs[0]["status"] == "cancelled"
+        app.last_result = None
+        await pilot.press("u")
+        await wait_for(pilot, lambda: app.last_result is not None, timeout=60)
+        resumed = app.last_result
+        assert resumed.run_id == first.run_id and resumed.status == "done" and resumed.accepted == 300
+    records = list(Store(tmp_path / "data", writable=False).iter_records(first.run_id))
+    assert len(records) == 300 and len({json.dumps(r, sort_keys=True) for r in records}) == 300
+
+
+async def test_refused_key_shows_the_error(tmp_path, llm):
+    llm.api_key = "the-right-key"
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await set_input(pilot, app, "count", "5")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.last_result is not None)
+        assert app.last_result.status == "failed"
+        title = app.screen.query_one("#run-title", Static).render().plain
+        assert "failed" in title and "refused the API key" in title
+        assert any("refused the API key" in n.message for n in app._notifications)
+
+
+async def test_invalid_schema_shows_line_column_and_blocks_generate(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#schema-editor", TextArea).load_text('{\n  "a": {"type": "string"},\n  "b": \n}')
+        await pilot.pause(0.4)
+        status = app.screen.query_one("#schema-status", Static).render().plain
+        assert "line 4, column 1" in status and "invalid JSON" in status
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.1)
+        assert app.screen.id == "editor" and app.last_result is None
+        app.screen.query_one("#schema-editor", TextArea).load_text('{"a": {"type": "strng"}}')
+        await pilot.pause(0.4)
+        status = app.screen.query_one("#schema-status", Static).render().plain
+        assert "$.properties.a.type" in status
+
+
+async def test_short_form_converts_in_place(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        area = app.screen.query_one("#schema-editor", TextArea)
+        area.load_text('{"name": {"type": "string"}}')
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+t")
+        await pilot.pause(0.3)
+        assert json.loads(area.text) == {"type": "object", "properties": {"name": {"type": "string"}},
+                                         "required": ["name"]}
+
+
+async def test_model_output_is_shown_as_text(tmp_path, llm):
+    hostile = {"name": "[bold red]x[/] \x1b[31mred\x1b[0m", "n": 1}
+    llm.faults.append(Fault(content=json.dumps(hostile)))
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#schema-editor", TextArea).load_text(
+            '{"name": {"type": "string"}, "n": {"type": "integer"}}')
+        await pilot.pause(0.3)
+        await set_input(pilot, app, "count", "1")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.last_result is not None)
+        table = app.screen.query_one("#latest", DataTable)
+        cell = table.get_row_at(0)[0]
+        assert "[bold red]x[/]" in cell.plain and "\x1b" not in cell.plain
+        assert not cell.spans  # no markup applied
+
+
+async def test_help_lists_the_screen_keys(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f4")
+        await pilot.pause(0.1)
+        await pilot.press("f1")
+        await pilot.pause(0.1)
+        rows = [app.screen.query_one("#help-keys", DataTable).get_row_at(i)
+                for i in range(app.screen.query_one("#help-keys", DataTable).row_count)]
+        actions = [r[1] for r in rows]
+        assert "Export" in actions and "Resume" in actions and "Quit" in actions
+        await pilot.press("escape")
+        assert app.screen.id == "history"
+
+
+async def test_settings_save_with_mode_0600_and_test_connection(tmp_path, llm):
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f5")
+        await pilot.pause(0.2)
+        app.screen.query_one("#openai-api_key", Input).value = "sk-typed-in-0123456789"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        path = tmp_path / "settings.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert json.loads(path.read_text())["backends"]["openai"]["api_key"] == "sk-typed-in-0123456789"
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: any("followed the schema" in n.message for n in app._notifications))
+        assert llm.requests[-1]["response_format"]["type"] == "json_schema"
+
+
+async def test_second_app_on_the_same_data_dir_is_read_only(tmp_path, llm):
+    holder = Store(tmp_path / "data")
+    try:
+        app = make_app(tmp_path, llm)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert app.store is not None and not app.store.writable
+            assert any("another synth-tui process" in n.message for n in app._notifications)
+            await set_input(pilot, app, "count", "3")
+            await pilot.press("ctrl+g")
+            await pilot.pause(0.5)
+            assert app.last_result is None
+            assert "another synth-tui process" in app.screen.query_one("#run-title", Static).render().plain
+    finally:
+        holder.close()
+    assert not list((tmp_path / "data" / "runs").glob("*"))
