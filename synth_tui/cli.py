@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true")
     _add_data_dir(r)
 
+    q = sub.add_parser("report", help="quality report of a run: validity, duplicates, per-field figures")
+    q.add_argument("id")
+    q.add_argument("--json", action="store_true")
+    _add_data_dir(q)
+
     d = sub.add_parser("delete", help="delete a run and its records")
     d.add_argument("id")
     _add_data_dir(d)
@@ -348,6 +353,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _summarize(result, interrupted)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .core.report import format_report, run_report
+
+    with Store(_data_dir(args), writable=False) as store:
+        doc = store.get_run(args.id)
+        report = run_report(store, doc["id"])
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str))
+    else:
+        print(clean_text(format_report(report, f"run {doc['id']} ({doc.get('status')})")))
+    return EXIT_OK
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     with Store(_data_dir(args)) as store:
         doc = store.delete_run(args.id)
@@ -361,5 +379,6 @@ COMMANDS = {
     "show": cmd_show,
     "export": cmd_export,
     "resume": cmd_resume,
+    "report": cmd_report,
     "delete": cmd_delete,
 }

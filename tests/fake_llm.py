@@ -147,6 +147,7 @@ class Fault:
 class ModelBehaviour:
     invalid_share: float = 0.0  # share of records that break the schema
     delay: float = 0.0
+    follows_instructions: bool = True  # applies "field=value" asked for each record
 
 
 class FakeLLM:
@@ -236,10 +237,16 @@ class FakeLLM:
             return None, _error(404, f"The model `{body.get('model')}` does not exist", code="model_not_found"), fault
         return body, None, fault
 
-    def _records(self, schema: dict[str, Any] | None, count: int, fault: Fault, model: str) -> list[Any]:
+    def _records(self, schema: dict[str, Any] | None, count: int, fault: Fault, model: str,
+                 prompt: str = "") -> list[Any]:
         record_schema = schema or {"type": "object", "properties": {"name": {"type": "string"}}}
         records = [self.maker.record(record_schema) for _ in range(max(0, count - fault.fewer))]
         behaviour = self.models.get(model, ModelBehaviour())
+        if behaviour.follows_instructions:
+            for record, asked in zip(records, _instructions(prompt, count)):
+                for name, value in asked.items():
+                    if isinstance(record, dict) and name in record:
+                        record[name] = value
         for i, record in enumerate(records):
             if i < fault.invalid or self.maker.rng.random() < behaviour.invalid_share:
                 if isinstance(record, dict) and record:
@@ -260,7 +267,7 @@ class FakeLLM:
         schema, count = _schema_and_count(body, rf["json_schema"]["schema"] if rf else None)
         content = fault.content
         if content is None:
-            records = self._records(schema, count, fault, body["model"])
+            records = self._records(schema, count, fault, body["model"], body["messages"][-1]["content"])
             content = json.dumps({"records": records} if count != 1 else records[0] if records else {})
         return web.json_response({
             "id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
@@ -280,7 +287,7 @@ class FakeLLM:
         schema, count = _schema_and_count(body, body.get("format") if isinstance(body.get("format"), dict) else None)
         content = fault.content
         if content is None:
-            records = self._records(schema, count, fault, body["model"])
+            records = self._records(schema, count, fault, body["model"], body["messages"][-1]["content"])
             content = json.dumps({"records": records} if count != 1 else records[0])
         return web.json_response({
             "model": body["model"], "created_at": "2026-01-01T00:00:00Z",
@@ -305,6 +312,18 @@ def _schema_and_count(body: dict[str, Any], structured: dict[str, Any] | None) -
         return structured, count
     m = re.search(r"JSON Schema of one record:\n(.*)", prompt)
     return (json.loads(m.group(1)) if m else None), count
+
+
+_PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null)')
+
+
+def _instructions(prompt: str, count: int) -> list[dict[str, Any]]:
+    """The "field=value" pairs asked for each record, as an obedient model reads them."""
+    if count == 1:
+        lines = [ln for ln in prompt.splitlines() if ln.startswith("Make this record distinct:")]
+    else:
+        lines = [m.group(1) for m in (re.match(r"^\d+\. (.*)$", ln) for ln in prompt.splitlines()) if m]
+    return [{k: json.loads(v) for k, v in _PAIR.findall(line)} for line in lines]
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None) -> web.Response:

@@ -313,3 +313,21 @@ async def test_nested_refs_and_formats_are_enforced(llm):
     assert result.accepted == 3 and result.rejected == 1
     reason = log.of(RecordRejected)[0].reason
     assert "is not a 'uuid'" in reason and "is not a 'date-time'" in reason and "is not a 'uri'" in reason
+
+
+async def test_enum_values_are_spread_evenly_across_the_run(llm):
+    from synth_tui.core.report import build_report
+
+    schema = check_schema({"name": {"type": "string"},
+                           "tier": {"type": "string", "enum": ["bronze", "silver", "gold"]},
+                           "size": {"type": "integer", "enum": [1, 2, 3, 4, 5]}})
+    balanced, _ = await run_openai(llm, schema, 30, batch_size=7, concurrency=1)
+    assert [n for _, n, _, _ in build_report(balanced.records, schema.schema).fields[1].coverage] == [10, 10, 10]
+    sizes = build_report(balanced.records, schema.schema).fields[2]
+    assert [n for _, n, _, _ in sizes.coverage] == [6, 6, 6, 6, 6] and sizes.evenness == pytest.approx(1.0)
+    assert 'tier="' in llm.requests[0]["messages"][-1]["content"]
+    llm.requests.clear()
+    unbalanced, _ = await run_openai(llm, schema, 30, batch_size=7, concurrency=1, balance_enums=False)
+    assert 'tier="' not in llm.requests[0]["messages"][-1]["content"]
+    counts = [n for _, n, _, _ in build_report(unbalanced.records, schema.schema).fields[1].coverage]
+    assert sum(counts) == 30 and counts != [10, 10, 10]  # the random "model" does not spread them

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from .events import (
     RetryScheduled, RunFailed, RunFinished, RunStarted,
 )
 from .parsing import UnparseableOutput, extract_records
+from .report import reason_key
 from .schema import RecordSchema, batch_schema, canonical_json, check_schema
 from .store import Store, new_run_id, now_iso
 
@@ -41,6 +41,7 @@ class RunConfig:
     max_attempts: int = 4  # requests per record slot, on average, before the run gives up
     max_retries: int = 5  # transient failures retried per request
     variation_hints: bool = True
+    balance_enums: bool = True  # spread enum values evenly over the run
     retry_base: float = 0.5
     retry_cap: float = 8.0
 
@@ -154,6 +155,7 @@ class Run:
         self.fields = frozenset(schema.field_names())
         self._string_fields = prompts.string_fields(schema.schema)
         self._recent = prompts.RecentValues()
+        self._balancer = prompts.EnumBalancer(schema.schema) if config.balance_enums else None
         self._response_schemas: dict[int, dict[str, Any]] = {}
         self.records: list[dict[str, Any]] = []
         self._seen: set[str] = set()
@@ -209,6 +211,8 @@ class Run:
                 run._seen.add(key)
                 run.records.append(record)
         run._done_before = len(run.records)
+        if run._balancer is not None:
+            run._balancer.observe(run.records)
         counts = doc.get("counts", {})
         for key in ("rejected", "duplicates", "retries", "requests", "prompt_tokens", "completion_tokens"):
             run.counts[key] = int(counts.get(key, 0))
@@ -307,18 +311,25 @@ class Run:
         params = GenerationParams(**self.config.params.as_dict())
         if base_seed is not None:
             params.seed = base_seed + index
-        rng = letters = variation = None
+        rng = letters = targets = None
+        variation: dict[str, Any] = {}
         hints = self.config.variation_hints
+        seeded = random.Random(f"{base_seed}:{index}" if base_seed is not None else None)
         if hints:
-            rng = random.Random(f"{base_seed}:{index}" if base_seed is not None else None)
+            rng = seeded
             letters = prompts.pick_letters(rng, chunk.count)
             if chunk.count == 1 and self._string_fields:
-                variation = {"field": self._string_fields[0], "letter": letters[0]}
+                variation.update(field=self._string_fields[0], letter=letters[0])
+        if self._balancer is not None and self._balancer.fields:
+            targets = self._balancer.targets(seeded, chunk.count)
+            if chunk.count == 1:
+                variation["enums"] = targets[0]
         messages = prompts.build_messages(
             self.schema.schema,
             chunk.count,
             rng=rng,
             letters=letters,
+            targets=targets,
             avoid=self._recent.sample() if hints and self.backend.avoid_list else None,
             feedback=chunk.feedback,
             schema_in_prompt=self.backend.schema_in_prompt,
@@ -327,7 +338,9 @@ class Run:
         if response_schema is None:
             response_schema = self.schema.schema if chunk.count == 1 else batch_schema(self.schema.schema, chunk.count)
             self._response_schemas[chunk.count] = response_schema
-        return CompletionRequest(messages, self.schema.schema, chunk.count, response_schema, params, variation)
+        return CompletionRequest(
+            messages, self.schema.schema, chunk.count, response_schema, params, variation or None
+        )
 
     async def _complete_with_retries(self, request: CompletionRequest):
         attempt = 0
@@ -416,6 +429,8 @@ class Run:
             self._journal.append(fresh)
         self.records.extend(fresh)
         self._recent.add(fresh, self._string_fields)
+        if self._balancer is not None:
+            self._balancer.observe(fresh)
         self._emit(RecordsAccepted, records=tuple(fresh))
         self._maybe_save_progress()
 
@@ -424,7 +439,7 @@ class Run:
             self.counts["duplicates"] += 1
         else:
             self.counts["rejected"] += 1
-            self._reasons[_reason_key(reason)] += 1
+            self._reasons[reason_key(reason)] += 1
         rejection = Rejection(reason=reason, raw=raw[:4000], kind=kind)
         if len(self.rejections) < MAX_KEPT_REJECTIONS:
             self.rejections.append(rejection)
@@ -514,17 +529,6 @@ class Run:
         else:
             self._emit(RunFinished, status=status, message=error or "")
         return result
-
-
-def _reason_key(reason: str) -> str:
-    """Group rejection reasons: the first error, array indexes and the value that broke
-    it left out, so that "$.items[3].sku: 'x' does not match ..." counts as one kind."""
-    first = reason.split("; ")[0]
-    path, sep, message = first.partition(": ")
-    path = re.sub(r"\[\d+\]", "[*]", path)
-    if not message.endswith("is a required property"):  # there the quoted name is the point
-        message = re.sub(r"^('[^']*'|\S+) (?=is |does |should |was |has )", "value ", message)
-    return f"{path}{sep}{message}"[:120]
 
 
 async def generate(

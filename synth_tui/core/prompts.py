@@ -80,6 +80,7 @@ def build_messages(
     *,
     rng: random.Random | None = None,
     letters: list[str] | None = None,
+    targets: list[dict[str, Any]] | None = None,
     avoid: list[str] | None = None,
     feedback: list[str] | None = None,
     schema_in_prompt: bool = True,
@@ -100,11 +101,48 @@ def build_messages(
         )
     if avoid:
         parts.append("Do not reuse these values: " + ", ".join(json.dumps(v, ensure_ascii=False) for v in avoid))
-    if rng is not None:
-        hints = variation_hints(rng, letters or pick_letters(rng, count))
+    hints = variation_hints(rng, letters or pick_letters(rng, count)) if rng is not None else [""] * count
+    if targets:  # values that spread the enums evenly over the run
+        hints = ["; ".join(filter(None, [_targets(t), h])) for t, h in zip(targets, hints)]
+    if any(hints):
         if count == 1:
             parts.append(f"Make this record distinct: {hints[0]}.")
         else:
             parts.append("Make each record distinct:\n" + "\n".join(f"{i + 1}. {h}" for i, h in enumerate(hints)))
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
+
+
+def _targets(values: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in values.items())
+
+
+class EnumBalancer:
+    """Picks enum values for the records of a request so that, over the run, every value
+    of every top-level enum field comes up about equally often."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.fields = {
+            name: list(spec["enum"])
+            for name, spec in (schema.get("properties") or {}).items()
+            if isinstance(spec, dict) and isinstance(spec.get("enum"), list) and 1 < len(spec["enum"]) <= 50
+        }
+        self.counts: dict[str, dict[str, int]] = {name: {} for name in self.fields}
+
+    def observe(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            for name in self.fields:
+                if isinstance(record, dict) and name in record:
+                    key = json.dumps(record[name])
+                    self.counts[name][key] = self.counts[name].get(key, 0) + 1
+
+    def targets(self, rng: random.Random, count: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [{} for _ in range(count)]
+        for name, values in self.fields.items():
+            seen = dict(self.counts[name])
+            for slot in out:
+                lowest = min(seen.get(json.dumps(v), 0) for v in values)
+                choice = rng.choice([v for v in values if seen.get(json.dumps(v), 0) == lowest])
+                slot[name] = choice
+                seen[json.dumps(choice)] = lowest + 1
+        return out

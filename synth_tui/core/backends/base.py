@@ -26,8 +26,9 @@ class CompletionRequest:
     count: int
     response_schema: dict[str, Any] | None = None  # what structured output should follow
     params: GenerationParams = field(default_factory=GenerationParams)
-    # a variation a backend may enforce rather than ask for: {"field": name, "letter": "K"}
-    variation: dict[str, str] | None = None
+    # variation a backend may enforce rather than ask for (one-record requests):
+    # {"field": name, "letter": "K", "enums": {field: value}}
+    variation: dict[str, Any] | None = None
 
 
 @dataclass

@@ -159,6 +159,15 @@ def with_first_letter(schema: dict[str, Any], field: str, letter: str) -> dict[s
     return {**schema, "properties": {**schema["properties"], field: {**spec, "pattern": pattern}}}
 
 
+def with_values(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Pin enum fields to the values the engine chose to keep the run's spread even."""
+    props = dict(schema.get("properties") or {})
+    for name, value in values.items():
+        if isinstance(props.get(name), dict) and value in props[name].get("enum", ()):
+            props[name] = {**props[name], "enum": [value]}
+    return {**schema, "properties": props}
+
+
 class LocalBackend(Backend):
     kind = "local"
     preferred_batch_size = 1  # SmolLM2 kept 20/20 records valid one at a time, 5/20 in lists
@@ -188,8 +197,10 @@ class LocalBackend(Backend):
         grammar_schema = self._lowered.get(key)
         if grammar_schema is None:
             grammar_schema = lower_schema(schema) if self.lower else schema
-            if self.lower and variation:
+            if self.lower and variation.get("field"):
                 grammar_schema = with_first_letter(grammar_schema, variation["field"], variation["letter"])
+            if self.lower and variation.get("enums"):
+                grammar_schema = with_values(grammar_schema, variation["enums"])
             self._lowered[key] = grammar_schema
         params = request.params
         payload = {
