@@ -79,22 +79,9 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-def _add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="where history and records live (default: the user data dir, "
-                   "or $SYNTH_TUI_DATA_DIR)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synth-tui", description="Generate synthetic datasets with LLMs.")
-    parser.add_argument("--version", action="version", version="synth-tui 0.1.0")
-    sub = parser.add_subparsers(dest="command")
-
-    g = sub.add_parser("generate", help="generate records from a schema file")
+def _add_run_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("schema", help="JSON Schema or short-form schema file ('-' reads stdin)")
     g.add_argument("-n", "--count", type=int, required=True, help="number of records")
-    g.add_argument("--backend", choices=["local", "openai", "hf", "ollama"])
-    g.add_argument("--model")
-    g.add_argument("--base-url")
     g.add_argument("--api-key-env", help="environment variable that holds the API key")
     g.add_argument("--batch-size", type=int, help="records per request")
     g.add_argument("--concurrency", type=int, help="requests at once (default 4)")
@@ -106,12 +93,39 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-retries", type=int, default=5, help="retries of one request on transient errors")
     g.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one answer")
     g.add_argument("--no-hints", action="store_true", help="do not add variation hints to prompts")
+    g.add_argument("--no-balance", action="store_true", help="do not spread enum values evenly over the run")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="where history and records live (default: the user data dir, "
+                   "or $SYNTH_TUI_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synth-tui", description="Generate synthetic datasets with LLMs.")
+    parser.add_argument("--version", action="version", version="synth-tui 0.1.0")
+    sub = parser.add_subparsers(dest="command")
+
+    g = sub.add_parser("generate", help="generate records from a schema file")
+    _add_run_options(g)
+    g.add_argument("--backend", choices=["local", "openai", "hf", "ollama"])
+    g.add_argument("--model")
+    g.add_argument("--base-url")
     g.add_argument("-o", "--output", help="write records to this file (default: stdout)")
     g.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix, else jsonl)")
     g.add_argument("--force", action="store_true", help="overwrite the output file")
     g.add_argument("--no-save", action="store_true", help="do not keep this run in the history")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     _add_data_dir(g)
+
+    c = sub.add_parser("compare", help="run one schema against several models with the same count and seed")
+    _add_run_options(c)
+    c.add_argument("-m", "--model", action="append", required=True, dest="models", metavar="BACKEND:MODEL[@URL]",
+                   help="a model to compare, e.g. openai:gpt-4o-mini or ollama:llama3.2@http://host:11434 (repeat)")
+    c.add_argument("--price", action="append", default=[], metavar="MODEL=IN,OUT",
+                   help="price per million prompt and completion tokens, for the cost estimate (repeat)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    _add_data_dir(c)
 
     h = sub.add_parser("history", help="list runs, newest first")
     h.add_argument("--status", choices=STATUSES)
@@ -145,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("id")
     q.add_argument("--json", action="store_true")
     _add_data_dir(q)
+
+    t = sub.add_parser("templates", help="list, show, save and delete schema templates")
+    tsub = t.add_subparsers(dest="action")
+    tsub.add_parser("list", help="built-in and your templates (the default)")
+    ts = tsub.add_parser("show", help="print a template")
+    ts.add_argument("name")
+    tv = tsub.add_parser("save", help="save a schema file as your template")
+    tv.add_argument("name")
+    tv.add_argument("file")
+    tv.add_argument("--force", action="store_true", help="replace a template of yours with that name")
+    td = tsub.add_parser("delete", help="delete one of your templates")
+    td.add_argument("name")
 
     d = sub.add_parser("delete", help="delete a run and its records")
     d.add_argument("id")
@@ -183,24 +209,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for warning in schema.warnings:
         print(f"synth-tui: warning: {warning}", file=sys.stderr)
     settings = load_settings()
-    kind = args.backend or settings.backend
-    conf = settings.for_backend(kind)
-    spec = BackendSpec(
-        kind=kind, model=args.model or conf.model, base_url=args.base_url or conf.base_url,
-        api_key_env=args.api_key_env or conf.api_key_env,
-    )
+    spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_url=args.base_url)
     if args.output and Path(args.output).exists() and not args.force:
         raise UserInputError(f"{args.output} already exists: choose another name or use --force to overwrite it")
-    config = RunConfig(
-        count=args.count, batch_size=args.batch_size, concurrency=args.concurrency or settings.concurrency,
-        params=GenerationParams(args.temperature, args.top_p, args.max_tokens, args.seed),
-        max_attempts=args.max_attempts, max_retries=args.max_retries, variation_hints=not args.no_hints,
-    )
-    config.check()
-    try:
-        backend = create_backend(spec, api_key=settings.api_key(kind, args.api_key_env), read_timeout=args.timeout)
-    except BackendError as exc:
-        raise UserInputError(str(exc)) from None
+    config = _run_config(args, settings)
+    backend = _make_backend(settings, spec, args.api_key_env, args.timeout)
     store = None if args.no_save else Store(args.data_dir or settings.data_dir)
     try:
         if store:
@@ -212,6 +225,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
             store.close()
     _write_output(result, args.output, args.format, args.force, schema.schema)
     return _summarize(result, interrupted)
+
+
+def _run_config(args: argparse.Namespace, settings: Any) -> RunConfig:
+    config = RunConfig(
+        count=args.count, batch_size=args.batch_size, concurrency=args.concurrency or settings.concurrency,
+        params=GenerationParams(args.temperature, args.top_p, args.max_tokens, args.seed),
+        max_attempts=args.max_attempts, max_retries=args.max_retries, variation_hints=not args.no_hints,
+        balance_enums=not args.no_balance,
+    )
+    config.check()
+    return config
+
+
+def _make_backend(settings: Any, spec: BackendSpec, api_key_env: str | None, timeout: float | None = None) -> Any:
+    """The backend a spec names, filled in from the settings; a missing key is bad input."""
+    conf = settings.for_backend(spec.kind)
+    spec = BackendSpec(kind=spec.kind, model=spec.model or conf.model, base_url=spec.base_url or conf.base_url,
+                       api_key_env=api_key_env or spec.api_key_env or conf.api_key_env)
+    options = {"read_timeout": timeout} if timeout and spec.kind != "local" else {}
+    try:
+        return create_backend(spec, api_key=settings.api_key(spec.kind, spec.api_key_env), **options)
+    except BackendError as exc:
+        raise UserInputError(str(exc)) from None
 
 
 def _execute(run: Run, backend: Any) -> tuple[RunResult, bool]:
@@ -336,14 +372,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         _print_warnings(store)
         doc = store.get_run(args.id)
         b = doc.get("backend", {})
-        kind = b.get("backend", "local")
-        conf = settings.for_backend(kind)
-        spec = BackendSpec(kind=kind, model=b.get("model"), base_url=b.get("base_url"),
-                           api_key_env=b.get("api_key_env") or conf.api_key_env)
-        try:
-            backend = create_backend(spec, api_key=settings.api_key(kind, spec.api_key_env))
-        except BackendError as exc:
-            raise UserInputError(str(exc)) from None
+        spec = BackendSpec(kind=b.get("backend", "local"), model=b.get("model"), base_url=b.get("base_url"))
+        backend = _make_backend(settings, spec, b.get("api_key_env"))
         overrides = {"concurrency": args.concurrency} if args.concurrency else None
         run = Run.resume(store, doc["id"], backend, on_event=ProgressPrinter(quiet=args.quiet),
                          config_overrides=overrides)
@@ -351,6 +381,45 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.output:  # otherwise the records are in the history, where `export` finds them
         _write_output(result, args.output, args.format, args.force, doc["schema"])
     return _summarize(result, interrupted)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import random
+    from dataclasses import asdict
+
+    from .core.compare import comparison_row, format_comparison, parse_model_spec, parse_price
+
+    schema = load_schema_file(args.schema)
+    settings = load_settings()
+    specs = [parse_model_spec(m) for m in args.models]
+    if len(specs) < 2:
+        raise UserInputError("compare needs at least two --model options")
+    prices = {**settings.prices, **dict(parse_price(p) for p in args.price)}
+    if args.seed is None:  # the same seed for every model, so they get the same requests
+        args.seed = random.randrange(1, 2**31)
+    config = _run_config(args, settings)
+    backends = [_make_backend(settings, spec, args.api_key_env, args.timeout) for spec in specs]
+    run_ids = []
+    interrupted = False
+    with Store(args.data_dir or settings.data_dir) as store:
+        _print_warnings(store)
+        for spec, backend in zip(specs, backends):
+            print(f"-- {spec.kind}:{spec.model} (seed {args.seed})", file=sys.stderr)
+            run = Run(schema, RunConfig.from_doc(config.to_doc()), backend, store=store,
+                      on_event=ProgressPrinter(quiet=args.quiet))
+            result, interrupted = _execute(run, backend)
+            _summarize(result, interrupted)
+            run_ids.append(result.run_id)
+            if interrupted:
+                break
+        rows = [comparison_row(store, run_id, prices) for run_id in run_ids]
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        print(format_comparison(rows))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(r.status == "done" for r in rows) else EXIT_FAILED
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -363,6 +432,28 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str))
     else:
         print(clean_text(format_report(report, f"run {doc['id']} ({doc.get('status')})")))
+    return EXIT_OK
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from .core import templates
+
+    action = args.action or "list"
+    if action == "list":
+        for name in templates.template_names():
+            print(f"{name:<20} {'built-in' if templates.is_builtin(name) else 'yours'}")
+    elif action == "show":
+        print(templates.template_text(args.name))
+    elif action == "save":
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserInputError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        path = templates.save_template(args.name, text, force=args.force)
+        print(f"saved template {args.name} to {path}", file=sys.stderr)
+    elif action == "delete":
+        templates.delete_template(args.name)
+        print(f"deleted template {args.name}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -380,5 +471,7 @@ COMMANDS = {
     "export": cmd_export,
     "resume": cmd_resume,
     "report": cmd_report,
+    "compare": cmd_compare,
+    "templates": cmd_templates,
     "delete": cmd_delete,
 }

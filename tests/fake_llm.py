@@ -337,9 +337,14 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--api-key")
     parser.add_argument("--models", default="test-model", help="comma-separated model names")
+    parser.add_argument("--invalid-share", action="append", default=[], metavar="MODEL=SHARE",
+                        help="a model whose records break the schema this often, e.g. flaky=0.3")
     args = parser.parse_args()
-    server = FakeLLM(delay=args.delay, api_key=args.api_key,
-                     models={m: ModelBehaviour() for m in args.models.split(",")})
+    models = {m: ModelBehaviour() for m in args.models.split(",")}
+    for item in args.invalid_share:
+        name, _, share = item.partition("=")
+        models[name] = ModelBehaviour(invalid_share=float(share))
+    server = FakeLLM(delay=args.delay, api_key=args.api_key, models=models)
     server.keep_bodies = False
     web.run_app(server.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
 

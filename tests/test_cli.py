@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from synth_tui.core.schema import check_schema
 from synth_tui.core.store import read_jsonl
 
@@ -217,3 +219,58 @@ def test_csv_export_columns_and_values(tmp_path):
     empty = tmp_path / "e.json"
     export_to_path(lambda: iter([]), empty)
     assert json.loads(empty.read_text()) == []
+
+
+def test_templates_list_save_show_delete(tmp_path):
+    listed = cli("templates")
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert listed.returncode == 0 and len(names) >= 10 and "orders" in names
+    schema = write_schema(tmp_path, {"title": {"type": "string"}, "year": {"type": "integer"}})
+    assert cli("templates", "save", "books", str(schema)).returncode == 0
+    assert "books                yours" in cli("templates").stdout
+    assert json.loads(cli("templates", "show", "books").stdout) == {"title": {"type": "string"},
+                                                                     "year": {"type": "integer"}}
+    again = cli("templates", "save", "books", str(schema))
+    assert again.returncode == 2 and "--force" in again.stderr
+    bad = write_schema(tmp_path, '{"a": null}', "bad.json")
+    refused = cli("templates", "save", "broken", str(bad))
+    assert refused.returncode == 2 and "defined as null" in refused.stderr
+    builtin = cli("templates", "delete", "orders")
+    assert builtin.returncode == 2 and "built-in" in builtin.stderr
+    assert cli("templates", "delete", "books").returncode == 0
+    assert "books" not in cli("templates").stdout
+
+
+def test_compare_two_models_side_by_side(tmp_path):
+    srv = ServerProcess("--models", "steady", "--invalid-share", "flaky=0.4")
+    try:
+        schema = write_schema(tmp_path, {"name": {"type": "string"},
+                                         "tier": {"type": "string", "enum": ["a", "b"]}})
+        proc = cli("compare", str(schema), "-n", "20", "--seed", "5", "--batch-size", "5",
+                   "-m", f"openai:steady@{srv.url}/v1", "-m", f"openai:flaky@{srv.url}/v1",
+                   "--price", "steady=1,2", "--json", "--data-dir", str(tmp_path / "d"))
+    finally:
+        srv.stop()
+    assert proc.returncode == 0, proc.stderr
+    steady, flaky = json.loads(proc.stdout)
+    assert steady["label"] == "openai:steady" and flaky["label"] == "openai:flaky"
+    assert steady["accepted"] == flaky["accepted"] == 20
+    assert steady["validity"] == 1.0 and flaky["validity"] < 0.9
+    assert flaky["tokens_per_record"] > steady["tokens_per_record"]
+    assert steady["cost"] == pytest.approx((400 * 1 + 400 * 2) / 1e6) and flaky["cost"] is None
+    runs = json.loads(cli("history", "--json", "--data-dir", str(tmp_path / "d")).stdout)
+    assert {r["id"] for r in runs} == {steady["run_id"], flaky["run_id"]}
+    assert all(r["config"]["params"]["seed"] == 5 for r in runs)
+
+
+def test_report_command(tmp_path, server_process):
+    schema = write_schema(tmp_path)
+    data = tmp_path / "d"
+    assert cli(*gen_args(server_process, schema, 12, data)).returncode == 0
+    run_id = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]["id"]
+    text = cli("report", run_id, "--data-dir", str(data))
+    assert text.returncode == 0 and "12 records · validity 100.0%" in text.stdout
+    assert "address.city" in text.stdout and "age" in text.stdout
+    doc = json.loads(cli("report", run_id, "--json", "--data-dir", str(data)).stdout)
+    age = next(f for f in doc["fields"] if f["path"] == "age")
+    assert 18 <= age["min"] <= age["max"] <= 90 and len(age["histogram"]) == 10

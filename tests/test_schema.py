@@ -85,3 +85,19 @@ def test_fast_validator_never_accepts_what_jsonschema_rejects(fmt):
             record = {"v": value, "p": code}
             assert s.is_valid(record) == s.validator.is_valid(record), record
             assert bool(s.errors(record)) == (not s.is_valid(record))
+
+
+@pytest.mark.parametrize("text,short", [
+    ('{"title": {"type": "string"}, "year": {"type": "integer"}}', True),
+    ('{"type": {"type": "string", "enum": ["a", "b"]}, "format": {"type": "string"}}', True),
+    ('{"description": {"type": "string"}}', True),
+    ('{"type": "object", "properties": {"a": {"type": "string"}}}', False),
+    ('{"properties": {"a": {"type": "string"}}, "required": ["a"]}', False),
+    ('{"properties": {"a": {"type": "string"}}}', False),
+    ('{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", '
+     '"properties": {"a": {"type": "string"}}}', False),
+])
+def test_short_form_is_told_apart_by_shape_not_key_names(text, short):
+    s = parse_schema(text)
+    assert s.short_form is short
+    assert s.schema["properties"] and (s.schema.get("type") == "object" or not short)

@@ -67,6 +67,8 @@ class Settings:
     backends: dict[str, BackendSettings] = field(default_factory=dict)
     data_dir: str | None = None
     concurrency: int = 4
+    # price per million (prompt, completion) tokens by model name, for cost estimates
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -96,6 +98,7 @@ class Settings:
             "backend": self.backend,
             "data_dir": self.data_dir,
             "concurrency": self.concurrency,
+            "prices": {model: list(p) for model, p in self.prices.items()},
             "backends": {k: v.to_json() for k, v in self.backends.items()},
         }
         tmp = target.with_name(f".{target.name}.tmp")
@@ -140,6 +143,8 @@ def load_settings(path: Path | None = None) -> Settings:
         backends=backends,
         data_dir=doc.get("data_dir"),
         concurrency=int(doc.get("concurrency") or 4),
+        prices={m: (float(p[0]), float(p[1])) for m, p in (doc.get("prices") or {}).items()
+                if isinstance(p, list) and len(p) == 2},
         path=target,
     )
     env = os.environ

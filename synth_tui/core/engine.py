@@ -178,6 +178,7 @@ class Run:
         self._resumed = False
         self._budget_base = 0
         self._in_history = False
+        self._elapsed_before = 0.0  # time spent by earlier sessions of a resumed run
 
     # -- public ----------------------------------------------------------------------
     def cancel(self) -> None:
@@ -214,10 +215,12 @@ class Run:
         if run._balancer is not None:
             run._balancer.observe(run.records)
         counts = doc.get("counts", {})
-        for key in ("rejected", "duplicates", "retries", "requests", "prompt_tokens", "completion_tokens"):
+        for key in ("rejected", "duplicates", "retries", "requests", "prompt_tokens", "completion_tokens",
+                    "answers", "latency_ms", "rate_limited"):
             run.counts[key] = int(counts.get(key, 0))
         run._request_index = run.counts["requests"]
         run._started_iso = doc.get("created", run._started_iso)
+        run._elapsed_before = float(doc.get("elapsed") or 0.0)
         return run
 
     async def execute(self) -> RunResult:
@@ -292,19 +295,21 @@ class Run:
         )
 
     async def _handle(self, chunk: _Chunk) -> None:
+        request, targets = self._build_request(chunk)
         try:
-            request = self._build_request(chunk)
             completion = await self._complete_with_retries(request)
             accepted = self._take(completion, chunk)
         finally:
             self._in_flight -= chunk.count
+            if targets and self._balancer is not None:
+                self._balancer.release(targets)
         # ask again for what is still missing, telling the model what went wrong
         missing = min(chunk.count - accepted, self._needed())
         if missing > 0:
             feedback = [reason for reason, _ in self._reasons.most_common(4)]
             self._pending.append(_Chunk(missing, feedback))
 
-    def _build_request(self, chunk: _Chunk) -> CompletionRequest:
+    def _build_request(self, chunk: _Chunk) -> tuple[CompletionRequest, list[dict[str, Any]] | None]:
         index = self._request_index
         self._request_index += 1
         base_seed = self.config.params.seed
@@ -338,14 +343,16 @@ class Run:
         if response_schema is None:
             response_schema = self.schema.schema if chunk.count == 1 else batch_schema(self.schema.schema, chunk.count)
             self._response_schemas[chunk.count] = response_schema
-        return CompletionRequest(
+        request = CompletionRequest(
             messages, self.schema.schema, chunk.count, response_schema, params, variation or None
         )
+        return request, targets
 
     async def _complete_with_retries(self, request: CompletionRequest):
         attempt = 0
         while True:
             self.counts["requests"] += 1
+            started = time.monotonic()
             try:
                 completion = await self.backend.complete(request)
             except Unreachable as exc:
@@ -366,6 +373,8 @@ class Run:
                 self._retry_or_fail(exc, attempt, delay)
             else:
                 self._successes += 1
+                self.counts["answers"] += 1
+                self.counts["latency_ms"] += round((time.monotonic() - started) * 1000)
                 self._recent_outcomes.append(True)
                 self.limit.on_success()
                 self.counts["prompt_tokens"] += completion.prompt_tokens
@@ -475,7 +484,8 @@ class Run:
         return {
             "requested": self.config.count,
             "accepted": len(self.records),
-            **{k: c[k] for k in ("rejected", "duplicates", "retries", "requests", "rate_limited")},
+            **{k: c[k] for k in ("rejected", "duplicates", "retries", "requests", "rate_limited", "answers",
+                                 "latency_ms")},
             "prompt_tokens": c["prompt_tokens"],
             "completion_tokens": c["completion_tokens"],
         }
@@ -513,7 +523,7 @@ class Run:
                 if self._in_history:
                     self.store.update_run(
                         self.run_id, status=status, error=error, finished=finished,
-                        counts=self._counts_doc(), elapsed=round(elapsed, 3),
+                        counts=self._counts_doc(), elapsed=round(self._elapsed_before + elapsed, 3),
                     )
             except StoreError as exc:
                 status, error = "failed", f"{error + '; ' if error else ''}{exc}"

@@ -127,22 +127,35 @@ class EnumBalancer:
             for name, spec in (schema.get("properties") or {}).items()
             if isinstance(spec, dict) and isinstance(spec.get("enum"), list) and 1 < len(spec["enum"]) <= 50
         }
-        self.counts: dict[str, dict[str, int]] = {name: {} for name in self.fields}
+        self.counts: dict[str, dict[str, int]] = {name: {} for name in self.fields}  # accepted
+        self.planned: dict[str, dict[str, int]] = {name: {} for name in self.fields}  # asked, in flight
 
     def observe(self, records: list[dict[str, Any]]) -> None:
         for record in records:
             for name in self.fields:
                 if isinstance(record, dict) and name in record:
-                    key = json.dumps(record[name])
-                    self.counts[name][key] = self.counts[name].get(key, 0) + 1
+                    _bump(self.counts[name], record[name], 1)
 
     def targets(self, rng: random.Random, count: int) -> list[dict[str, Any]]:
+        """Values for each record of a request: the least used so far, counting what
+        requests still in flight were asked for. Call release() when it is answered."""
         out: list[dict[str, Any]] = [{} for _ in range(count)]
         for name, values in self.fields.items():
-            seen = dict(self.counts[name])
+            counts, planned = self.counts[name], self.planned[name]
             for slot in out:
-                lowest = min(seen.get(json.dumps(v), 0) for v in values)
-                choice = rng.choice([v for v in values if seen.get(json.dumps(v), 0) == lowest])
+                load = {json.dumps(v): counts.get(json.dumps(v), 0) + planned.get(json.dumps(v), 0) for v in values}
+                lowest = min(load.values())
+                choice = rng.choice([v for v in values if load[json.dumps(v)] == lowest])
                 slot[name] = choice
-                seen[json.dumps(choice)] = lowest + 1
+                _bump(planned, choice, 1)
         return out
+
+    def release(self, targets: list[dict[str, Any]]) -> None:
+        for slot in targets:
+            for name, value in slot.items():
+                _bump(self.planned[name], value, -1)
+
+
+def _bump(counter: dict[str, int], value: Any, step: int) -> None:
+    key = json.dumps(value)
+    counter[key] = counter.get(key, 0) + step

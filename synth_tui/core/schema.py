@@ -19,14 +19,11 @@ from referencing import Registry
 
 from .errors import SchemaError, UserInputError
 
-# Keywords that make a dict a schema rather than a map of field names.
-SCHEMA_KEYWORDS = frozenset(
-    {
-        "type", "properties", "items", "prefixItems", "enum", "const", "$ref", "$defs",
-        "definitions", "anyOf", "oneOf", "allOf", "not", "required", "additionalProperties",
-        "$schema", "$id", "format", "pattern", "minimum", "maximum", "minLength", "maxLength",
-        "minItems", "maxItems", "description", "title", "default", "examples",
-    }
+# Keywords whose value is a schema or a map of schemas: a dict holding only these is a
+# schema, even though all its values are dicts like a short form's.
+DICT_VALUED_KEYWORDS = frozenset(
+    {"properties", "$defs", "definitions", "patternProperties", "dependentSchemas", "items", "not",
+     "additionalProperties", "contains", "propertyNames", "if", "then", "else"}
 )
 # What makes a field's shape known (a field with none of these gets a warning).
 TYPING_KEYWORDS = frozenset(
@@ -148,8 +145,16 @@ def check_schema(data: Any, source: str = "schema") -> RecordSchema:
 
 
 def is_short_form(data: dict[str, Any]) -> bool:
-    """True when the top-level keys are field names rather than schema keywords."""
-    return not any(key in SCHEMA_KEYWORDS for key in data)
+    """True when the keys are field names, each mapped to a field schema.
+
+    Decided by the values, not the names: fields called "title", "type" or "format" are
+    common. A JSON Schema has a string "type", a "$schema"/"$ref", or some value that is
+    not an object ("required": [...], "title": "..."); a short form has only objects."""
+    if "$schema" in data or "$ref" in data or isinstance(data.get("type"), (str, list)):
+        return False
+    if not all(isinstance(v, dict) or v is None for v in data.values()):
+        return False
+    return not data.keys() <= DICT_VALUED_KEYWORDS
 
 
 def expand_short_form(fields: dict[str, Any], source: str = "schema", path: str = "$") -> dict[str, Any]:

@@ -1,10 +1,19 @@
-"""Built-in schema templates: realistic domains with nested objects, arrays, enums and
-formats. Each is a JSON Schema (or short form) that passes check_schema."""
+"""Schema templates: ten built-in realistic domains (nested objects, arrays, enums,
+formats) and the user's own, kept as JSON files in ``templates/`` beside the settings
+file. A user template may not take a built-in's name."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import Path
 from typing import Any
+
+from .errors import UserInputError
+from .schema import parse_schema
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 TEMPLATES: dict[str, dict[str, Any]] = {
     "customers": {
@@ -117,9 +126,62 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 }
 
 
+def user_templates_dir() -> Path:
+    from .config import settings_path
+
+    return settings_path().parent / "templates"
+
+
+def user_template_names() -> list[str]:
+    folder = user_templates_dir()
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
 def template_names() -> list[str]:
-    return list(TEMPLATES)
+    """Built-in templates first, then the user's."""
+    return list(TEMPLATES) + [n for n in user_template_names() if n not in TEMPLATES]
+
+
+def is_builtin(name: str) -> bool:
+    return name in TEMPLATES
 
 
 def template_text(name: str) -> str:
-    return json.dumps(TEMPLATES[name], indent=2, ensure_ascii=False)
+    if name in TEMPLATES:
+        return json.dumps(TEMPLATES[name], indent=2, ensure_ascii=False)
+    path = user_templates_dir() / f"{name}.json"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"no template named {name!r}: `synth-tui templates` lists them") from None
+
+
+def save_template(name: str, text: str, *, force: bool = False) -> Path:
+    """Check the schema, then keep it as the user's template ``name``."""
+    if not NAME.match(name):
+        raise UserInputError(f"template name {name!r}: use letters, digits, '-' and '_' (up to 64)")
+    if name in TEMPLATES:
+        raise UserInputError(f"{name!r} is a built-in template: choose another name")
+    parse_schema(text, f"template {name}")
+    folder = user_templates_dir()
+    path = folder / f"{name}.json"
+    if path.exists() and not force:
+        raise UserInputError(f"template {name!r} exists: use --force to replace it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def delete_template(name: str) -> None:
+    if name in TEMPLATES:
+        raise UserInputError(f"{name!r} is a built-in template and cannot be deleted")
+    path = user_templates_dir() / f"{name}.json"
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise UserInputError(f"no template of yours named {name!r}") from None

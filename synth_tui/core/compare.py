@@ -1,0 +1,134 @@
+"""Model comparison: one schema, several backend/model pairs, the same count and seed.
+
+Each model's data is a normal run in the history; the comparison is computed from those
+runs, so any runs can be compared later (the TUI's history does that for marked runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .backends import BackendSpec
+from .errors import UserInputError
+from .report import run_report
+
+
+@dataclass
+class ComparisonRow:
+    label: str
+    run_id: str
+    status: str
+    accepted: int
+    requested: int
+    validity: float
+    duplicate_rate: float
+    records_per_s: float | None
+    latency_ms: float | None
+    tokens_per_record: float | None
+    cost: float | None  # in the price's currency, None when no price is configured
+    enum_evenness: float | None
+    unique_ratio: float | None
+    missing_rate: float
+
+
+def parse_model_spec(text: str, default_kind: str = "openai") -> BackendSpec:
+    """``backend:model[@base_url]``, or ``model`` for the default backend.
+
+    Examples: ``openai:gpt-4o-mini``, ``ollama:llama3.2@http://gpu:11434``,
+    ``hf:meta-llama/Llama-3.1-8B-Instruct:novita``, ``local:smollm2``."""
+    spec, _, base_url = text.partition("@")
+    kind, sep, model = spec.partition(":")
+    if not sep or kind not in ("openai", "hf", "ollama", "local"):
+        kind, model = default_kind, spec
+    if not model:
+        raise UserInputError(f"model {text!r}: write backend:model, e.g. openai:gpt-4o-mini")
+    return BackendSpec(kind=kind, model=model, base_url=base_url or None)
+
+
+def parse_price(text: str) -> tuple[str, tuple[float, float]]:
+    """``MODEL=INPUT,OUTPUT``: prices per million prompt and completion tokens."""
+    model, sep, prices = text.rpartition("=")
+    try:
+        price_in, price_out = (float(x) for x in prices.split(","))
+    except ValueError:
+        raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens, e.g. gpt-4o-mini=0.15,0.6") from None
+    if not sep or not model:
+        raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens")
+    return model, (price_in, price_out)
+
+
+def comparison_row(store: Any, run_id: str, prices: dict[str, tuple[float, float]] | None = None) -> ComparisonRow:
+    doc = store.get_run(run_id)
+    counts = doc.get("counts", {})
+    backend = doc.get("backend", {})
+    report = run_report(store, doc["id"])
+    accepted = counts.get("accepted", report.accepted)
+    elapsed = doc.get("elapsed")
+    tokens = counts.get("prompt_tokens", 0) + counts.get("completion_tokens", 0)
+    price = (prices or {}).get(backend.get("model") or "")
+    cost = None
+    if price is not None:
+        cost = counts.get("prompt_tokens", 0) / 1e6 * price[0] + counts.get("completion_tokens", 0) / 1e6 * price[1]
+    missing = [f.missing_rate for f in report.fields if "[]" not in f.path]
+    return ComparisonRow(
+        label=f"{backend.get('backend')}:{backend.get('model')}",
+        run_id=doc["id"],
+        status=doc.get("status", ""),
+        accepted=accepted,
+        requested=counts.get("requested", 0),
+        validity=report.validity,
+        duplicate_rate=report.duplicate_rate,
+        records_per_s=accepted / elapsed if elapsed else None,
+        latency_ms=counts["latency_ms"] / counts["answers"] if counts.get("answers") else None,
+        tokens_per_record=tokens / accepted if accepted and tokens else None,
+        cost=cost,
+        enum_evenness=report.enum_evenness(),
+        unique_ratio=report.mean_unique_ratio(),
+        missing_rate=sum(missing) / len(missing) if missing else 0.0,
+    )
+
+
+METRICS: list[tuple[str, str]] = [
+    ("status", "status"),
+    ("records", "records"),
+    ("validity", "validity"),
+    ("duplicate_rate", "duplicate rate"),
+    ("records_per_s", "records/s"),
+    ("latency_ms", "latency (mean)"),
+    ("tokens_per_record", "tokens/record"),
+    ("cost", "cost"),
+    ("enum_evenness", "enum evenness"),
+    ("unique_ratio", "unique values"),
+    ("missing_rate", "missing fields"),
+]
+
+
+def metric_text(row: ComparisonRow, key: str) -> str:
+    if key == "records":
+        return f"{row.accepted}/{row.requested}"
+    value = getattr(row, key)
+    if value is None:
+        return "-"
+    if key in ("validity", "duplicate_rate", "unique_ratio", "missing_rate"):
+        return f"{value * 100:.1f}%"
+    if key == "records_per_s":
+        return f"{value:.2f}"
+    if key == "latency_ms":
+        return f"{value:.0f} ms"
+    if key == "tokens_per_record":
+        return f"{value:.0f}"
+    if key == "cost":
+        return f"{value:.4f}"
+    if key == "enum_evenness":
+        return f"{value:.2f}"
+    return str(value)
+
+
+def format_comparison(rows: list[ComparisonRow]) -> str:
+    """Models side by side: one column per model, one line per figure."""
+    header = ["", *[r.label for r in rows]]
+    table = [header, ["run", *[r.run_id for r in rows]]]
+    table += [[title, *[metric_text(r, key) for r in rows]] for key, title in METRICS]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table)
