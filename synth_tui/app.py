@@ -60,6 +60,22 @@ class RunDoneMessage(Message):
         self.result = result
 
 
+class RunBeginMessage(Message):
+    """A comparison moves on to its next model."""
+
+    def __init__(self, total: int, spec: BackendSpec, columns: list[str]) -> None:
+        super().__init__()
+        self.total = total
+        self.spec = spec
+        self.columns = columns
+
+
+class ComparisonDoneMessage(Message):
+    def __init__(self, run_ids: list[str]) -> None:
+        super().__init__()
+        self.run_ids = run_ids
+
+
 class ProbeDoneMessage(Message):
     def __init__(self, kind: str, ok: bool, message: str) -> None:
         super().__init__()
@@ -166,6 +182,43 @@ class SynthApp(App[None]):
             return
         self._prepare_progress(job.config.count, job.backend, job.schema.field_names())
         self._generate(job)
+
+    def start_comparison(self, job: JobSpec, specs: list[BackendSpec]) -> None:
+        """Run the schema on each model in turn, same count and seed, then compare."""
+        if self.running:
+            self.notify("A run is already going: cancel it first (F8 on the progress screen).", severity="warning")
+            return
+        if job.config.params.seed is None:
+            import random
+
+            job.config.params.seed = random.randrange(1, 2**31)
+        self._prepare_progress(job.config.count, specs[0], job.schema.field_names())
+        self._compare(job, specs)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run", name="compare")
+    def _compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
+        store = self._writable_store()
+        backends = [self._backend(spec) for spec in specs]  # a missing key stops before any run
+        run_ids = []
+        for spec, backend in zip(specs, backends):
+            self.post_message(RunBeginMessage(job.config.count, spec, job.schema.field_names()))
+            run = Run(job.schema, RunConfig.from_doc(job.config.to_doc()), backend, store=store,
+                      on_event=self._post_event)
+            run_ids.append(run.run_id)
+            self._execute(run, backend)
+            if run.cancelled:
+                break
+        self.post_message(ComparisonDoneMessage(run_ids))
+
+    def on_run_begin_message(self, message: RunBeginMessage) -> None:
+        self.last_event = None
+        self.get_screen("progress").reset(message.total, message.spec, message.columns)  # type: ignore[attr-defined]
+
+    def on_comparison_done_message(self, message: ComparisonDoneMessage) -> None:
+        from .screens.report import ComparisonScreen, prices_of
+
+        if len(message.run_ids) >= 2:
+            self.push_screen(ComparisonScreen(message.run_ids, prices_of(self)))
 
     def resume_run(self, run_id: str) -> None:
         if self.running:

@@ -131,3 +131,59 @@ def test_settings(snap_compare, tmp_path, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help(snap_compare, tmp_path, size):
     assert snap_compare(app_for(tmp_path), terminal_size=size, press=["f1", "_"])
+
+
+def seed_comparison(data_dir: Path) -> list[str]:
+    store = Store(data_dir)
+    schema = {"type": "object", "properties": {"name": {"type": "string"},
+                                               "plan": {"type": "string", "enum": ["free", "pro", "team"]},
+                                               "age": {"type": "integer"}}}
+    ids = []
+    for run_id, model, rejected, records in (
+        ("20261106-090000-aaaaaa", "gpt-4o-mini", 0,
+         [{"name": f"P{i}", "plan": ["free", "pro", "team"][i % 3], "age": 20 + 7 * i} for i in range(9)]),
+        ("20261106-091000-bbbbbb", "llama3.2", 4,
+         [{"name": f"P{i % 5}", "plan": ["free", "free", "pro"][i % 3], "age": 30 + i} for i in range(9)]),
+    ):
+        store.create_run({"id": run_id, "created": "2026-11-06T09:00:00+00:00", "schema": schema,
+                          "config": {"count": 9, "params": {"seed": 7}},
+                          "backend": {"backend": "openai" if model.startswith("gpt") else "ollama", "model": model}})
+        journal = store.open_journal(run_id)
+        journal.append(records)
+        journal.close()
+        store.append_rejections(run_id, [{"reason": "$: 'age' is a required property", "raw": "{}", "kind": "invalid"}
+                                         for _ in range(rejected)])
+        store.update_run(run_id, status="done", elapsed=3.0,
+                         counts={"requested": 9, "accepted": 9, "rejected": rejected, "duplicates": 1,
+                                 "prompt_tokens": 900, "completion_tokens": 450, "answers": 3, "latency_ms": 1500})
+        ids.append(run_id)
+    store.close()
+    return ids
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_report_view(snap_compare, tmp_path, size):
+    from synth_tui.screens.report import ReportScreen
+
+    ids = seed_comparison(tmp_path / "data")
+
+    async def open_report(pilot):
+        await pilot.app.push_screen(ReportScreen(ids[1]))
+        await pilot.pause(0.3)
+        await pilot.press("down")  # the enum field
+        await pilot.pause(0.1)
+
+    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=open_report)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_comparison_view(snap_compare, tmp_path, size):
+    from synth_tui.screens.report import ComparisonScreen
+
+    ids = seed_comparison(tmp_path / "data")
+
+    async def open_comparison(pilot):
+        await pilot.app.push_screen(ComparisonScreen(ids, {"gpt-4o-mini": (0.15, 0.6)}))
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=open_comparison)

@@ -219,3 +219,94 @@ async def test_second_app_on_the_same_data_dir_is_read_only(tmp_path, llm):
     finally:
         holder.close()
     assert not list((tmp_path / "data" / "runs").glob("*"))
+
+
+async def test_compare_two_models_from_the_editor(tmp_path, llm):
+    from .fake_llm import ModelBehaviour
+
+    llm.models["flaky"] = ModelBehaviour(invalid_share=0.4)
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await set_input(pilot, app, "count", "15")
+        await set_input(pilot, app, "compare-models", "flaky")
+        await pilot.press("ctrl+k")
+        await wait_for(pilot, lambda: app.screen.id == "comparison" and app.screen.rows, timeout=30)
+        steady, flaky = app.screen.rows
+        assert (steady.label, flaky.label) == ("openai:test-model", "openai:flaky")
+        assert steady.validity == 1.0 and flaky.validity < 0.9
+        table = app.screen.query_one("#comparison-table", DataTable)
+        validity_row = table.get_row_at(2)
+        assert validity_row[0] == "validity" and validity_row[1] == "100.0%" and validity_row[2] != "100.0%"
+        bars = app.screen.query_one("#comparison-bars", Static).render().plain
+        assert "openai:flaky" in bars and "100.0%" in bars
+    docs = Store(tmp_path / "data", writable=False).list_runs()
+    assert len(docs) == 2 and len({d["config"]["params"]["seed"] for d in docs}) == 1
+
+
+async def test_report_of_a_run_from_history(tmp_path, llm):
+    llm.faults.append(Fault(invalid=2))
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await set_input(pilot, app, "count", "10")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.last_result is not None)
+        await pilot.press("f4")
+        await pilot.pause(0.2)
+        app.screen.query_one("#runs", DataTable).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.id == "report" and app.screen.report is not None)
+        report = app.screen.report
+        assert report.accepted == 10 and report.rejected == 2
+        summary = app.screen.query_one("#report-summary", Static).render().plain
+        assert "validity 83.3% (2 rejected)" in summary and "is a required property" in summary
+        plan_row = [f.path for f in report.fields].index("plan")
+        app.screen.query_one("#report-fields", DataTable).move_cursor(row=plan_row)
+        await pilot.pause(0.1)
+        figures = app.screen.query_one("#field-figures", Static).render().plain
+        assert "evenness" in figures and "free" in figures and "│" in figures
+        await pilot.press("escape")
+        assert app.screen.id == "history"
+
+
+async def test_mark_two_runs_and_compare_them(tmp_path, llm):
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for _ in range(2):
+            app.last_result = None
+            await pilot.press("f2")
+            await pilot.pause(0.1)
+            await set_input(pilot, app, "count", "4")
+            await pilot.press("ctrl+g")
+            await wait_for(pilot, lambda: app.last_result is not None)
+        await pilot.press("f4")
+        await pilot.pause(0.2)
+        app.screen.query_one("#runs", DataTable).focus()
+        await pilot.press("m", "m", "c")
+        await wait_for(pilot, lambda: app.screen.id == "comparison" and app.screen.rows)
+        assert len(app.screen.rows) == 2 and all(r.accepted == 4 for r in app.screen.rows)
+
+
+async def test_save_and_delete_a_template_from_the_editor(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#schema-editor", TextArea).load_text('{"title": {"type": "string"}}')
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.1)
+        await pilot.press(*"books", "enter")
+        await pilot.pause(0.3)
+        select = app.screen.query_one("#template", Select)
+        assert select.value == "books"
+        assert json.loads(app.screen.query_one("#schema-editor", TextArea).text) == {"title": {"type": "string"}}
+        from synth_tui.core.templates import template_names
+
+        assert "books" in template_names()
+        app.screen.action_delete_template()
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        await pilot.pause(0.3)
+        assert "books" not in template_names()

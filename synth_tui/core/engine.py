@@ -187,6 +187,10 @@ class Run:
         else:
             self._cancel.set()
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
     def _on_cancel(self) -> None:
         self._cancel.set()
         self._finished.put_nowait(None)

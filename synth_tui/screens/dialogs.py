@@ -69,6 +69,26 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class NameDialog(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, question: str, value: str = "") -> None:
+        super().__init__(classes="dialog")
+        self.question = question
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box"):
+            yield Label(self.question, classes="dialog-title")
+            field = Input(self.value, compact=True, id="name")
+            field.cursor_blink = getattr(self.app, "blink", True)
+            yield field
+            yield Label("Enter saves, escape cancels.", classes="dialog-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+
 class ExportDialog(ModalScreen[tuple[str, str] | None]):
     """Asks for a format and a path; returns (path, format) or None."""
 

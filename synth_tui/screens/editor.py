@@ -16,7 +16,7 @@ from ..core.backends import BackendSpec, GenerationParams
 from ..core.engine import RunConfig
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
-from ..core.templates import template_names, template_text
+from ..core.templates import delete_template, is_builtin, save_template, template_names, template_text
 
 BACKEND_CHOICES = [("local (offline)", "local"), ("OpenAI-compatible", "openai"), ("Hugging Face", "hf"),
                    ("Ollama", "ollama")]
@@ -33,11 +33,16 @@ class EditorScreen(Screen[None]):
         Binding("f9", "generate", "Generate", show=False),
         Binding("ctrl+t", "convert", "To JSON Schema", priority=True),
         Binding("ctrl+o", "focus_form", "Parameters", priority=True),
+        Binding("ctrl+k", "compare", "Compare", priority=True),
+        Binding("ctrl+s", "save_template", "Save template", priority=True),
         Binding("ctrl+e", "focus_editor", "Edit schema", show=False, priority=True),
     ]
     PALETTE = [
         ("generate", "Generate", "Start a run with this schema and these parameters (ctrl+g)"),
         ("convert", "Convert to JSON Schema", "Expand the short form in place (ctrl+t)"),
+        ("compare", "Compare models", "Run this schema on the chosen model and those under Compare (ctrl+k)"),
+        ("save_template", "Save as template", "Keep this schema as one of your templates (ctrl+s)"),
+        ("delete_template", "Delete template", "Delete the chosen template of yours"),
     ]
 
     def __init__(self) -> None:
@@ -45,6 +50,7 @@ class EditorScreen(Screen[None]):
         self.checked: RecordSchema | None = None
         self._pending_check: Any = None
         self._model_override: str | None = None
+        self._keep_text = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,7 +61,7 @@ class EditorScreen(Screen[None]):
                 yield editor
                 yield SchemaStatus(id="schema-status")
             with VerticalScroll(id="form"):
-                yield from self._row("Template", Select([(n, n) for n in template_names()], value=DEFAULT_TEMPLATE,
+                yield from self._row("Template", Select(template_options(), value=DEFAULT_TEMPLATE,
                                                         allow_blank=False, compact=True, id="template"))
                 settings = self.app.settings  # type: ignore[attr-defined]
                 yield from self._row("Backend", Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False,
@@ -67,6 +73,7 @@ class EditorScreen(Screen[None]):
                 yield from self._row("Concurrency", self._input(str(settings.concurrency), "concurrency", "integer"))
                 yield from self._row("Temperature", self._input("", "temperature", "number", "default"))
                 yield from self._row("Seed", self._input("", "seed", "integer", "random"))
+                yield from self._row("Compare", self._input("", "compare-models", placeholder="ollama:llama3.2, ..."))
                 yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
         yield Footer()
 
@@ -114,7 +121,15 @@ class EditorScreen(Screen[None]):
     # -- form ------------------------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "template" and event.value is not Select.BLANK:
-            self.query_one("#schema-editor", TextArea).load_text(template_text(str(event.value)))
+            if self._keep_text:
+                self._keep_text = False
+                return
+            try:
+                text = template_text(str(event.value))
+            except UserInputError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.query_one("#schema-editor", TextArea).load_text(text)
             self.check_now()
         elif event.select.id == "backend" and event.value is not Select.BLANK:
             conf = self.app.settings.for_backend(str(event.value))  # type: ignore[attr-defined]
@@ -140,16 +155,84 @@ class EditorScreen(Screen[None]):
         self.check_now()
 
     def action_generate(self) -> None:
+        job = self._checked_job()
+        if job is not None:
+            self.app.start_generation(job)  # type: ignore[attr-defined]
+
+    def action_compare(self) -> None:
+        from ..core.compare import parse_model_spec
+
+        job = self._checked_job()
+        if job is None:
+            return
+        raw = self.query_one("#compare-models", Input).value
+        try:
+            others = [parse_model_spec(m.strip(), default_kind=job.backend.kind) for m in raw.split(",") if m.strip()]
+        except UserInputError as exc:
+            self.notify(str(exc), title="Compare", severity="error")
+            return
+        if not others:
+            self.notify("Name the models to compare with under Compare, e.g. ollama:llama3.2", title="Compare")
+            self.query_one("#compare-models", Input).focus()
+            return
+        self.app.start_comparison(job, [job.backend, *others])  # type: ignore[attr-defined]
+
+    def _checked_job(self) -> Any:
         schema = self.check_now()
         if schema is None:
             self.notify("The schema has an error: see the line under the editor.", severity="error")
-            return
+            return None
         try:
-            job = self._job(schema)
+            return self._job(schema)
         except UserInputError as exc:
             self.notify(str(exc), title="Check the parameters", severity="error")
+            return None
+
+    def action_save_template(self) -> None:
+        from .dialogs import NameDialog
+
+        if self.check_now() is None:
+            self.notify("Fix the schema before saving it as a template.", severity="error")
             return
-        self.app.start_generation(job)  # type: ignore[attr-defined]
+
+        def done(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                path = save_template(name, self.query_one("#schema-editor", TextArea).text, force=True)
+            except UserInputError as exc:
+                self.notify(str(exc), title="Template not saved", severity="error")
+                return
+            self._refresh_templates(name)
+            self.notify(f"Saved to {path}", title=f"Template {name}")
+
+        self.app.push_screen(NameDialog("Save this schema as a template named:"), done)
+
+    def action_delete_template(self) -> None:
+        from .dialogs import ConfirmDialog
+
+        name = str(self.query_one("#template", Select).value)
+        if is_builtin(name):
+            self.notify(f"{name} is a built-in template; only your own can be deleted.")
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                try:
+                    delete_template(name)
+                except UserInputError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
+                self._refresh_templates(DEFAULT_TEMPLATE, load=False)
+                self.notify(f"Deleted template {name}.")
+
+        self.app.push_screen(ConfirmDialog(f"Delete your template {name}?"), done)
+
+    def _refresh_templates(self, selected: str, load: bool = False) -> None:
+        select = self.query_one("#template", Select)
+        self._keep_text = not load  # choosing the saved template must not reload the editor
+        select.set_options(template_options())
+        select.value = selected
 
     def _job(self, schema: RecordSchema) -> Any:
         from ..app import JobSpec
@@ -192,6 +275,10 @@ class EditorScreen(Screen[None]):
             self._model_override = backend.get("model") or ""  # applied when the change lands
             select.value = backend["backend"]
         self.check_now()
+
+
+def template_options() -> list[tuple[str, str]]:
+    return [(name if is_builtin(name) else f"{name} (yours)", name) for name in template_names()]
 
 
 _LABELS = {"count": "Count", "batch": "Per request", "concurrency": "Concurrency", "temperature": "Temperature",

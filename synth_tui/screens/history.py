@@ -42,6 +42,9 @@ class HistoryScreen(Screen[None]):
         Binding("u", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         Binding("f", "cycle_filter", "Filter"),
+        Binding("enter", "report", "Report", show=False),
+        Binding("m", "mark", "Mark"),
+        Binding("c", "compare", "Compare marked"),
         Binding("right_square_bracket", "page(1)", "Next page"),
         Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
     ]
@@ -51,6 +54,9 @@ class HistoryScreen(Screen[None]):
         ("resume", "Resume run", "Continue an interrupted, cancelled or failed run (u)"),
         ("delete", "Delete run", "Delete the selected run and its records (d)"),
         ("cycle_filter", "Filter by status", "Show all runs or one status (f)"),
+        ("report", "Quality report", "Validity, duplicates and per-field figures of the selected run (enter)"),
+        ("mark", "Mark run", "Mark or unmark the selected run for a comparison (m)"),
+        ("compare", "Compare marked runs", "Marked runs side by side (c)"),
     ]
 
     def __init__(self) -> None:
@@ -58,6 +64,7 @@ class HistoryScreen(Screen[None]):
         self.status_filter: str | None = None
         self.runs: list[dict[str, Any]] = []
         self.page = 0
+        self.marked: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,7 +81,7 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
-        table.add_columns("UTC", "Status", "Records", "Time", "Model")
+        table.add_columns("", "UTC", "Status", "Records", "Time", "Model")
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
@@ -92,7 +99,7 @@ class HistoryScreen(Screen[None]):
         self.runs = self.store.list_runs(self.status_filter) if self.store else []
         table.clear()
         for doc in self.runs:
-            table.add_row(*run_row(doc), key=doc["id"])
+            table.add_row("✓" if doc["id"] in self.marked else " ", *run_row(doc), key=doc["id"])
         label = self.status_filter or "all"
         self.query_one("#filter-line", Static).update(f"{len(self.runs)} runs · filter: {label} (f)")
         if selected and any(d["id"] == selected for d in self.runs):
@@ -160,6 +167,39 @@ class HistoryScreen(Screen[None]):
         self.page = max(0, min(pages - 1, self.page + step))
         self.show_preview()
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "runs":
+            self.action_report()
+
+    def action_report(self) -> None:
+        from .report import ReportScreen
+
+        doc = self.selected()
+        if doc is not None:
+            self.app.push_screen(ReportScreen(doc["id"]))
+
+    def action_mark(self) -> None:
+        doc = self.selected()
+        if doc is None:
+            return
+        if doc["id"] in self.marked:
+            self.marked.remove(doc["id"])
+        else:
+            self.marked.append(doc["id"])
+        table = self.query_one("#runs", DataTable)
+        table.update_cell(doc["id"], table.ordered_columns[0].key, "✓" if doc["id"] in self.marked else " ")
+        table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+
+    def action_compare(self) -> None:
+        from .report import ComparisonScreen, prices_of
+
+        known = {d["id"] for d in self.runs}
+        marked = [run_id for run_id in self.marked if run_id in known]
+        if len(marked) < 2:
+            self.notify("Mark two or more runs with m, then press c.")
+            return
+        self.app.push_screen(ComparisonScreen(marked, prices_of(self.app)))
+
     def action_cycle_filter(self) -> None:
         self.status_filter = FILTERS[(FILTERS.index(self.status_filter) + 1) % len(FILTERS)]
         self.refresh_runs()
@@ -199,6 +239,8 @@ class HistoryScreen(Screen[None]):
                     self.notify(str(exc), severity="error")
                     return
                 self.notify(f"Deleted run {doc['id']}.")
+                if doc["id"] in self.marked:
+                    self.marked.remove(doc["id"])
                 self.refresh_runs()
 
         count = doc.get("counts", {}).get("accepted", 0)

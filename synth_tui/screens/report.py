@@ -1,0 +1,157 @@
+"""Quality report of one run, and several runs compared side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+
+from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
+from ..core.report import FieldReport, QualityReport, describe_field, run_report
+from ..textsafe import clean_text
+
+BAR_WIDTH = 12
+
+
+def bar(share: float, width: int = BAR_WIDTH, expected: float | None = None) -> Text:
+    """A horizontal bar for a share in [0, 1]; a '│' marks the uniform expectation."""
+    filled = round(share * width)
+    cells = ["█"] * filled + ["·"] * (width - filled)
+    if expected is not None:
+        mark = min(width - 1, round(expected * width))
+        cells[mark] = "│"
+    return Text("".join(cells), style="green")
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+class ReportScreen(Screen[None]):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(id="report")
+        self.run_id = run_id
+        self.report: QualityReport | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Computing the report of run {self.run_id}...", id="report-summary")
+        with Horizontal(id="report-body"):
+            yield DataTable(id="report-fields", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="report-detail"):
+                yield Static("", id="field-title")
+                yield Sparkline([], id="field-histogram")
+                with VerticalScroll(id="field-scroll"):
+                    yield Static("", id="field-figures")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#report-fields", DataTable)
+        table.add_columns("Field", "Kind", "Missing", "Null", "Unique")
+        self.compute()
+
+    @work(thread=True, exclusive=True)
+    def compute(self) -> None:
+        report = run_report(self.app.store, self.run_id)  # type: ignore[attr-defined]
+        self.app.call_from_thread(self.show, report)
+
+    def show(self, report: QualityReport) -> None:
+        self.report = report
+        lines = [
+            f"Run {self.run_id}: {report.accepted} records · validity {pct(report.validity)} "
+            f"({report.rejected} rejected) · duplicate rate {pct(report.duplicate_rate)}"
+        ]
+        lines += [f"  {n}x {reason}" for reason, n in report.top_rejections[:3]]
+        self.query_one("#report-summary", Static).update(Text(clean_text("\n".join(lines))))
+        table = self.query_one("#report-fields", DataTable)
+        for f in report.fields:
+            unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
+            table.add_row(Text(f.path), f.kind, pct(f.missing_rate), pct(f.null_rate), unique)
+        if report.fields:
+            self.show_field(report.fields[0])
+        table.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.report and 0 <= event.cursor_row < len(self.report.fields):
+            self.show_field(self.report.fields[event.cursor_row])
+
+    def show_field(self, f: FieldReport) -> None:
+        self.query_one("#field-title", Static).update(Text(f"{f.path} ({f.kind})", style="bold"))
+        spark = self.query_one("#field-histogram", Sparkline)
+        spark.data = f.histogram or []
+        spark.display = bool(f.histogram)
+        figures = Text(clean_text(describe_field(f)) + "\n\n")
+        if f.histogram:
+            figures.append(f"histogram of {len(f.histogram)} bins from {f.min:g} to {f.max:g}\n")
+        if f.coverage:
+            figures.append("share of each value (│ marks an even spread):\n")
+            for value, n, share, expected in f.coverage:
+                figures.append(f"{clean_text(str(value))[:10]:<10} ")
+                figures.append_text(bar(share, expected=expected))
+                figures.append(f" {pct(share):>6} ({n})\n")
+        elif f.top_values:
+            figures.append("most common values:\n")
+            total = max(1, f.present - f.nulls)
+            for value, n in f.top_values:
+                figures.append(f"{clean_text(str(value))[:10]:<10} ")
+                figures.append_text(bar(n / total))
+                figures.append(f" {n}\n")
+        self.query_one("#field-figures", Static).update(figures)
+
+
+class ComparisonScreen(Screen[None]):
+    """Runs side by side: one column per model, one row per figure, bars for validity."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, run_ids: list[str], prices: dict[str, tuple[float, float]] | None = None) -> None:
+        super().__init__(id="comparison")
+        self.run_ids = run_ids
+        self.prices = prices or {}
+        self.rows: list[ComparisonRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Comparing {len(self.run_ids)} runs...", id="comparison-title")
+        yield DataTable(id="comparison-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="comparison-bars")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.compute()
+
+    @work(thread=True, exclusive=True)
+    def compute(self) -> None:
+        rows = [comparison_row(self.app.store, run_id, self.prices) for run_id in self.run_ids]  # type: ignore[attr-defined]
+        self.app.call_from_thread(self.show, rows)
+
+    def show(self, rows: list[ComparisonRow]) -> None:
+        self.rows = rows
+        self.query_one("#comparison-title", Static).update(
+            Text(f"{len(rows)} runs side by side (the same schema, count and seed when started from the editor)"))
+        table = self.query_one("#comparison-table", DataTable)
+        table.add_column("")
+        for row in rows:
+            table.add_column(Text(clean_text(row.label)))
+        for key, title in METRICS:
+            table.add_row(title, *[metric_text(r, key) for r in rows])
+        bars = Text("validity\n", style="bold")
+        width = max((len(r.label) for r in rows), default=8)
+        for r in rows:
+            bars.append(f"{clean_text(r.label)[:width]:<{width}} ")
+            bars.append_text(bar(r.validity))
+            bars.append(f" {pct(r.validity)}\n")
+        self.query_one("#comparison-bars", Static).update(bars)
+        table.focus()
+
+
+def prices_of(app: Any) -> dict[str, tuple[float, float]]:
+    return dict(getattr(app.settings, "prices", {}) or {})
