@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from .core.backends import BackendSpec, GenerationParams, create_backend
 from .core.config import load_settings
 from .core.engine import Run, RunConfig, RunResult
-from .core.errors import BackendError, DataDirLocked, StoreError, SynthError, UserInputError
+from .core.errors import BackendError, DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RateLimited, RecordRejected, RetryScheduled, RunFailed, RunFinished
 from .core.export import FORMATS, export_to_path, export_to_stdout, guess_format
 from .core.schema import load_schema_file, parse_schema

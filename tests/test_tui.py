@@ -6,7 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from synth_tui.app import SynthApp

@@ -15,8 +15,7 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Sta
 from ..core.backends import BackendSpec
 from ..core.engine import RunResult
 from ..core.events import (
-    Event, Notice, Progress, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunFailed, RunFinished,
-    RunStarted,
+    Event, Notice, Progress, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunStarted,
 )
 from ..textsafe import clean_text
 
