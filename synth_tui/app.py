@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from .core.backends import BackendSpec, create_backend
+from .core.backends import BackendSpec, backend_from_settings
 from .core.config import Settings, load_settings
 from .core.engine import Run, RunConfig, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
@@ -262,12 +262,7 @@ class SynthApp(App[None]):
         return self.store
 
     def _backend(self, spec: BackendSpec) -> Any:
-        conf = self.settings.for_backend(spec.kind)
-        spec = BackendSpec(
-            kind=spec.kind, model=spec.model or conf.model, base_url=spec.base_url or conf.base_url,
-            api_key_env=spec.api_key_env or conf.api_key_env,
-        )
-        return create_backend(spec, api_key=self.settings.api_key(spec.kind, spec.api_key_env))
+        return backend_from_settings(spec, self.settings)
 
     def _execute(self, run: Run, backend: Any) -> None:
         self.current_run = run

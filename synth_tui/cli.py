@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .core.backends import BackendSpec, GenerationParams, create_backend
+from .core.backends import BackendSpec, GenerationParams, backend_from_settings
 from .core.config import load_settings
 from .core.engine import Run, RunConfig, RunResult
 from .core.errors import BackendError, DataDirLocked, SynthError, UserInputError
@@ -240,12 +240,11 @@ def _run_config(args: argparse.Namespace, settings: Any) -> RunConfig:
 
 def _make_backend(settings: Any, spec: BackendSpec, api_key_env: str | None, timeout: float | None = None) -> Any:
     """The backend a spec names, filled in from the settings; a missing key is bad input."""
-    conf = settings.for_backend(spec.kind)
-    spec = BackendSpec(kind=spec.kind, model=spec.model or conf.model, base_url=spec.base_url or conf.base_url,
-                       api_key_env=api_key_env or spec.api_key_env or conf.api_key_env)
-    options = {"read_timeout": timeout} if timeout and spec.kind != "local" else {}
+    if api_key_env:
+        spec = BackendSpec(kind=spec.kind, model=spec.model, base_url=spec.base_url, api_key_env=api_key_env)
+    options = {"read_timeout": timeout} if timeout else {}
     try:
-        return create_backend(spec, api_key=settings.api_key(spec.kind, spec.api_key_env), **options)
+        return backend_from_settings(spec, settings, **options)
     except BackendError as exc:
         raise UserInputError(str(exc)) from None
 

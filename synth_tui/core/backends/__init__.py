@@ -55,6 +55,20 @@ def create_backend(spec: BackendSpec, *, api_key: str | None = None, **options: 
     return factory(**kwargs)
 
 
+def backend_from_settings(spec: BackendSpec, settings: Any, **options: Any) -> Backend:
+    """The backend a spec names, its blanks (model, base URL, key variable) filled from
+    the settings, its key from that variable or the settings file."""
+    conf = settings.for_backend(spec.kind)
+    spec = BackendSpec(
+        kind=spec.kind, model=spec.model or conf.model, base_url=spec.base_url or conf.base_url,
+        api_key_env=spec.api_key_env or conf.api_key_env,
+    )
+    if spec.kind == "local":
+        options.pop("read_timeout", None)
+    return create_backend(spec, api_key=settings.api_key(spec.kind, spec.api_key_env), **options)
+
+
 __all__ = [
-    "BACKENDS", "Backend", "BackendSpec", "Completion", "CompletionRequest", "GenerationParams", "create_backend",
+    "BACKENDS", "Backend", "BackendSpec", "Completion", "CompletionRequest", "GenerationParams",
+    "backend_from_settings", "create_backend",
 ]
