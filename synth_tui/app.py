@@ -252,12 +252,11 @@ class SynthApp(App[None]):
     def _resume(self, run_id: str, spec: BackendSpec) -> None:
         store = self._writable_store()
         backend = self._backend(spec)
-        assert store is not None
         run = Run.resume(store, run_id, backend, on_event=self._post_event)
         self._execute(run, backend)
 
-    def _writable_store(self) -> Store | None:
-        if self.store is not None and not self.store.writable:
+    def _writable_store(self) -> Store:
+        if self.store is None or not self.store.writable:
             raise UserInputError(f"{self.store_error}. This run would not be saved, so it was not started.")
         return self.store
 

@@ -274,9 +274,11 @@ def _execute(run: Run, backend: Any) -> tuple[RunResult, bool]:
 def _write_output(result: RunResult, output: str | None, fmt: str | None, force: bool,
                   schema: dict[str, Any]) -> None:
     fmt = fmt or guess_format(output)
+    if not result.records:
+        return  # no empty file for a run that accepted nothing
     if output:
         export_to_path(lambda: result.records, output, fmt, schema=schema, force=force)
-    elif result.records:
+    else:
         export_to_stdout(lambda: result.records, fmt, schema)
 
 

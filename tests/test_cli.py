@@ -71,6 +71,7 @@ def test_failed_run_exits_1_and_is_in_history(tmp_path):
         srv.stop()
     assert proc.returncode == 1
     assert "refused the API key" in proc.stderr and "SECRET" not in proc.stderr
+    assert proc.stdout == ""
     failed = json.loads(cli("history", "--json", "--status", "failed", "--data-dir", str(tmp_path / "d")).stdout)
     assert len(failed) == 1 and "HTTP 401" in failed[0]["error"]
 

@@ -265,8 +265,10 @@ async def test_ollama_native_protocol(llm, person_schema):
 async def test_ollama_busy_and_unknown_model(llm, person_schema):
     llm.faults.append(Fault(status=503))
     backend = ollama_backend(llm)
-    result = await generate(person_schema, fast_config(3, batch_size=3), backend)
+    log = EventLog()
+    result = await generate(person_schema, fast_config(3, batch_size=3, concurrency=4), backend, on_event=log)
     assert result.accepted == 3 and result.retries == 1
+    assert log.of(RateLimited)[0].concurrency == 2  # a full queue means fewer requests at once
     await backend.aclose()
     backend = ollama_backend(llm, model="llama-nope")
     result = await generate(person_schema, fast_config(3), backend)

@@ -309,3 +309,18 @@ async def test_save_and_delete_a_template_from_the_editor(tmp_path):
         await pilot.press("y")
         await pilot.pause(0.3)
         assert "books" not in template_names()
+
+
+async def test_unusable_data_dir_refuses_to_run_unsaved(tmp_path, llm):
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data directory should be")
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.store is None
+        assert any("cannot use data directory" in n.message for n in app._notifications)
+        await set_input(pilot, app, "count", "3")
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.5)
+        assert app.last_result is None and llm.count_requests == 0
+        assert "would not be saved" in app.screen.query_one("#run-title", Static).render().plain

@@ -34,7 +34,8 @@ class RetryableError(SynthError):
 
     @property
     def rate_limited(self) -> bool:
-        return self.status == 429
+        """429, or 503 (an overloaded server, e.g. Ollama's full queue): fewer requests at once."""
+        return self.status in (429, 503)
 
 
 class StructuredOutputRejected(SynthError):
