@@ -29,6 +29,9 @@ test: install
 bench: install
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/store_scale.py
+	$(BIN)/python bench/report_scale.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/local_model.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
