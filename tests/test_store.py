@@ -184,3 +184,15 @@ def test_read_page_anywhere_in_a_journal(tmp_path):
     assert [r["i"] for r in store.read_page(run_id, 4998, 20)] == [4998, 4999]
     assert store.read_page(run_id, 5000, 20) == []
     store.close()
+
+
+async def test_generate_saves_by_default_and_save_to_db_false_skips_it(tmp_path, llm, person_schema):
+    backend = openai_backend(llm)
+    saved = await generate(person_schema, fast_config(3), backend, data_dir=str(tmp_path / "a"))
+    unsaved = await generate(person_schema, fast_config(3), backend, save_to_db=False, data_dir=str(tmp_path / "b"))
+    await backend.aclose()
+    assert saved.success and unsaved.success
+    with Store(tmp_path / "a", writable=False) as store:
+        assert [d["id"] for d in store.list_runs()] == [saved.run_id]
+        assert list(store.iter_records(saved.run_id)) == saved.records
+    assert not (tmp_path / "b").exists()

@@ -551,10 +551,19 @@ async def generate(
     backend: Backend,
     *,
     store: Store | None = None,
+    save_to_db: bool = True,
+    data_dir: str | None = None,
     on_event: EventSink | None = None,
 ) -> RunResult:
-    """Run one generation to the end (convenience wrapper around :class:`Run`)."""
-    return await Run(schema, config, backend, store=store, on_event=on_event).execute()
+    """Run one generation to the end (convenience wrapper around :class:`Run`).
+
+    The run is kept in the history of ``store``, or of ``data_dir`` (default: the user
+    data dir or $SYNTH_TUI_DATA_DIR), opened for this call; ``save_to_db=False`` keeps
+    nothing on disk."""
+    if store is not None or not save_to_db:
+        return await Run(schema, config, backend, store=store, on_event=on_event).execute()
+    with Store(data_dir) as own:
+        return await Run(schema, config, backend, store=own, on_event=on_event).execute()
 
 
 async def probe_backend(backend: Backend) -> tuple[bool, str]:

@@ -45,8 +45,8 @@ class HistoryScreen(Screen[None]):
         Binding("enter", "report", "Report", show=False),
         Binding("m", "mark", "Mark"),
         Binding("c", "compare", "Compare marked"),
-        Binding("right_square_bracket", "page(1)", "Next page"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
+        Binding("right_square_bracket", "next_page", "Next page"),
+        Binding("left_square_bracket", "previous_page", "Prev page", show=False),
     ]
     PALETTE = [
         ("export", "Export run", "Write the selected run's records to a file (e)"),
@@ -55,6 +55,8 @@ class HistoryScreen(Screen[None]):
         ("delete", "Delete run", "Delete the selected run and its records (d)"),
         ("cycle_filter", "Filter by status", "Show all runs or one status (f)"),
         ("report", "Quality report", "Validity, duplicates and per-field figures of the selected run (enter)"),
+        ("next_page", "Next page of records", "The next records of the selected run (])"),
+        ("previous_page", "Previous page of records", "The previous records of the selected run ([)"),
         ("mark", "Mark run", "Mark or unmark the selected run for a comparison (m)"),
         ("compare", "Compare marked runs", "Marked runs side by side (c)"),
     ]
@@ -145,6 +147,7 @@ class HistoryScreen(Screen[None]):
         ]
         if doc.get("error"):
             lines.append(f"error: {doc['error']}")
+        lines.append("Enter: quality report · m: mark for comparison")
         lines.append("schema: " + json.dumps(doc.get("schema"), ensure_ascii=False))
         preview.update(Text(clean_text("\n".join(lines))))
         page = self.store.read_page(doc["id"], self.page * PAGE_SIZE, PAGE_SIZE) if self.store else []
@@ -159,6 +162,12 @@ class HistoryScreen(Screen[None]):
             records.add_rows([[short(r.get(c), 24) for c in columns] for r in page])
 
     # -- actions -----------------------------------------------------------------------------
+    def action_next_page(self) -> None:
+        self.action_page(1)
+
+    def action_previous_page(self) -> None:
+        self.action_page(-1)
+
     def action_page(self, step: int) -> None:
         doc = self.selected()
         if doc is None:
