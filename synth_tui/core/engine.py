@@ -336,7 +336,7 @@ class Run:
         messages = prompts.build_messages(
             self.schema.schema,
             chunk.count,
-            rng=rng,
+            rng=rng if self.backend.hint_text else None,
             letters=letters,
             targets=targets,
             avoid=self._recent.sample() if hints and self.backend.avoid_list else None,

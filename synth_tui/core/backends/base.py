@@ -71,6 +71,9 @@ class Backend(abc.ABC):
     # whether prompts list values already used; tiny models copy them instead of avoiding
     # them (bench/local_model.py), so the embedded model turns this off
     avoid_list: bool = True
+    # whether prompts carry the place/persona hint text; a model that copies it (the
+    # embedded one puts the place into the name) gets its variation from the grammar
+    hint_text: bool = True
 
     def __init__(self, model: str, base_url: str = "") -> None:
         self.model = model
