@@ -112,23 +112,27 @@ def test_export_refuses_to_overwrite_without_force(tmp_path, server_process):
     assert bad.returncode == 2 and "cannot write" in bad.stderr
 
 
+def wait_for_journal(data, lines: int, timeout: float = 30):
+    """The run's journal once it holds ``lines`` records (they appear at each fsync group)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list((data / "runs").glob("*/records.jsonl")) if (data / "runs").exists() else []
+        if found and len(found[0].read_bytes().splitlines()) >= lines:
+            return found[0]
+        time.sleep(0.02)
+    return None
+
+
 def test_sigkill_mid_run_then_resume_gives_exactly_n(tmp_path, server_process):
     schema = write_schema(tmp_path)
     data = tmp_path / "d"
-    n = 120
+    n = 300  # ~1.5 s of requests at the server's delay: the kill lands mid-run
     proc = subprocess.Popen(
         [sys.executable, "-m", "synth_tui", *gen_args(server_process, schema, n, data, "--batch-size", "2",
                                                      "--concurrency", "2", "-q")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    journal = None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = list((data / "runs").glob("*/records.jsonl")) if (data / "runs").exists() else []
-        if found and len(found[0].read_bytes().splitlines()) >= 20:
-            journal = found[0]
-            break
-        time.sleep(0.02)
+    journal = wait_for_journal(data, 20)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert journal is not None
@@ -157,7 +161,7 @@ def test_ctrl_c_exits_130_and_keeps_records(tmp_path, server_process):
                                                      "--concurrency", "1", "-o", str(tmp_path / "o.jsonl"))],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(1.5)
+    assert wait_for_journal(data, 1) is not None
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
