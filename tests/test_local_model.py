@@ -89,3 +89,18 @@ def test_lowering_for_the_grammar():
 ])
 def test_sanitize_pattern(pattern, expected):
     assert sanitize_pattern(pattern) == expected
+
+
+@pytest.mark.parametrize("spec", [
+    {"type": "integer", "minimum": 30000, "maximum": 250000},
+    {"type": "integer", "minimum": 1, "maximum": 5000},
+    {"type": "number", "minimum": 0.5, "maximum": 2000},
+    {"type": "number", "minimum": -5000, "maximum": 5000},
+    {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    {"type": "integer", "minimum": 7, "maximum": 7},
+])
+def test_wide_numeric_ranges_become_round_values_inside_them(spec):
+    lowered = lower_schema({"type": "object", "properties": {"x": spec}})["properties"]["x"]
+    original = check_schema({"type": "object", "properties": {"x": spec}, "required": ["x"]})
+    assert 1 <= len(lowered["enum"]) <= 401
+    assert all(original.is_valid({"x": v}) for v in lowered["enum"])

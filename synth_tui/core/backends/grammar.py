@@ -11,10 +11,12 @@ dropped, leaving the check to the validator, which makes the engine ask again).
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
-MAX_ENUM_RANGE = 400
+MAX_ENUM_RANGE = 400  # integer ranges up to this size become every value in them
+GRID_VALUES = 300  # wider ranges, and numbers, become about this many round values
 DEFAULT_MAX_LENGTH = 60
 DEFAULT_MAX_ITEMS = 4
 
@@ -62,10 +64,13 @@ def _lower(node: Any) -> Any:
         if key in node:
             node[key] = _lower(node[key])
     kind = node.get("type")
-    if kind == "integer" and "enum" not in node:
-        lo, hi = _int_bounds(node)
-        if lo is not None and hi is not None and 0 <= hi - lo <= MAX_ENUM_RANGE:
-            node["enum"] = list(range(lo, hi + 1))
+    if kind in ("integer", "number") and "enum" not in node and "multipleOf" not in node:
+        lo, hi = _bounds(node, kind)
+        if lo is not None and hi is not None and lo <= hi:
+            if kind == "integer" and hi - lo <= MAX_ENUM_RANGE:
+                node["enum"] = list(range(int(lo), int(hi) + 1))
+            else:
+                node["enum"] = round_grid(lo, hi, integer=kind == "integer")
     if kind == "string" and not {"enum", "const"} & node.keys():
         fmt = node.pop("format", None)
         if fmt in FORMAT_PATTERNS and "pattern" not in node:
@@ -85,13 +90,39 @@ def _lower(node: Any) -> Any:
     return node
 
 
-def _int_bounds(node: dict[str, Any]) -> tuple[int | None, int | None]:
-    lo = node.get("minimum")
-    hi = node.get("maximum")
+def nice_step(raw: float) -> float:
+    """The smallest of 1, 2 or 5 times a power of ten that is at least ``raw``."""
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def round_grid(lo: float, hi: float, *, integer: bool) -> list[int | float]:
+    """About GRID_VALUES round values inside [lo, hi] (salary 30000-250000 -> every
+    1000): the grammar cannot express a range, but it can choose among these."""
+    if hi == lo:
+        return [int(lo) if integer else lo]
+    step = nice_step((hi - lo) / GRID_VALUES)
+    if integer:
+        step = max(1, int(step))
+    first = math.ceil(lo / step)
+    values: list[int | float] = []
+    k = first
+    while k * step <= hi + 1e-9:
+        value = k * step
+        values.append(int(value) if integer or float(value).is_integer() else round(value, 10))
+        k += 1
+    return values or [int(lo) if integer else lo]
+
+
+def _bounds(node: dict[str, Any], kind: str) -> tuple[float | None, float | None]:
+    lo, hi = node.get("minimum"), node.get("maximum")
+    integer = kind == "integer"
     if isinstance(node.get("exclusiveMinimum"), (int, float)):
-        lo = int(node["exclusiveMinimum"]) + 1
+        lo = math.floor(node["exclusiveMinimum"]) + 1 if integer else node["exclusiveMinimum"] + 1e-9
     if isinstance(node.get("exclusiveMaximum"), (int, float)):
-        hi = int(node["exclusiveMaximum"]) - 1
-    lo = int(lo) if isinstance(lo, (int, float)) and float(lo).is_integer() else None
-    hi = int(hi) if isinstance(hi, (int, float)) and float(hi).is_integer() else None
+        hi = math.ceil(node["exclusiveMaximum"]) - 1 if integer else node["exclusiveMaximum"] - 1e-9
+    if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float))) or isinstance(lo, bool):
+        return None, None
+    if integer:
+        return math.ceil(lo), math.floor(hi)
     return lo, hi
