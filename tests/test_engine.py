@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 
@@ -87,6 +88,16 @@ async def test_malformed_output_is_rejected_with_the_text_kept(llm, person_schem
     assert result.rejected == 1
     (rej,) = log.of(RecordRejected)
     assert "no JSON found" in rej.reason and rej.raw == "I cannot produce JSON today"
+
+
+async def test_truncated_batch_keeps_its_whole_records_and_asks_in_halves(llm):
+    schema = check_schema({"name": {"type": "string"}, "n": {"type": "integer"}})
+    cut = '{"records": [{"name": "a", "n": 1}, {"name": "b", "n": 2}, {"name": "c", "n"'
+    llm.faults.append(Fault(content=cut, finish_reason="length"))
+    result, _ = await run_openai(llm, schema, 8, batch_size=8, concurrency=1)
+    assert result.accepted == 8 and [r["name"] for r in result.records[:2]] == ["a", "b"]
+    asked = [int(re.search(r"Generate (\d+)", b["messages"][-1]["content"]).group(1)) for b in llm.requests]
+    assert asked == [8, 3, 3]  # 6 missing after the cut-off answer: two requests of 3
 
 
 async def test_truncated_answer_names_max_tokens(llm, person_schema):

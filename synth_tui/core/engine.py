@@ -307,11 +307,16 @@ class Run:
             self._in_flight -= chunk.count
             if targets and self._balancer is not None:
                 self._balancer.release(targets)
-        # ask again for what is still missing, telling the model what went wrong
+        # ask again for what is still missing, telling the model what went wrong; an answer
+        # cut off at max_tokens asked for too much at once, so ask in halves
         missing = min(chunk.count - accepted, self._needed())
         if missing > 0:
             feedback = [reason for reason, _ in self._reasons.most_common(4)]
-            self._pending.append(_Chunk(missing, feedback))
+            if completion.finish_reason == "length" and missing > 1:
+                self._pending.append(_Chunk(missing - missing // 2, feedback))
+                self._pending.append(_Chunk(missing // 2, feedback))
+            else:
+                self._pending.append(_Chunk(missing, feedback))
 
     def _build_request(self, chunk: _Chunk) -> tuple[CompletionRequest, list[dict[str, Any]] | None]:
         index = self._request_index
