@@ -31,6 +31,7 @@ bench: install
 	$(BIN)/python bench/store_scale.py
 	$(BIN)/python bench/report_scale.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/tui_overhead.py
 	$(BIN)/python bench/local_model.py
 
 clean:

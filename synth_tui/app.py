@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -24,7 +25,7 @@ from .core.backends import BackendSpec, backend_from_settings
 from .core.config import Settings, load_settings
 from .core.engine import Run, RunConfig, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
-from .core.events import Event, RunFailed, RunFinished
+from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
 from .core.schema import RecordSchema
 from .core.store import Store
 
@@ -46,12 +47,8 @@ class JobSpec:
     backend: BackendSpec
 
 
-class RunEventMessage(Message):
-    """An engine event, posted from the worker thread."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
+class EventsReadyMessage(Message):
+    """Engine events wait in the app's queue: drain it now (start, end, notices)."""
 
 
 class RunDoneMessage(Message):
@@ -114,6 +111,10 @@ class SynthApp(App[None]):
         self.current_run: Run | None = None
         self.last_result: RunResult | None = None
         self.last_event: Event | None = None
+        # Engine events from the worker thread wait here (deque appends are thread-safe)
+        # and are drained ten times a second: a run of thousands of answers a second then
+        # costs the UI ten wake-ups a second, not thousands (bench/tui_overhead.py).
+        self._events: deque[Event] = deque()
 
     # -- start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -123,6 +124,7 @@ class SynthApp(App[None]):
         from .screens.settings import SettingsScreen
 
         self.open_store()
+        self.set_interval(0.1, self.drain_events)
         self.install_screen(EditorScreen(), "editor")
         self.install_screen(ProgressScreen(), "progress")
         self.install_screen(HistoryScreen(), "history")
@@ -211,6 +213,7 @@ class SynthApp(App[None]):
         self.post_message(ComparisonDoneMessage(run_ids))
 
     def on_run_begin_message(self, message: RunBeginMessage) -> None:
+        self.drain_events()
         self.last_event = None
         self.get_screen("progress").reset(message.total, message.spec, message.columns)  # type: ignore[attr-defined]
 
@@ -279,7 +282,9 @@ class SynthApp(App[None]):
         self.post_message(RunDoneMessage(result))
 
     def _post_event(self, event: Event) -> None:
-        self.post_message(RunEventMessage(event))
+        self._events.append(event)
+        if isinstance(event, (RunStarted, RunFinished, RunFailed, Notice)):
+            self.post_message(EventsReadyMessage())
 
     def cancel_run(self) -> None:
         if self.current_run is None:
@@ -288,15 +293,24 @@ class SynthApp(App[None]):
         self.current_run.cancel()
         self.notify("Cancelling: the records accepted so far are kept.")
 
-    def on_run_event_message(self, message: RunEventMessage) -> None:
-        event = message.event
-        self.last_event = event
-        p = event.progress
-        if not isinstance(event, (RunFinished, RunFailed)):
+    def on_events_ready_message(self, message: EventsReadyMessage) -> None:
+        self.drain_events()
+
+    def drain_events(self) -> None:
+        if not self._events:
+            return
+        progress = self.get_screen("progress")
+        while self._events:
+            event = self._events.popleft()
+            self.last_event = event
+            progress.handle_event(event)  # type: ignore[attr-defined]
+        # every screen's header shows the run's progress
+        if self.current_run is not None and not isinstance(self.last_event, (RunFinished, RunFailed)):
+            p = self.last_event.progress
             self.sub_title = f"running {p.done}/{p.total} · {p.rate:.1f} rec/s · rejected {p.rejected}"
-        self.get_screen("progress").handle_event(event)  # type: ignore[attr-defined]
 
     def on_run_done_message(self, message: RunDoneMessage) -> None:
+        self.drain_events()
         result = message.result
         self.last_result = result
         self.sub_title = f"last run {result.status}: {result.accepted}/{result.requested}"

@@ -86,6 +86,7 @@ async def show_progress(pilot, failed: bool = False) -> None:
         app.sub_title = "last run failed: 3/100"
     else:
         app.sub_title = "running 3/100 · 0.2 rec/s · rejected 3"
+    screen.flush(final=True)  # draw now rather than at the next refresh tick
     await pilot.pause()
 
 

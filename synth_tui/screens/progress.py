@@ -19,8 +19,10 @@ from ..core.events import (
 )
 from ..textsafe import clean_text
 
-MAX_TABLE_ROWS = 200  # DataTable slows with many rows: keep the latest ones
+SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
 MAX_KEPT_REJECTIONS = 500
+REFRESH_SECONDS = 0.1  # events are buffered; the bar and figures are drawn at most this often
+ROWS_EVERY = 5  # and the records table every fifth time (2 Hz): it is the costly part
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -57,6 +59,11 @@ class ProgressScreen(Screen[None]):
         self._columns: list[str] = []
         self._total = 0
         self._schema_columns: list[str] = []
+        self._progress: Progress | None = None
+        self._new_rows: deque[dict] = deque(maxlen=SHOWN_ROWS)
+        self._shown: deque[list[Text]] = deque(maxlen=SHOWN_ROWS)
+        self._new_lines: deque[Text] = deque(maxlen=100)
+        self._ticks = 0
         self._title = "No run yet: write a schema in the editor (F2) and press ctrl+g."
 
     def compose(self) -> ComposeResult:
@@ -78,6 +85,10 @@ class ProgressScreen(Screen[None]):
         self._title = f"Generating {total} records with {spec.kind}" + (f" / {spec.model}" if spec.model else "")
         self.rejections.clear()
         self._columns = []
+        self._progress = None
+        self._new_rows.clear()
+        self._shown.clear()
+        self._new_lines.clear()
         if not self.is_mounted:
             return
         self.query_one("#run-title", Static).update(Text(self._title))
@@ -90,6 +101,7 @@ class ProgressScreen(Screen[None]):
         self.query_one(RichLog).clear()
 
     def on_mount(self) -> None:
+        self.set_interval(REFRESH_SECONDS, self.flush)
         self.query_one("#run-title", Static).update(Text(self._title))
         if self._total:
             self.query_one(ProgressBar).update(total=self._total, progress=0)
@@ -99,30 +111,49 @@ class ProgressScreen(Screen[None]):
             self._show_progress(event.progress)
 
     def handle_event(self, event: Event) -> None:
-        if not self.is_mounted:
-            return
-        self._show_progress(event.progress)
-        log = self.query_one(RichLog)
+        """Buffer an event; flush() draws what changed, at most every REFRESH_SECONDS, so
+        thousands of events a second cost the run (which shares this process) little."""
+        self._progress = event.progress
+        line = None
         if isinstance(event, RunStarted):
-            log.write(Text(f"started {'(resumed) ' if event.resumed else ''}{event.backend} {event.model}"))
+            line = Text(f"started {'(resumed) ' if event.resumed else ''}{event.backend} {event.model}")
         elif isinstance(event, RecordsAccepted):
-            self._add_rows(event.records)
+            self._new_rows.extend(event.records)
         elif isinstance(event, RecordRejected):
             self.rejections.append(event)
             kind = "duplicate" if event.duplicate else "rejected"
-            log.write(Text(f"{kind}: {clean_text(event.reason)[:200]}", style="yellow"))
+            line = Text(f"{kind}: {clean_text(event.reason)[:200]}", style="yellow")
         elif isinstance(event, RateLimited):
-            log.write(Text(f"rate limited: waiting {event.delay:.1f}s, concurrency {event.concurrency}",
-                           style="magenta"))
+            line = Text(f"rate limited: waiting {event.delay:.1f}s, concurrency {event.concurrency}", style="magenta")
         elif isinstance(event, RetryScheduled):
-            log.write(Text(f"retry {event.attempt} in {event.delay:.1f}s: {clean_text(event.reason)[:160]}",
-                           style="magenta"))
+            line = Text(f"retry {event.attempt} in {event.delay:.1f}s: {clean_text(event.reason)[:160]}",
+                        style="magenta")
         elif isinstance(event, Notice):
-            log.write(Text(f"note: {clean_text(event.message)}", style="cyan"))
+            line = Text(f"note: {clean_text(event.message)}", style="cyan")
+        if line is not None:
+            self._new_lines.append(line)
+
+    def flush(self, final: bool = False) -> None:
+        if not self.is_mounted:
+            return
+        self._ticks += 1
+        if self._progress is not None:
+            self._show_progress(self._progress)
+            self._progress = None
+        if self._new_rows and (final or self._ticks % ROWS_EVERY == 0):
+            rows = tuple(self._new_rows)
+            self._new_rows.clear()
+            self._add_rows(rows)
+        if self._new_lines:
+            log = self.query_one(RichLog)
+            for line in self._new_lines:
+                log.write(line)
+            self._new_lines.clear()
 
     def handle_result(self, result: RunResult) -> None:
         if not self.is_mounted:
             return
+        self.flush(final=True)
         title = self.query_one("#run-title", Static)
         log = self.query_one(RichLog)
         if result.status == "failed":
@@ -157,12 +188,10 @@ class ProgressScreen(Screen[None]):
         if not self._columns and records:
             self._columns = self._schema_columns or list(records[0])[:8]
             table.add_columns(*self._columns)
-        if table.row_count + len(records) > MAX_TABLE_ROWS:
-            keep = [table.get_row_at(i) for i in range(max(0, table.row_count - MAX_TABLE_ROWS // 2), table.row_count)]
-            table.clear()
-            table.add_rows(keep)
-        table.add_rows([[short(r.get(c)) if isinstance(r, dict) else short(r) for c in self._columns]
-                        for r in records])
+        self._shown.extend([short(r.get(c)) if isinstance(r, dict) else short(r) for c in self._columns]
+                           for r in records)
+        table.clear()
+        table.add_rows(self._shown)
         table.move_cursor(row=table.row_count - 1, animate=False)
 
     # -- actions ---------------------------------------------------------------------------
