@@ -105,6 +105,8 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth-tui", description="Generate synthetic datasets with LLMs.")
     parser.add_argument("--version", action="version", version="synth-tui 0.1.0")
+    parser.add_argument("--data-dir", dest="tui_data_dir", metavar="DIR",
+                        help="the TUI's data directory (default: the user data dir, or $SYNTH_TUI_DATA_DIR)")
     sub = parser.add_subparsers(dest="command")
 
     g = sub.add_parser("generate", help="generate records from a schema file")
@@ -184,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from .app import run_app
 
-        return run_app()
+        return run_app(args.tui_data_dir)
     try:
         return COMMANDS[args.command](args)
     except (UserInputError, DataDirLocked) as exc:

@@ -196,3 +196,10 @@ async def test_generate_saves_by_default_and_save_to_db_false_skips_it(tmp_path,
         assert [d["id"] for d in store.list_runs()] == [saved.run_id]
         assert list(store.iter_records(saved.run_id)) == saved.records
     assert not (tmp_path / "b").exists()
+
+
+def test_runs_started_in_the_same_second_list_newest_first(tmp_path):
+    store = Store(tmp_path)
+    ids = [store.create_run({"schema": {}}) for _ in range(5)]
+    assert [d["id"] for d in store.list_runs()] == ids[::-1]
+    store.close()

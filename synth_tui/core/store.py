@@ -37,7 +37,8 @@ RESUMABLE = ("failed", "cancelled", "interrupted")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    """UTC time to the millisecond: runs started within one second still sort in order."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def default_data_dir() -> Path:
@@ -340,7 +341,9 @@ class Store:
         """Runs, newest first, optionally of one status."""
         with self._mutex:
             docs = self._db.search(Query().status == status) if status else self._db.all()
-        docs = sorted((dict(d) for d in docs), key=lambda d: d.get("created", ""), reverse=True)
+        # newest first; runs created in the same millisecond by insertion order
+        ordered = sorted(docs, key=lambda d: (d.get("created", ""), d.doc_id), reverse=True)
+        docs = [dict(d) for d in ordered]
         return docs[:limit] if limit else docs
 
     def delete_run(self, run_id: str) -> dict[str, Any]:
