@@ -85,12 +85,12 @@ class SynthApp(App[None]):
     TITLE = "synth-tui"
     CSS_PATH = stylesheet_path()
     BINDINGS = [
-        Binding("f1", "help", "Help"),
-        Binding("f2", "show('editor')", "Editor"),
-        Binding("f3", "show('progress')", "Progress"),
-        Binding("f4", "show('history')", "History"),
-        Binding("f5", "show('settings')", "Settings"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("f2", "show('editor')", "Editor", id="app.editor"),
+        Binding("f3", "show('progress')", "Progress", id="app.progress"),
+        Binding("f4", "show('history')", "History", id="app.history"),
+        Binding("f5", "show('settings')", "Settings", id="app.settings"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
     ]
 
     def __init__(
@@ -124,6 +124,8 @@ class SynthApp(App[None]):
         from .screens.settings import SettingsScreen
 
         self.open_store()
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
         self.set_interval(0.1, self.drain_events)
         self.install_screen(EditorScreen(), "editor")
         self.install_screen(ProgressScreen(), "progress")

@@ -324,3 +324,18 @@ async def test_unusable_data_dir_refuses_to_run_unsaved(tmp_path, llm):
         await pilot.pause(0.5)
         assert app.last_result is None and llm.count_requests == 0
         assert "would not be saved" in app.screen.query_one("#run-title", Static).render().plain
+
+
+async def test_keymap_from_settings_rebinds_a_key(tmp_path, llm):
+    settings = make_settings(tmp_path, llm)
+    settings.keymap = {"editor.generate": "ctrl+r"}
+    app = SynthApp(data_dir=tmp_path / "data", settings=settings, blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await set_input(pilot, app, "count", "2")
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.3)
+        assert app.last_result is None  # ctrl+g no longer generates
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.last_result is not None)
+        assert app.last_result.accepted == 2

@@ -69,6 +69,8 @@ class Settings:
     concurrency: int = 4
     # price per million (prompt, completion) tokens by model name, for cost estimates
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # key bindings to change, by binding id: {"editor.generate": "ctrl+r"} (F1 lists keys)
+    keymap: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -99,6 +101,7 @@ class Settings:
             "data_dir": self.data_dir,
             "concurrency": self.concurrency,
             "prices": {model: list(p) for model, p in self.prices.items()},
+            "keymap": self.keymap,
             "backends": {k: v.to_json() for k, v in self.backends.items()},
         }
         tmp = target.with_name(f".{target.name}.tmp")
@@ -145,6 +148,7 @@ def load_settings(path: Path | None = None) -> Settings:
         concurrency=int(doc.get("concurrency") or 4),
         prices={m: (float(p[0]), float(p[1])) for m, p in (doc.get("prices") or {}).items()
                 if isinstance(p, list) and len(p) == 2},
+        keymap={k: v for k, v in (doc.get("keymap") or {}).items() if isinstance(k, str) and isinstance(v, str)},
         path=target,
     )
     env = os.environ

@@ -29,13 +29,12 @@ class SchemaStatus(Static):
 
 class EditorScreen(Screen[None]):
     BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", priority=True),
-        Binding("f9", "generate", "Generate", show=False),
-        Binding("ctrl+t", "convert", "To JSON Schema", priority=True),
-        Binding("ctrl+o", "focus_form", "Parameters", priority=True),
-        Binding("ctrl+k", "compare", "Compare", priority=True),
-        Binding("ctrl+s", "save_template", "Save template", priority=True),
-        Binding("ctrl+e", "focus_editor", "Edit schema", show=False, priority=True),
+        Binding("ctrl+g,f9", "generate", "Generate", priority=True, id="editor.generate"),
+        Binding("ctrl+t", "convert", "To JSON Schema", priority=True, id="editor.convert"),
+        Binding("ctrl+o", "focus_form", "Parameters", priority=True, id="editor.focus-form"),
+        Binding("ctrl+k", "compare", "Compare", priority=True, id="editor.compare"),
+        Binding("ctrl+s", "save_template", "Save template", priority=True, id="editor.save-template"),
+        Binding("ctrl+e", "focus_editor", "Edit schema", show=False, priority=True, id="editor.focus-editor"),
     ]
     PALETTE = [
         ("generate", "Generate", "Start a run with this schema and these parameters (ctrl+g)"),

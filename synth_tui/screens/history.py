@@ -37,16 +37,16 @@ def run_row(doc: dict[str, Any]) -> list[Any]:
 
 class HistoryScreen(Screen[None]):
     BINDINGS = [
-        Binding("e", "export", "Export"),
-        Binding("r", "rerun", "Re-run"),
-        Binding("u", "resume", "Resume"),
-        Binding("d", "delete", "Delete"),
-        Binding("f", "cycle_filter", "Filter"),
-        Binding("enter", "report", "Report", show=False),
-        Binding("m", "mark", "Mark"),
-        Binding("c", "compare", "Compare marked"),
-        Binding("right_square_bracket", "next_page", "Next page"),
-        Binding("left_square_bracket", "previous_page", "Prev page", show=False),
+        Binding("e", "export", "Export", id="history.export"),
+        Binding("r", "rerun", "Re-run", id="history.rerun"),
+        Binding("u", "resume", "Resume", id="history.resume"),
+        Binding("d", "delete", "Delete", id="history.delete"),
+        Binding("f", "cycle_filter", "Filter", id="history.cycle-filter"),
+        Binding("enter", "report", "Report", show=False, id="history.report"),
+        Binding("m", "mark", "Mark", id="history.mark"),
+        Binding("c", "compare", "Compare marked", id="history.compare"),
+        Binding("right_square_bracket", "next_page", "Next page", id="history.next-page"),
+        Binding("left_square_bracket", "previous_page", "Prev page", show=False, id="history.previous-page"),
     ]
     PALETTE = [
         ("export", "Export run", "Write the selected run's records to a file (e)"),

@@ -45,8 +45,8 @@ def short(value: object, width: int = 40) -> Text:
 
 class ProgressScreen(Screen[None]):
     BINDINGS = [
-        Binding("f8", "cancel_run", "Cancel run"),
-        Binding("f7", "show_rejected", "Rejected output"),
+        Binding("f8", "cancel_run", "Cancel run", id="progress.cancel-run"),
+        Binding("f7", "show_rejected", "Rejected output", id="progress.show-rejected"),
     ]
     PALETTE = [
         ("cancel_run", "Cancel run", "Stop the current run; the accepted records are kept (F8)"),

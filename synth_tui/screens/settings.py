@@ -15,8 +15,8 @@ from .editor import BACKEND_CHOICES
 
 class SettingsScreen(Screen[None]):
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("ctrl+t", "test_connection", "Test connection", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True, id="settings.save"),
+        Binding("ctrl+t", "test_connection", "Test connection", priority=True, id="settings.test-connection"),
     ]
     PALETTE = [
         ("save", "Save settings", "Write the settings file, mode 0600 (ctrl+s)"),
