@@ -339,3 +339,8 @@ async def test_keymap_from_settings_rebinds_a_key(tmp_path, llm):
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.last_result is not None)
         assert app.last_result.accepted == 2
+        await pilot.press("f2", "f1")
+        await pilot.pause(0.2)
+        table = app.screen.query_one("#help-keys", DataTable)
+        rows = {table.get_row_at(i)[1]: table.get_row_at(i)[0] for i in range(table.row_count)}
+        assert rows["Generate"] == "^r"  # the help shows the key in force

@@ -26,18 +26,13 @@ class HelpScreen(ModalScreen[None]):
         self.under = under
 
     def compose(self) -> ComposeResult:
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for source in (self.under, self.app):
-            for binding in source.BINDINGS:  # type: ignore[union-attr]
-                if not isinstance(binding, Binding) or not binding.description:
-                    continue
-                keys = ", ".join(self.app.get_key_display(Binding(k, "")) for k in binding.key.split(","))
-                if binding.description in seen:
-                    continue
-                seen.add(binding.description)
-                rows.append((keys, binding.description))
-        rows.append(("ctrl+p", "Command palette: every action by name"))
+        # the screen's and the app's bindings as they are now, keymap changes included
+        keys: dict[str, list[str]] = {}
+        for key, active in self.under.active_bindings.items():
+            binding = active.binding
+            if active.node in (self.under, self.app) and binding.description:
+                keys.setdefault(binding.description, []).append(self.app.get_key_display(Binding(key, "")))
+        rows = [(", ".join(k), description) for description, k in keys.items()]
         title = (self.under.id or "screen").capitalize()
         with Vertical(id="dialog-box"):
             yield Label(f"{title}: keys", classes="dialog-title")
