@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -19,7 +20,9 @@ from .core.backends import BackendSpec, GenerationParams, backend_from_settings
 from .core.config import load_settings
 from .core.engine import Run, RunConfig, RunResult
 from .core.errors import BackendError, DataDirLocked, SynthError, UserInputError
-from .core.events import Event, Notice, RateLimited, RecordRejected, RetryScheduled, RunFailed, RunFinished
+from .core.events import (
+    Event, Notice, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunFailed, RunFinished,
+)
 from .core.export import FORMATS, export_to_path, export_to_stdout, guess_format
 from .core.schema import load_schema_file, parse_schema
 from .core.store import STATUSES, Store
@@ -217,16 +220,43 @@ def cmd_generate(args: argparse.Namespace) -> int:
     config = _run_config(args, settings)
     backend = _make_backend(settings, spec, args.api_key_env, args.timeout)
     store = None if args.no_save else Store(args.data_dir or settings.data_dir)
+    printer = ProgressPrinter(quiet=args.quiet)
+    stream = not args.output and (args.format or "jsonl") == "jsonl"
     try:
         if store:
             _print_warnings(store)
-        run = Run(schema, config, backend, store=store, on_event=ProgressPrinter(quiet=args.quiet))
+        run = Run(schema, config, backend, store=store, on_event=printer)
+        if stream:  # JSON Lines go out as records are accepted, for pipes and long runs
+            run.on_event = _streaming(run, printer)
         result, interrupted = _execute(run, backend)
     finally:
         if store:
             store.close()
-    _write_output(result, args.output, args.format, args.force, schema.schema)
-    return _summarize(result, interrupted)
+    if not stream:
+        _write_output(result, args.output, args.format, args.force, schema.schema)
+    code = _summarize(result, interrupted)
+    if stream and sys.stdout.name == os.devnull:  # the reader closed the pipe: it had enough
+        print(f"output closed after {result.accepted} records; `synth-tui resume {result.run_id}` continues",
+              file=sys.stderr)
+        return EXIT_OK
+    return code
+
+
+def _streaming(run: Run, printer: ProgressPrinter) -> Any:
+    """An event sink that also writes accepted records to stdout as JSON Lines. A closed
+    pipe (`| head`) stops the run, keeping what was accepted."""
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, RecordsAccepted) and not run.cancelled:
+            try:
+                sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in event.records))
+                sys.stdout.flush()
+            except BrokenPipeError:
+                sys.stdout = open(os.devnull, "w")  # nothing more can be written there
+                run.cancel()
+        printer(event)
+
+    return on_event
 
 
 def _run_config(args: argparse.Namespace, settings: Any) -> RunConfig:

@@ -279,3 +279,21 @@ def test_report_command(tmp_path, server_process):
     doc = json.loads(cli("report", run_id, "--json", "--data-dir", str(data)).stdout)
     age = next(f for f in doc["fields"] if f["path"] == "age")
     assert 18 <= age["min"] <= age["max"] <= 90 and len(age["histogram"]) == 10
+
+
+def test_jsonl_streams_to_stdout_and_a_closed_pipe_stops_the_run(tmp_path, server_process):
+    schema = write_schema(tmp_path)
+    data = tmp_path / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth_tui", *gen_args(server_process, schema, 400, data, "--batch-size", "1",
+                                                     "--concurrency", "1", "-q")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = [proc.stdout.readline() for _ in range(3)]  # records arrive while the run goes on
+    assert all(json.loads(line)["name"] for line in first)
+    proc.stdout.close()  # the reader goes away, as with `| head -3`
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "cancelled" in err
+    doc = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]
+    assert doc["status"] == "cancelled" and 3 <= doc["counts"]["accepted"] < 400
