@@ -212,9 +212,9 @@ async def test_second_app_on_the_same_data_dir_is_read_only(tmp_path, llm):
             assert any("another synth-tui process" in n.message for n in app._notifications)
             await set_input(pilot, app, "count", "3")
             await pilot.press("ctrl+g")
-            await pilot.pause(0.5)
+            title = lambda: app.screen.query_one("#run-title", Static).render().plain  # noqa: E731
+            await wait_for(pilot, lambda: "another synth-tui process" in title())
             assert app.last_result is None
-            assert "another synth-tui process" in app.screen.query_one("#run-title", Static).render().plain
     finally:
         holder.close()
     assert not list((tmp_path / "data" / "runs").glob("*"))
@@ -321,9 +321,9 @@ async def test_unusable_data_dir_refuses_to_run_unsaved(tmp_path, llm):
         assert any("cannot use data directory" in n.message for n in app._notifications)
         await set_input(pilot, app, "count", "3")
         await pilot.press("ctrl+g")
-        await pilot.pause(0.5)
+        title = lambda: app.screen.query_one("#run-title", Static).render().plain  # noqa: E731
+        await wait_for(pilot, lambda: "would not be saved" in title())
         assert app.last_result is None and llm.count_requests == 0
-        assert "would not be saved" in app.screen.query_one("#run-title", Static).render().plain
 
 
 async def test_keymap_from_settings_rebinds_a_key(tmp_path, llm):
