@@ -193,7 +193,7 @@ async def test_refused_connection_stops_quickly(person_schema):
 
 async def test_most_requests_failing_stops_the_run(llm, person_schema):
     # half the answers fail: retries mend each request, but the run is sick
-    llm.faults.extend([Fault(status=503) if i % 5 else Fault() for i in range(200)])
+    llm.faults.extend([Fault(status=500) if i % 5 else Fault() for i in range(200)])
     result, _ = await run_openai(llm, person_schema, 40, batch_size=1, concurrency=1, max_retries=10)
     assert result.status == "failed" and "most requests are failing" in result.error
     assert 0 < result.accepted < 40
@@ -344,3 +344,11 @@ async def test_enum_values_are_spread_evenly_across_the_run(llm):
     assert 'tier="' not in llm.requests[0]["messages"][-1]["content"]
     counts = [n for _, n, _, _ in build_report(unbalanced.records, schema.schema).fields[1].coverage]
     assert sum(counts) == 30 and counts != [10, 10, 10]  # the random "model" does not spread them
+
+
+async def test_a_burst_of_rate_limits_slows_the_run_but_does_not_stop_it(llm, person_schema):
+    llm.faults.extend([Fault(status=429, headers={"retry-after-ms": "10"}) for _ in range(30)])
+    result, log = await run_openai(llm, person_schema, 10, batch_size=1, concurrency=8, max_retries=10)
+    assert result.status == "done" and result.accepted == 10
+    assert len(log.of(RateLimited)) == 30 and result.retries == 30
+    assert min(e.concurrency for e in log.of(RateLimited)) < 8

@@ -373,12 +373,13 @@ class Run:
                 delay = self._backoff(attempt, None)
                 self._retry_or_fail(exc, attempt, delay)
             except RetryableError as exc:
-                self._recent_outcomes.append(False)
                 delay = self._backoff(attempt, exc.retry_after)
-                if exc.rate_limited:
+                if exc.rate_limited:  # slows the run down; only max_retries bounds it
                     self.limit.on_rate_limit()
                     self.counts["rate_limited"] += 1
                     self._emit(RateLimited, delay=delay, concurrency=self.limit.value)
+                else:
+                    self._recent_outcomes.append(False)
                 self._retry_or_fail(exc, attempt, delay)
             else:
                 self._successes += 1
