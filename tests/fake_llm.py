@@ -154,13 +154,16 @@ class FakeLLM:
     """The server. ``faults`` is consumed one per request; ``always`` applies to all."""
 
     def __init__(self, *, delay: float = 0.0, api_key: str | None = None, seed: int = 0,
-                 models: dict[str, ModelBehaviour] | None = None, reject_structured: bool = False) -> None:
+                 models: dict[str, ModelBehaviour] | None = None, reject_structured: bool = False,
+                 json_object_only: bool = False) -> None:
         self.delay = delay
         self.api_key = api_key
         self.models = models if models is not None else {"test-model": ModelBehaviour()}
         self.faults: deque[Fault] = deque()
         self.always: Fault | None = None
         self.reject_structured = reject_structured
+        # as llama-cpp-python's server: json_schema refused with a 500, json_object + schema taken
+        self.json_object_only = json_object_only
         self.maker = RecordMaker(seed)
         self.requests: list[dict[str, Any]] = []
         self.count_requests = 0
@@ -264,7 +267,14 @@ class FakeLLM:
         rf = body.get("response_format")
         if rf is not None and (fault.reject_structured or self.reject_structured):
             return _error(400, "response_format json_schema is not supported by this server")
-        schema, count = _schema_and_count(body, rf["json_schema"]["schema"] if rf else None)
+        if rf is not None and self.json_object_only and rf.get("type") != "json_object":
+            return web.Response(status=500, text=json.dumps({"detail": (
+                "1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                "'msg': \"Input should be 'text' or 'json_object'\"}")}), content_type="application/json")
+        structured = None
+        if rf is not None:
+            structured = rf["json_schema"]["schema"] if rf.get("type") == "json_schema" else rf.get("schema")
+        schema, count = _schema_and_count(body, structured)
         content = fault.content
         if content is None:
             records = self._records(schema, count, fault, body["model"], body["messages"][-1]["content"])

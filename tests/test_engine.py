@@ -209,6 +209,17 @@ async def test_structured_output_rejected_falls_back_to_prompt_once(llm, person_
     assert "JSON Schema of one record" in llm.requests[-1]["messages"][-1]["content"]
 
 
+async def test_server_that_takes_only_json_object_gets_it(llm, person_schema):
+    llm.json_object_only = True  # llama-cpp-python's server: json_schema refused with HTTP 500
+    result, log = await run_openai(llm, person_schema, 6, batch_size=2, concurrency=1)
+    assert_all_valid_unique(result, person_schema, 6)
+    assert result.retries == 0  # a refusal of the parameter is not retried as a server error
+    (notice,) = log.of(Notice)
+    assert "does not accept response_format json_schema" in notice.message and "using json_object" in notice.message
+    assert llm.requests[-1]["response_format"]["type"] == "json_object"
+    assert llm.requests[-1]["response_format"]["schema"]["properties"]["records"]["minItems"] == 2
+
+
 async def test_model_that_keeps_failing_gives_up_with_reasons(llm):
     llm.models["bad"] = ModelBehaviour(invalid_share=1.0)
     schema = check_schema(PERSON)

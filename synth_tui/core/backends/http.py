@@ -145,6 +145,8 @@ class HTTPBackend(Backend):
     def _raise_for(self, response: httpx.Response, url: str, structured: bool) -> None:
         status = response.status_code
         message = self._redact(server_message(response))
+        if structured and _refuses_structured(status, message):
+            raise StructuredOutputRejected(message)
         if status in RETRYABLE_STATUS:
             raise RetryableError(
                 f"HTTP {status} from {url}: {message}", status=status, retry_after=parse_retry_after(response.headers)
@@ -158,8 +160,6 @@ class HTTPBackend(Backend):
             raise BackendError(
                 f"HTTP 404 from {url}: {message}. Check the model name ({self.model!r}) and the base URL."
             )
-        if structured and status in (400, 422) and _mentions_schema(message):
-            raise StructuredOutputRejected(message)
         raise BackendError(f"{self.kind} rejected the request (HTTP {status} from {url}): {message}")
 
 
@@ -190,6 +190,11 @@ def _root_cause(exc: BaseException) -> str:
     return str(last) or type(last).__name__
 
 
-def _mentions_schema(message: str) -> bool:
+def _refuses_structured(status: int, message: str) -> bool:
+    """Whether an error answer refuses the structured-output parameter. Most servers say
+    so with 400/422; llama-cpp-python's server answers 500 with a validation error that
+    names response_format, so a 5xx counts only when it names the parameter."""
     text = message.lower()
-    return any(word in text for word in ("response_format", "json_schema", "schema", "format", "grammar"))
+    if status in (400, 422):
+        return any(word in text for word in ("response_format", "json_schema", "schema", "format", "grammar"))
+    return status >= 500 and ("response_format" in text or "json_schema" in text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import RetryableError, StructuredOutputRejected
+from ..errors import BackendError, RetryableError, StructuredOutputRejected
 from .base import Completion, CompletionRequest
 from .http import HTTPBackend
 
@@ -20,36 +20,47 @@ class OpenAIBackend(HTTPBackend):
         super().__init__(*args, **kwargs)
         # the hosted API needs a key; a local server (vLLM, LM Studio, ...) usually does not
         if self.base_url == self.default_base_url and not self._api_key:
-            from ..errors import BackendError
-
             raise BackendError(
                 f"{self.kind}: no API key for {self.base_url}. Set {self.api_key_env}, or point "
                 "--base-url at an OpenAI-compatible server that needs none."
             )
-        self.structured_output = True
+        # the structured-output form this server accepts: json_schema (OpenAI, vLLM, LM
+        # Studio, OpenRouter), json_object with the schema beside it (llama-cpp-python's
+        # server, JSON mode elsewhere), or none (JSON described in the prompt only)
+        self.structured_modes = ["json_schema", "json_object", None]
+
+    @property
+    def structured_output(self) -> str | None:
+        return self.structured_modes[0]
 
     async def complete(self, request: CompletionRequest) -> Completion:
         body: dict[str, Any] = {"model": self.model, "messages": request.messages}
         body.update(request.params.as_dict())
-        notice = None
-        if self.structured_output and request.response_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "records", "schema": request.response_schema, "strict": False},
-            }
+        notices = []
+        while True:
+            mode = self.structured_output if request.response_schema is not None else None
+            if mode == "json_schema":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "records", "schema": request.response_schema, "strict": False},
+                }
+            elif mode == "json_object":
+                body["response_format"] = {"type": "json_object", "schema": request.response_schema}
+            else:
+                body.pop("response_format", None)
             try:
-                data = await self.post_json("/chat/completions", body, structured=True)
+                data = await self.post_json("/chat/completions", body, structured=mode is not None)
+                break
             except StructuredOutputRejected as exc:
-                self.structured_output = False
-                notice = (
-                    f"{self.base_url} does not accept response_format json_schema ({exc}); "
-                    "asking for JSON described in the prompt instead. Every record is still validated."
+                if self.structured_modes[0] == mode:  # another request may have stepped down already
+                    self.structured_modes.pop(0)
+                after = self.structured_output
+                notices.append(
+                    f"{self.base_url} does not accept response_format {mode} ({' '.join(str(exc).split())[:160]}); "
+                    + (f"using {after} instead." if after else "asking for JSON described in the prompt instead.")
+                    + " Every record is still validated."
                 )
-                body.pop("response_format")
-                data = await self.post_json("/chat/completions", body)
-        else:
-            data = await self.post_json("/chat/completions", body)
-        return self._completion(data, notice)
+        return self._completion(data, " ".join(notices) or None)
 
     def _completion(self, data: dict[str, Any], notice: str | None) -> Completion:
         try:
