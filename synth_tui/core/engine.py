@@ -9,6 +9,7 @@ cannot mend stop the run at once, keeping every accepted record (resumable).
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
@@ -157,6 +158,7 @@ class Run:
         self._recent = prompts.RecentValues()
         self._balancer = prompts.EnumBalancer(schema.schema) if config.balance_enums else None
         self._response_schemas: dict[int, dict[str, Any]] = {}
+        self._schema_text = json.dumps(schema.schema, ensure_ascii=False)  # sent with every prompt
         self.records: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         self._pending: deque[_Chunk] = deque()
@@ -339,7 +341,7 @@ class Run:
             if chunk.count == 1:
                 variation["enums"] = targets[0]
         messages = prompts.build_messages(
-            self.schema.schema,
+            self._schema_text,
             chunk.count,
             rng=rng if self.backend.hint_text else None,
             letters=letters,

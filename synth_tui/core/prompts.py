@@ -75,7 +75,7 @@ def variation_hints(rng: random.Random, letters: list[str]) -> list[str]:
 
 
 def build_messages(
-    record_schema: dict[str, Any],
+    record_schema: dict[str, Any] | str,
     count: int,
     *,
     rng: random.Random | None = None,
@@ -86,8 +86,9 @@ def build_messages(
     schema_in_prompt: bool = True,
 ) -> list[dict[str, str]]:
     parts = []
-    if schema_in_prompt:
-        parts.append("JSON Schema of one record:\n" + json.dumps(record_schema, ensure_ascii=False))
+    if schema_in_prompt:  # a caller sending many requests passes the schema's JSON text once made
+        text = record_schema if isinstance(record_schema, str) else json.dumps(record_schema, ensure_ascii=False)
+        parts.append("JSON Schema of one record:\n" + text)
     if count == 1:
         parts.append("Generate 1 record. Answer with the JSON object of that record only.")
     else:
@@ -127,35 +128,44 @@ class EnumBalancer:
             for name, spec in (schema.get("properties") or {}).items()
             if isinstance(spec, dict) and isinstance(spec.get("enum"), list) and 1 < len(spec["enum"]) <= 50
         }
-        self.counts: dict[str, dict[str, int]] = {name: {} for name in self.fields}  # accepted
-        self.planned: dict[str, dict[str, int]] = {name: {} for name in self.fields}  # asked, in flight
+        self._keys = {name: [_key(v) for v in values] for name, values in self.fields.items()}
+        self.counts: dict[str, dict[Any, int]] = {name: {} for name in self.fields}  # accepted
+        self.planned: dict[str, dict[Any, int]] = {name: {} for name in self.fields}  # asked, in flight
 
     def observe(self, records: list[dict[str, Any]]) -> None:
         for record in records:
             for name in self.fields:
                 if isinstance(record, dict) and name in record:
-                    _bump(self.counts[name], record[name], 1)
+                    counter = self.counts[name]
+                    key = _key(record[name])
+                    counter[key] = counter.get(key, 0) + 1
 
     def targets(self, rng: random.Random, count: int) -> list[dict[str, Any]]:
         """Values for each record of a request: the least used so far, counting what
         requests still in flight were asked for. Call release() when it is answered."""
         out: list[dict[str, Any]] = [{} for _ in range(count)]
         for name, values in self.fields.items():
-            counts, planned = self.counts[name], self.planned[name]
+            keys, counts, planned = self._keys[name], self.counts[name], self.planned[name]
+            load = [counts.get(k, 0) + planned.get(k, 0) for k in keys]
             for slot in out:
-                load = {json.dumps(v): counts.get(json.dumps(v), 0) + planned.get(json.dumps(v), 0) for v in values}
-                lowest = min(load.values())
-                choice = rng.choice([v for v in values if load[json.dumps(v)] == lowest])
-                slot[name] = choice
-                _bump(planned, choice, 1)
+                lowest = min(load)
+                choices = [i for i, n in enumerate(load) if n == lowest]
+                i = choices[0] if len(choices) == 1 else rng.choice(choices)
+                slot[name] = values[i]
+                load[i] += 1
+                planned[keys[i]] = planned.get(keys[i], 0) + 1
         return out
 
     def release(self, targets: list[dict[str, Any]]) -> None:
         for slot in targets:
             for name, value in slot.items():
-                _bump(self.planned[name], value, -1)
+                planned = self.planned[name]
+                key = _key(value)
+                planned[key] = planned.get(key, 0) - 1
 
 
-def _bump(counter: dict[str, int], value: Any, step: int) -> None:
-    key = json.dumps(value)
-    counter[key] = counter.get(key, 0) + step
+def _key(value: Any) -> Any:
+    """A dict key per JSON value: 1 and true stay apart, lists and objects by their JSON."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return (type(value).__name__, value)
+    return json.dumps(value, sort_keys=True)
