@@ -29,7 +29,6 @@ DICT_VALUED_KEYWORDS = frozenset(
 TYPING_KEYWORDS = frozenset(
     {"type", "enum", "const", "$ref", "anyOf", "oneOf", "allOf", "properties", "items", "prefixItems"}
 )
-FORMATS_ENFORCED = ("email", "date", "date-time", "uuid", "uri", "ipv4")
 
 
 @dataclass

@@ -50,9 +50,6 @@ class BackendSpec:
     base_url: str | None = None
     api_key_env: str | None = None
 
-    def public(self) -> dict[str, Any]:
-        return {"backend": self.kind, "model": self.model, "base_url": self.base_url, "api_key_env": self.api_key_env}
-
 
 class Backend(abc.ABC):
     """Sends one request for records and returns the model's text.
