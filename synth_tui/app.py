@@ -233,9 +233,7 @@ class SynthApp(App[None]):
             self.notify(self.store_error or "the history is read-only", severity="error")
             return
         doc = self.store.get_run(run_id)
-        b = doc.get("backend", {})
-        spec = BackendSpec(kind=b.get("backend", "local"), model=b.get("model"), base_url=b.get("base_url"),
-                           api_key_env=b.get("api_key_env"))
+        spec = BackendSpec.from_described(doc.get("backend", {}))
         columns = list((doc.get("schema") or {}).get("properties") or {})
         self._prepare_progress(doc.get("config", {}).get("count", 0), spec, columns)
         self._resume(doc["id"], spec)

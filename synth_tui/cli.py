@@ -404,9 +404,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     with Store(_data_dir(args)) as store:
         _print_warnings(store)
         doc = store.get_run(args.id)
-        b = doc.get("backend", {})
-        spec = BackendSpec(kind=b.get("backend", "local"), model=b.get("model"), base_url=b.get("base_url"))
-        backend = _make_backend(settings, spec, b.get("api_key_env"))
+        backend = _make_backend(settings, BackendSpec.from_described(doc.get("backend", {})), None)
         overrides = {"concurrency": args.concurrency} if args.concurrency else None
         run = Run.resume(store, doc["id"], backend, on_event=ProgressPrinter(quiet=args.quiet),
                          config_overrides=overrides)

@@ -297,3 +297,27 @@ def test_jsonl_streams_to_stdout_and_a_closed_pipe_stops_the_run(tmp_path, serve
     assert "Traceback" not in err and "cancelled" in err
     doc = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]
     assert doc["status"] == "cancelled" and 3 <= doc["counts"]["accepted"] < 400
+
+
+def test_resume_reads_the_key_from_the_variable_the_run_named(tmp_path):
+    key = "sk-custom-0123456789"
+    srv = ServerProcess("--api-key", key, "--delay", "0.02")
+    try:
+        data = tmp_path / "d"
+        env = {"MY_LLM_KEY": key}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "synth_tui", *gen_args(srv, write_schema(tmp_path), 300, data, "--batch-size", "1",
+                                                         "--concurrency", "1", "--api-key-env", "MY_LLM_KEY", "-q",
+                                                         "-o", str(tmp_path / "o.jsonl"))],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        journal = wait_for_journal(data, 1)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        assert journal is not None and proc.returncode == 130
+        resumed = cli("resume", journal.parent.name, "--data-dir", str(data), env=env)  # no OPENAI_API_KEY
+    finally:
+        srv.stop()
+    assert resumed.returncode == 0, resumed.stderr
+    assert "300/300 records" in resumed.stderr
+    assert key not in (data / "history.json").read_text()

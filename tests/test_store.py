@@ -27,7 +27,8 @@ async def test_run_is_kept_in_history_with_its_records(tmp_path, llm, person_sch
     assert doc["status"] == "done"
     assert doc["counts"]["accepted"] == 12 and doc["counts"]["requested"] == 12
     assert doc["schema"] == person_schema.schema
-    assert doc["backend"] == {"backend": "openai", "model": "test-model", "base_url": llm.url + "/v1"}
+    assert doc["backend"] == {"backend": "openai", "model": "test-model", "base_url": llm.url + "/v1",
+                              "api_key_env": "OPENAI_API_KEY"}  # the variable's name, not the key
     assert doc["config"]["batch_size"] == 4
     assert list(store.iter_records(result.run_id)) == result.records
     assert store.get_run(result.run_id[:17])["id"] == result.run_id  # unique prefix

@@ -50,6 +50,12 @@ class BackendSpec:
     base_url: str | None = None
     api_key_env: str | None = None
 
+    @classmethod
+    def from_described(cls, described: dict[str, Any]) -> "BackendSpec":
+        """The spec of a past run, from what its backend's describe() saved in history."""
+        return cls(kind=described.get("backend") or "local", model=described.get("model"),
+                   base_url=described.get("base_url"), api_key_env=described.get("api_key_env"))
+
 
 class Backend(abc.ABC):
     """Sends one request for records and returns the model's text.

@@ -115,6 +115,10 @@ class HTTPBackend(Backend):
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def describe(self) -> dict[str, Any]:
+        # the variable's name, never its value: resume reads the key from it again
+        return {**super().describe(), "api_key_env": self.api_key_env}
+
     def _redact(self, text: str) -> str:
         return redact(text, self._api_key)
 
