@@ -221,42 +221,46 @@ def cmd_generate(args: argparse.Namespace) -> int:
     backend = _make_backend(settings, spec, args.api_key_env, args.timeout)
     store = None if args.no_save else Store(args.data_dir or settings.data_dir)
     printer = ProgressPrinter(quiet=args.quiet)
-    stream = not args.output and (args.format or "jsonl") == "jsonl"
+    jsonl: JsonlToStdout | None = None
     try:
         if store:
             _print_warnings(store)
         run = Run(schema, config, backend, store=store, on_event=printer)
-        if stream:  # JSON Lines go out as records are accepted, for pipes and long runs
-            run.on_event = _streaming(run, printer)
+        if not args.output and (args.format or "jsonl") == "jsonl":
+            run.on_event = jsonl = JsonlToStdout(run, printer)  # records go out as they are accepted
         result, interrupted = _execute(run, backend)
     finally:
         if store:
             store.close()
-    if not stream:
+    if jsonl is None:
         _write_output(result, args.output, args.format, args.force, schema.schema)
     code = _summarize(result, interrupted)
-    if stream and sys.stdout.name == os.devnull:  # the reader closed the pipe: it had enough
+    if jsonl is not None and jsonl.reader_gone:  # the reader closed the pipe: it had enough
         print(f"output closed after {result.accepted} records; `synth-tui resume {result.run_id}` continues",
               file=sys.stderr)
         return EXIT_OK
     return code
 
 
-def _streaming(run: Run, printer: ProgressPrinter) -> Any:
+class JsonlToStdout:
     """An event sink that also writes accepted records to stdout as JSON Lines. A closed
     pipe (`| head`) stops the run, keeping what was accepted."""
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, RecordsAccepted) and not run.cancelled:
+    def __init__(self, run: Run, printer: ProgressPrinter) -> None:
+        self.run = run
+        self.printer = printer
+        self.reader_gone = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RecordsAccepted) and not self.reader_gone:
             try:
                 sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in event.records))
                 sys.stdout.flush()
             except BrokenPipeError:
-                sys.stdout = open(os.devnull, "w")  # nothing more can be written there
-                run.cancel()
-        printer(event)
-
-    return on_event
+                self.reader_gone = True
+                sys.stdout = open(os.devnull, "w")  # so the interpreter's last flush has somewhere to go
+                self.run.cancel()
+        self.printer(event)
 
 
 def _run_config(args: argparse.Namespace, settings: Any) -> RunConfig:

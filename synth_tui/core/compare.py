@@ -11,7 +11,7 @@ from typing import Any
 
 from .backends import BackendSpec
 from .errors import UserInputError
-from .report import run_report
+from .report import pct, run_report
 
 
 @dataclass
@@ -111,7 +111,7 @@ def metric_text(row: ComparisonRow, key: str) -> str:
     if value is None:
         return "-"
     if key in ("validity", "duplicate_rate", "unique_ratio", "missing_rate"):
-        return f"{value * 100:.1f}%"
+        return pct(value)
     if key == "records_per_s":
         return f"{value:.2f}"
     if key == "latency_ms":

@@ -274,15 +274,16 @@ def sparkline(counts: list[int]) -> str:
     return "".join(SPARKS[round(c / top * 8)] if top else " " for c in counts)
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
+    """A share as the report, the comparison and the TUI write it."""
     return f"{x * 100:.1f}%"
 
 
 def describe_field(f: FieldReport) -> str:
     """One line of figures for a field, as the CLI and the TUI show it."""
     if f.kind == "enum" and f.coverage:
-        shares = " ".join(f"{v}={_pct(share)}" for v, _, share, _ in f.coverage)
-        return f"evenness {f.evenness:.2f} (1 = even); {shares}; uniform {_pct(f.coverage[0][3])}"
+        shares = " ".join(f"{v}={pct(share)}" for v, _, share, _ in f.coverage)
+        return f"evenness {f.evenness:.2f} (1 = even); {shares}; uniform {pct(f.coverage[0][3])}"
     if f.kind == "number" and f.mean is not None:
         return (f"min {f.min:g} max {f.max:g} mean {f.mean:.4g} sd {f.stdev:.3g}  "
                 f"{sparkline(f.histogram)}")
@@ -304,8 +305,8 @@ def _short(value: Any, width: int = 24) -> str:
 def format_report(report: QualityReport, title: str = "") -> str:
     lines = [title] if title else []
     lines.append(
-        f"{report.accepted} records · validity {_pct(report.validity)} ({report.rejected} rejected) · "
-        f"duplicate rate {_pct(report.duplicate_rate)} ({report.duplicates} dropped)"
+        f"{report.accepted} records · validity {pct(report.validity)} ({report.rejected} rejected) · "
+        f"duplicate rate {pct(report.duplicate_rate)} ({report.duplicates} dropped)"
     )
     if report.top_rejections:
         lines.append("top rejection reasons:")
@@ -313,7 +314,7 @@ def format_report(report: QualityReport, title: str = "") -> str:
     width = max([len(f.path) for f in report.fields] + [5])
     lines.append(f"{'field':<{width}}  {'kind':<7} {'missing':>7} {'null':>6} {'unique':>7}  figures")
     for f in report.fields:
-        unique = _pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
-        lines.append(f"{f.path:<{width}}  {f.kind:<7} {_pct(f.missing_rate):>7} {_pct(f.null_rate):>6} "
+        unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
+        lines.append(f"{f.path:<{width}}  {f.kind:<7} {pct(f.missing_rate):>7} {pct(f.null_rate):>6} "
                      f"{unique:>7}  {describe_field(f)}")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
-from ..core.report import FieldReport, QualityReport, describe_field, run_report
+from ..core.report import FieldReport, QualityReport, describe_field, pct, run_report
 from ..textsafe import clean_text
 
 BAR_WIDTH = 12
@@ -27,10 +27,6 @@ def bar(share: float, width: int = BAR_WIDTH, expected: float | None = None) -> 
         mark = min(width - 1, round(expected * width))
         cells[mark] = "│"
     return Text("".join(cells), style="green")
-
-
-def pct(x: float) -> str:
-    return f"{x * 100:.1f}%"
 
 
 class ReportScreen(Screen[None]):

@@ -32,7 +32,7 @@ def _ollama(**kw: Any) -> Backend:
 def _local(**kw: Any) -> Backend:
     from .local import LocalBackend
 
-    return LocalBackend(model=kw.get("model"))
+    return LocalBackend(model=kw.get("model"))  # no HTTP options: it runs in a local process
 
 
 BACKENDS: dict[str, Callable[..., Backend]] = {
@@ -63,8 +63,6 @@ def backend_from_settings(spec: BackendSpec, settings: Any, **options: Any) -> B
         kind=spec.kind, model=spec.model or conf.model, base_url=spec.base_url or conf.base_url,
         api_key_env=spec.api_key_env or conf.api_key_env,
     )
-    if spec.kind == "local":
-        options.pop("read_timeout", None)
     return create_backend(spec, api_key=settings.api_key(spec.kind, spec.api_key_env), **options)
 
 
