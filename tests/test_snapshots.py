@@ -134,6 +134,16 @@ def test_help(snap_compare, tmp_path, size):
     assert snap_compare(app_for(tmp_path), terminal_size=size, press=["f1", "_"])
 
 
+async def until(pilot, condition, timeout: float = 20.0) -> None:
+    """Pause until ``condition`` holds: work done in a thread takes its own time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the screen"
+        await pilot.pause(0.05)
+
+
 def seed_comparison(data_dir: Path) -> list[str]:
     store = Store(data_dir)
     schema = {"type": "object", "properties": {"name": {"type": "string"},
@@ -170,7 +180,7 @@ def test_report_view(snap_compare, tmp_path, size):
 
     async def open_report(pilot):
         await pilot.app.push_screen(ReportScreen(ids[1]))
-        await pilot.pause(0.3)
+        await until(pilot, lambda: pilot.app.screen.report is not None)  # computed in a worker thread
         await pilot.press("down")  # the enum field
         await pilot.pause(0.1)
 
@@ -185,6 +195,7 @@ def test_comparison_view(snap_compare, tmp_path, size):
 
     async def open_comparison(pilot):
         await pilot.app.push_screen(ComparisonScreen(ids, {"gpt-4o-mini": (0.15, 0.6)}))
-        await pilot.pause(0.3)
+        await until(pilot, lambda: bool(pilot.app.screen.rows))  # computed in a worker thread
+        await pilot.pause()
 
     assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=open_comparison)

@@ -75,8 +75,9 @@ async def test_template_generate_history_export(tmp_path, llm):
         dialog.query_one("#format", Select).value = "json"
         await pilot.pause(0.1)
         dialog.query_one("#path", Input).value = str(out)
-        await pilot.click("#export")
-        await pilot.pause(0.3)
+        dialog.query_one("#path", Input).focus()
+        await pilot.press("enter")  # a click could land on a toast covering the button
+        await wait_for(pilot, out.exists)
         assert json.loads(out.read_text()) == result.records
 
 
