@@ -1,21 +1,48 @@
-"""Model output is untrusted text: strip terminal control sequences before it reaches a
-screen (CLI or TUI). The TUI also escapes Rich markup (see ``markup_safe``)."""
+"""The one sanitiser for text from outside (model output, server errors, files) on its
+way to a terminal, in the TUI and the CLI alike.
+
+Nothing that could drive the terminal is sent: C0 control characters (ESC included, so no
+CSI/OSC sequence survives), DEL, C1 codes and the bidirectional overrides are replaced by a
+visible stand-in (``␛``, ``␇``, ``<U+009B>``, ``<U+202E>``), so the reader sees that they
+were there. Tab and newline stay unless ``one_line`` asks for a single line. JSON written to
+a file or a pipe never comes through here: JSON escapes its own data.
+
+Text shown by Textual must also never be read as markup: wrap it in ``rich.text.Text``
+(``plain``) or pass ``markup=False``.
+"""
 
 from __future__ import annotations
 
-import re
+from rich.text import Text
 
-# CSI / OSC / other ESC sequences, then any C0/C1 control character except tab and newline
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 
 
-def clean_text(text: str) -> str:
-    return _CONTROLS.sub("\ufffd", _ESCAPES.sub("", text))
+def _table(keep_newlines: bool) -> dict[int, str]:
+    table: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20)}  # ␀ .. ␟
+    table[0x7F] = "\u2421"  # ␡
+    table.update({c: f"<U+{c:04X}>" for c in range(0x80, 0xA0)})
+    table.update({c: f"<U+{c:04X}>" for c in _BIDI})
+    del table[0x09]  # tab
+    if keep_newlines:
+        del table[0x0A]
+    return table
 
 
-def markup_safe(text: str) -> str:
-    """Clean text and escape Rich markup so ``[bold]`` shows as typed."""
-    from rich.markup import escape
+_MULTI_LINE = _table(keep_newlines=True)
+_ONE_LINE = _table(keep_newlines=False)
 
-    return escape(clean_text(text))
+
+def clean_text(text: object, one_line: bool = False) -> str:
+    """``text`` (made a string) with every terminal-driving character made visible."""
+    return str(text).translate(_ONE_LINE if one_line else _MULTI_LINE)
+
+
+def clean_line(text: object) -> str:
+    """``clean_text`` for a table cell or a status line: newlines shown as ␊."""
+    return clean_text(text, one_line=True)
+
+
+def plain(text: object, style: str = "", one_line: bool = False) -> Text:
+    """Outside text as a Rich ``Text``: sanitised, and never parsed as markup."""
+    return Text(clean_text(text, one_line=one_line), style=style)
