@@ -17,6 +17,8 @@ from synth_tui.core.events import (
 )
 from synth_tui.core.store import Store
 
+from .waiting import settle, until
+
 SIZES = [(80, 24), (120, 40)]
 SETTINGS_PATH = Path("/home/user/.config/synth-tui/settings.json")
 PEOPLE = [
@@ -68,7 +70,7 @@ async def show_progress(pilot, failed: bool = False) -> None:
     screen = app.get_screen("progress")
     screen.reset(100, BackendSpec(kind="openai", model="gpt-4o-mini"), ["name", "email", "age", "plan"])
     app.switch_screen("progress")
-    await pilot.pause()
+    await until(pilot, lambda: app.screen is screen and screen.is_mounted, "the progress screen")
     screen.handle_event(RunStarted(run_id="r1", progress=progress(0), backend="openai", model="gpt-4o-mini"))
     screen.handle_event(RecordsAccepted(run_id="r1", progress=progress(3), records=tuple(PEOPLE)))
     screen.handle_event(RecordRejected(run_id="r1", progress=progress(3),
@@ -87,7 +89,7 @@ async def show_progress(pilot, failed: bool = False) -> None:
     else:
         app.sub_title = "running 3/100 · 0.2 rec/s · rejected 3"
     screen.flush(final=True)  # draw now rather than at the next refresh tick
-    await pilot.pause()
+    await settle(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -98,9 +100,12 @@ def test_editor(snap_compare, tmp_path, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_editor_invalid_schema(snap_compare, tmp_path, size):
     async def broken(pilot):
-        pilot.app.screen.query_one("#schema-editor", TextArea).load_text(
+        screen = pilot.app.screen
+        screen.query_one("#schema-editor", TextArea).load_text(
             '{\n  "name": {"type": "string"},\n  "age": {"type": "integer", "minimum": }\n}')
-        await pilot.pause(0.4)
+        await until(pilot, lambda: screen.checked is None and screen.query_one("#schema-status").has_class("error"),
+                    "the schema error under the editor")
+        await settle(pilot)
 
     assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=broken)
 
@@ -121,27 +126,38 @@ def test_progress_failed(snap_compare, tmp_path, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_history(snap_compare, tmp_path, size):
     seed_history(tmp_path / "data")
-    assert snap_compare(app_for(tmp_path), terminal_size=size, press=["f4", "_", "down", "_"])
+
+    async def second_run(pilot):
+        await pilot.press("f4")
+        await until(pilot, lambda: pilot.app.screen.id == "history" and pilot.app.focused is not None
+                    and pilot.app.focused.id == "runs", "the history's run table")
+        await pilot.press("down")
+        await until(pilot, lambda: pilot.app.focused.cursor_row == 1, "the cursor on the second run")
+        await settle(pilot)
+
+    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=second_run)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_settings(snap_compare, tmp_path, size):
-    assert snap_compare(app_for(tmp_path), terminal_size=size, press=["f5", "_"])
+    async def settings(pilot):
+        await pilot.press("f5")
+        await until(pilot, lambda: pilot.app.screen.id == "settings", "the settings screen")
+        await settle(pilot)
+
+    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=settings)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help(snap_compare, tmp_path, size):
-    assert snap_compare(app_for(tmp_path), terminal_size=size, press=["f1", "_"])
+    from synth_tui.screens.dialogs import HelpScreen
 
+    async def help_screen(pilot):
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help screen")
+        await settle(pilot)
 
-async def until(pilot, condition, timeout: float = 20.0) -> None:
-    """Pause until ``condition`` holds: work done in a thread takes its own time."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.05)
+    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=help_screen)
 
 
 def seed_comparison(data_dir: Path) -> list[str]:
@@ -179,10 +195,14 @@ def test_report_view(snap_compare, tmp_path, size):
     ids = seed_comparison(tmp_path / "data")
 
     async def open_report(pilot):
-        await pilot.app.push_screen(ReportScreen(ids[1]))
-        await until(pilot, lambda: pilot.app.screen.report is not None)  # computed in a worker thread
+        screen = ReportScreen(ids[1])
+        await pilot.app.push_screen(screen)
+        table = screen.query_one("#report-fields")
+        # computed in a worker thread; the table takes the focus once it is filled
+        await until(pilot, lambda: screen.report is not None and table.has_focus, "the report")
         await pilot.press("down")  # the enum field
-        await pilot.pause(0.1)
+        await until(pilot, lambda: screen.field_shown is screen.report.fields[1], "the second field's figures")
+        await settle(pilot)
 
     assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=open_report)
 
@@ -195,7 +215,7 @@ def test_comparison_view(snap_compare, tmp_path, size):
 
     async def open_comparison(pilot):
         await pilot.app.push_screen(ComparisonScreen(ids, {"gpt-4o-mini": (0.15, 0.6)}))
-        await until(pilot, lambda: bool(pilot.app.screen.rows))  # computed in a worker thread
-        await pilot.pause()
+        await until(pilot, lambda: bool(pilot.app.screen.rows), "the comparison")  # computed in a worker thread
+        await settle(pilot)
 
     assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=open_comparison)

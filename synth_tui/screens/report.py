@@ -14,9 +14,11 @@ from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
 from ..core.report import FieldReport, QualityReport, describe_field, pct, run_report
-from ..textsafe import clean_text
+from ..textsafe import clean_line, clean_text, plain
+from .tables import fill_table
 
 BAR_WIDTH = 12
+FIELD_COLUMNS = ("Field", "Kind", "Missing", "Null", "Unique")
 
 
 def bar(share: float, width: int = BAR_WIDTH, expected: float | None = None) -> Text:
@@ -36,6 +38,7 @@ class ReportScreen(Screen[None]):
         super().__init__(id="report")
         self.run_id = run_id
         self.report: QualityReport | None = None
+        self.field_shown: FieldReport | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -50,8 +53,7 @@ class ReportScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#report-fields", DataTable)
-        table.add_columns("Field", "Kind", "Missing", "Null", "Unique")
+        fill_table(self.query_one("#report-fields", DataTable), FIELD_COLUMNS, [])
         self.compute()
 
     @work(thread=True, exclusive=True)
@@ -68,9 +70,11 @@ class ReportScreen(Screen[None]):
         lines += [f"  {n}x {reason}" for reason, n in report.top_rejections[:3]]
         self.query_one("#report-summary", Static).update(Text(clean_text("\n".join(lines))))
         table = self.query_one("#report-fields", DataTable)
+        rows = []
         for f in report.fields:
             unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
-            table.add_row(Text(f.path), f.kind, pct(f.missing_rate), pct(f.null_rate), unique)
+            rows.append([plain(f.path, one_line=True), f.kind, pct(f.missing_rate), pct(f.null_rate), unique])
+        fill_table(table, FIELD_COLUMNS, rows)
         if report.fields:
             self.show_field(report.fields[0])
         table.focus()
@@ -80,7 +84,8 @@ class ReportScreen(Screen[None]):
             self.show_field(self.report.fields[event.cursor_row])
 
     def show_field(self, f: FieldReport) -> None:
-        self.query_one("#field-title", Static).update(Text(f"{f.path} ({f.kind})", style="bold"))
+        self.field_shown = f
+        self.query_one("#field-title", Static).update(plain(f"{f.path} ({f.kind})", style="bold", one_line=True))
         spark = self.query_one("#field-histogram", Sparkline)
         spark.data = f.histogram or []
         spark.display = bool(f.histogram)
@@ -90,14 +95,14 @@ class ReportScreen(Screen[None]):
         if f.coverage:
             figures.append("share of each value (│ marks an even spread):\n")
             for value, n, share, expected in f.coverage:
-                figures.append(f"{clean_text(str(value))[:10]:<10} ")
+                figures.append(f"{clean_line(value)[:10]:<10} ")
                 figures.append_text(bar(share, expected=expected))
                 figures.append(f" {pct(share):>6} ({n})\n")
         elif f.top_values:
             figures.append("most common values:\n")
             total = max(1, f.present - f.nulls)
             for value, n in f.top_values:
-                figures.append(f"{clean_text(str(value))[:10]:<10} ")
+                figures.append(f"{clean_line(value)[:10]:<10} ")
                 figures.append_text(bar(n / total))
                 figures.append(f" {n}\n")
         self.query_one("#field-figures", Static).update(figures)
@@ -133,20 +138,17 @@ class ComparisonScreen(Screen[None]):
         self.rows = rows
         self.query_one("#comparison-title", Static).update(
             Text(f"{len(rows)} runs side by side (the same schema, count and seed when started from the editor)"))
-        table = self.query_one("#comparison-table", DataTable)
-        table.add_column("")
-        for row in rows:
-            table.add_column(Text(clean_text(row.label)))
-        for key, title in METRICS:
-            table.add_row(title, *[metric_text(r, key) for r in rows])
+        labels = ["", *(plain(row.label, one_line=True) for row in rows)]
+        fill_table(self.query_one("#comparison-table", DataTable), labels,
+                   [[title, *(metric_text(r, key) for r in rows)] for key, title in METRICS])
         bars = Text("validity\n", style="bold")
         width = max((len(r.label) for r in rows), default=8)
         for r in rows:
-            bars.append(f"{clean_text(r.label)[:width]:<{width}} ")
+            bars.append(f"{clean_line(r.label)[:width]:<{width}} ")
             bars.append_text(bar(r.validity))
             bars.append(f" {pct(r.validity)}\n")
         self.query_one("#comparison-bars", Static).update(bars)
-        table.focus()
+        self.query_one("#comparison-table", DataTable).focus()
 
 
 def prices_of(app: Any) -> dict[str, tuple[float, float]]:
