@@ -1,4 +1,5 @@
-"""The embedded model, for real: llama.cpp with the shipped SmolLM2 GGUF, no mocks."""
+"""The embedded model, for real: llama.cpp's server (xllamacpp) with the shipped SmolLM2
+GGUF in its child process, no mocks."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import re
 
 import pytest
 
-from synth_tui.core.backends.base import GenerationParams
+from synth_tui.core import prompts
+from synth_tui.core.backends.base import CompletionRequest, GenerationParams
 from synth_tui.core.backends.grammar import lower_schema, sanitize_pattern
-from synth_tui.core.backends.local import LocalBackend, resolve_model, with_first_letter
-from synth_tui.core.engine import RunConfig, generate
+from synth_tui.core.backends.local import LocalBackend, model_process, resolve_model, with_first_letter
+from synth_tui.core.engine import Run, RunConfig, generate, probe_backend
 from synth_tui.core.errors import BackendError
 from synth_tui.core.events import EventLog, RecordsAccepted, RunFinished
 from synth_tui.core.schema import canonical_json, check_schema
@@ -45,10 +47,20 @@ async def test_shipped_model_generates_valid_varied_records(tmp_path):
     store.close()
 
 
+# llama.cpp's grammar parser recurses once per parenthesis: this overflows its stack
+CRASHING_GRAMMAR = "root ::= " + "(" * 100_000 + '"a"' + ")" * 100_000
+
+
+class RawGrammar(LocalBackend):
+    """Decodes with a grammar as written instead of the schema's."""
+
+    def payload(self, request):
+        return {**super().payload(request), "schema": None, "grammar": CRASHING_GRAMMAR}
+
+
 async def test_grammar_that_crashes_llama_cpp_is_contained():
     schema = check_schema({"site": {"type": "string", "pattern": "^[a-z]+\\.com$"}})
-    raw = LocalBackend(lower=False)  # sends the pattern as written: llama.cpp segfaults on it
-    result = await generate(schema, RunConfig(count=1), raw)
+    result = await generate(schema, RunConfig(count=3, concurrency=3), RawGrammar())
     assert result.status == "failed"
     assert "local model process stopped" in result.error and "signal 11" in result.error
     assert "grammar" in result.error
@@ -56,6 +68,62 @@ async def test_grammar_that_crashes_llama_cpp_is_contained():
     result = await generate(schema, RunConfig(count=2), LocalBackend())
     assert result.success, result.error
     assert all(r["site"].endswith(".com") for r in result.records)
+
+
+async def test_a_file_llama_cpp_cannot_load_fails_the_run_with_its_name(tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
+    result = await generate(check_schema({"a": {"type": "string"}}), RunConfig(count=1), LocalBackend(str(broken)))
+    assert result.status == "failed"
+    assert str(broken) in result.error and "GGUF" in result.error, result.error
+
+
+async def test_test_connection_passes():
+    ok, message = await probe_backend(LocalBackend())
+    assert ok, message
+    assert "followed the schema" in message
+
+
+def one_record_request(schema, seed: int) -> CompletionRequest:
+    return CompletionRequest(prompts.build_messages(schema.schema, 1), schema.schema, 1, schema.schema,
+                             GenerationParams(seed=seed))
+
+
+def test_slots_decode_several_requests_at_once():
+    backend = LocalBackend(slots=4)
+    proc = model_process(backend.path, backend.threads, backend.slots)
+    futures = [proc.submit(backend.payload(one_record_request(NESTED, seed)))[1] for seed in range(4)]
+    replies = [future.result(timeout=300) for future in futures]
+    assert all(NESTED.is_valid(__import__("json").loads(r["text"])) for r in replies), replies
+    spans = sorted(r["span"] for r in replies)
+    # decoding overlapped: some request was still decoding when the next one started
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+
+
+def test_a_cancelled_request_stops_and_frees_its_slot():
+    backend = LocalBackend(slots=1)
+    proc = model_process(backend.path, backend.threads, backend.slots)
+    story = {"messages": [{"role": "user", "content": "Write a very long story."}], "max_tokens": 4000}
+    rid, future = proc.submit(story)
+    proc.cancel(rid)
+    assert future.result(timeout=300) == {"id": rid, "error": "cancelled"}
+    _, future = proc.submit(backend.payload(one_record_request(NESTED, 1)))
+    assert "text" in future.result(timeout=300)
+
+
+async def test_cancelling_a_run_keeps_its_records_and_the_next_run_works():
+    backend = LocalBackend(slots=2)
+    run = None
+
+    def on_event(event):
+        if isinstance(event, RecordsAccepted):
+            run.cancel()
+
+    run = Run(NESTED, RunConfig(count=40, concurrency=2), backend, on_event=on_event)
+    result = await run.execute()
+    assert result.status == "cancelled" and 1 <= result.accepted < 40
+    result = await generate(NESTED, RunConfig(count=2, concurrency=2), backend)
+    assert result.success, result.error
 
 
 def test_unknown_model_names_are_clear_errors(tmp_path):

@@ -1,9 +1,12 @@
 """The embedded offline model: llama.cpp with decoding constrained to the run's schema.
 
-The model runs in a child process (see local_worker.py) that is started once and reused
-across runs in one app session; requests go one at a time, off the event loop, so a run
-can be cancelled between records. A crash of that process (llama.cpp segfaults on some
-grammars) fails the run with a message, and the next run starts a fresh process.
+llama.cpp's own server (the prebuilt ``xllamacpp`` wheel: no compiler needed) runs in a
+child process (see local_worker.py) that is started once and reused across runs in one
+app session. It decodes up to ``slots`` requests at once (continuous batching), and the
+engine keeps that many one-record requests in flight (``max_concurrency``). A cancelled
+request stops decoding at once. A crash of that process (a grammar llama.cpp cannot
+parse, a broken model file) fails the run with a message, and the next run starts a
+fresh process.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import importlib.util
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
-import tempfile
 import threading
+from collections import deque
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +62,24 @@ def resolve_model(name: str | None) -> Path:
     )
 
 
-def default_threads() -> int:
-    """The free cores minus one for the UI: on a busy 2-core machine two threads
-    collapsed generation to under 1 token/s in our measurements."""
+def free_cores() -> int:
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """THREADS_DEFAULT_NOTE"""
+    return max(1, free_cores() - 1)
+
+
+# SLOTS_DEFAULT_NOTE
+DEFAULT_SLOTS = 8
+# the model process yields the CPU to the app: the UI stays responsive during a run
+MODEL_NICENESS = 10
+STDERR_LINES_KEPT = 200
+_LOG_LINE = re.compile(r"^[0-9.]+ ([A-Z]) (.*)$")  # llama.cpp's log: "0.00.006.062 E message"
 
 
 class ModelCrashed(BackendError):
@@ -72,78 +87,161 @@ class ModelCrashed(BackendError):
 
 
 class ModelProcess:
-    """One llama.cpp worker process and its pipes. Thread-safe; one request at a time."""
+    """One model process and its pipes. Thread-safe: requests from any thread or event
+    loop go out as they come, and a reader thread hands each answer to its waiter."""
 
-    def __init__(self, model_path: Path, threads: int) -> None:
+    def __init__(self, model_path: Path, threads: int, slots: int) -> None:
         self.model_path = model_path
-        self._lock = threading.Lock()
+        self.threads = threads
+        self.slots = slots
         self._ids = itertools.count(1)
-        self._stderr = tempfile.TemporaryFile()
+        self._write_lock = threading.Lock()
+        self._pending: dict[int, Future[dict[str, Any]]] = {}
+        self._pending_lock = threading.Lock()
+        self._failure: ModelCrashed | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "synth_tui.core.backends.local_worker", str(model_path), "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1,
+            [sys.executable, "-m", "synth_tui.core.backends.local_worker", str(model_path),
+             "--threads", str(threads), "--slots", str(slots), "--nice", str(MODEL_NICENESS)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, bufsize=1, errors="replace",
         )
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, name="model-stderr", daemon=True)
+        self._stderr_reader.start()
         ready = self.proc.stdout.readline() if self.proc.stdout else ""
         if not ready:
-            raise self._crashed("while loading the model")
+            raise self._crashed("loading")
+        threading.Thread(target=self._read_answers, name="model-answers", daemon=True).start()
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self._failure is None and self.proc.poll() is None
 
-    def request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            payload = {**payload, "id": next(self._ids)}
+    def submit(self, payload: dict[str, Any]) -> tuple[int, Future[dict[str, Any]]]:
+        """Send one request; the future gets its answer, or ModelCrashed."""
+        rid = next(self._ids)
+        future: Future[dict[str, Any]] = Future()
+        with self._pending_lock:
+            if self._failure is not None:
+                raise self._failure
+            self._pending[rid] = future
+        try:
+            self._send({**payload, "id": rid})
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the process is gone: the reader fails every waiter, this one included
+        return rid, future
+
+    def cancel(self, rid: int) -> None:
+        """Stop decoding a request, freeing its slot; its future gets ``{"error": "cancelled"}``
+        (or the answer, if that came first)."""
+        with self._pending_lock:
+            if rid not in self._pending:
+                return
+        try:
+            self._send({"cancel": rid})
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def _send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message) + "\n"
+        with self._write_lock:
+            assert self.proc.stdin
+            self.proc.stdin.write(line)
+            self.proc.stdin.flush()
+
+    def _read_answers(self) -> None:
+        assert self.proc.stdout
+        for line in self.proc.stdout:
             try:
-                assert self.proc.stdin and self.proc.stdout
-                self.proc.stdin.write(json.dumps(payload) + "\n")
-                self.proc.stdin.flush()
-                while True:
-                    line = self.proc.stdout.readline()
-                    if not line:
-                        raise self._crashed("while generating")
-                    reply = json.loads(line)
-                    if reply.get("id") == payload["id"]:
-                        return reply
-            except (BrokenPipeError, OSError):
-                raise self._crashed("while generating") from None
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            with self._pending_lock:
+                future = self._pending.pop(reply.get("id"), None)
+            if future is not None:
+                _resolve(future, result=reply)
+        failure = self._crashed("generating")
+        with self._pending_lock:
+            self._failure = failure
+            waiting, self._pending = list(self._pending.values()), {}
+        for future in waiting:
+            _resolve(future, error=failure)
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr
+        for line in self.proc.stderr:
+            if line.strip():
+                self._stderr_tail.append(line.rstrip())
 
     def _crashed(self, when: str) -> ModelCrashed:
         code = self.proc.wait()
-        self._stderr.seek(0)
-        tail = self._stderr.read()[-4000:].decode(errors="replace")
-        lines = [ln for ln in tail.splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "no output")
+        self._stderr_reader.join(timeout=5)
+        lines, errors = [], []
+        for raw in self._stderr_tail:
+            match = _LOG_LINE.match(raw)
+            line = (match.group(2) if match else raw).strip()
+            lines.append(line)
+            if (match and match.group(1) == "E") or "error" in line.lower():
+                errors.append(line)
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        if when == "loading":
+            # llama.cpp logs the cause first, then each layer that gave up because of it
+            cause = (errors[0] if errors else lines[-1] if lines else how)[:300]
+            return ModelCrashed(
+                f"llama.cpp could not load the model file {self.model_path} ({how}): {cause}. "
+                "Check that it is a complete GGUF file of a model llama.cpp supports."
+            )
+        detail = f": {errors[-1][:300]}" if errors else ""
         return ModelCrashed(
-            f"the local model process stopped {when} ({how}): {detail.strip()[:300]}. "
+            f"the local model process stopped while generating ({how}){detail}. "
             "The schema's grammar may be one llama.cpp cannot handle: simplify its patterns."
         )
 
     def close(self) -> None:
-        if self.alive():
+        if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self._stderr.close()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
 
 
-_processes: dict[tuple[str, int], ModelProcess] = {}
+def _resolve(future: Future[dict[str, Any]], *, result: Any = None, error: BaseException | None = None) -> None:
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:  # cancelled by its waiter meanwhile
+        pass
+
+
+_processes: dict[tuple[str, int, int], ModelProcess] = {}
 _processes_lock = threading.Lock()
 
 
-def model_process(path: Path, threads: int) -> ModelProcess:
+def model_process(path: Path, threads: int, slots: int) -> ModelProcess:
     """The session's process for this model, started on first use or after a crash."""
-    key = (str(path), threads)
+    key = (str(path), threads, slots)
     with _processes_lock:
         proc = _processes.get(key)
         if proc is None or not proc.alive():
-            proc = ModelProcess(path, threads)
+            if proc is not None:
+                proc.close()
+            proc = ModelProcess(path, threads, slots)
             _processes[key] = proc
         return proc
 
 
 @atexit.register
-def _stop_processes() -> None:
-    for proc in list(_processes.values()):
+def close_model_processes() -> None:
+    """Stop every model process this session started (they also stop when it exits)."""
+    with _processes_lock:
+        procs = list(_processes.values())
+        _processes.clear()
+    for proc in procs:
         proc.close()
 
 
@@ -171,7 +269,7 @@ def with_values(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, Any
 class LocalBackend(Backend):
     kind = "local"
     preferred_batch_size = 1  # SmolLM2 kept 20/20 records valid one at a time, 5/20 in lists
-    max_concurrency = 1
+    max_concurrency = DEFAULT_SLOTS  # one request per slot; set per instance from ``slots``
     # SmolLM2 copies prompt hints into the data ("I am a software tester." as a name,
     # city names as names): its variation comes from the grammar (first letter, enum
     # values) instead. 30 records: 29 plausible names, 27 unique; with the hint text
@@ -179,23 +277,30 @@ class LocalBackend(Backend):
     avoid_list = False
     hint_text = False
 
-    def __init__(self, model: str | None = None, *, threads: int | None = None, lower: bool = True) -> None:
+    def __init__(
+        self, model: str | None = None, *, threads: int | None = None, slots: int | None = None, lower: bool = True,
+    ) -> None:
         path = resolve_model(model)
         super().__init__(model or DEFAULT_MODEL, "")
-        if importlib.util.find_spec("llama_cpp") is None:
+        if importlib.util.find_spec("xllamacpp") is None:
             raise BackendError(
-                "the embedded model needs llama-cpp-python: run `make install` "
-                "(it builds with CMAKE_ARGS=-DGGML_NATIVE=OFF; see README)"
+                "the embedded model needs the xllamacpp package (a prebuilt llama.cpp): "
+                "run `make install`, or pip install 'synth-tui[local]'"
             )
+        if slots is not None and slots < 1:
+            raise BackendError(f"the local model needs at least 1 slot, not {slots}")
         self.path = path
         self.threads = threads or default_threads()
+        self.slots = slots or DEFAULT_SLOTS
+        self.max_concurrency = self.slots
         self.lower = lower
         self._lowered: dict[tuple[int, str], dict[str, Any]] = {}
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.kind, "model": self.model, "base_url": None}
 
-    async def complete(self, request: CompletionRequest) -> Completion:
+    def grammar_schema(self, request: CompletionRequest) -> dict[str, Any]:
+        """The schema decoding follows: lowered, with this request's variation pinned."""
         schema = request.response_schema or request.record_schema
         variation = request.variation or {}
         key = (id(schema), json.dumps(variation, sort_keys=True))
@@ -207,22 +312,34 @@ class LocalBackend(Backend):
             if self.lower and variation.get("enums"):
                 grammar_schema = with_values(grammar_schema, variation["enums"])
             self._lowered[key] = grammar_schema
+        return grammar_schema
+
+    def payload(self, request: CompletionRequest) -> dict[str, Any]:
+        """The request as the model process takes it (see local_worker.py)."""
         params = request.params
-        payload = {
+        return {
             "messages": request.messages,
-            "schema": grammar_schema,
+            "schema": self.grammar_schema(request),
             "max_tokens": params.max_tokens or 160 * request.count + 96,
             "temperature": params.temperature,
             "top_p": params.top_p,
             "seed": params.seed,
         }
-        reply = await asyncio.to_thread(self._request, payload)
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        payload = self.payload(request)
+        proc = _processes.get((str(self.path), self.threads, self.slots))
+        if proc is None or not proc.alive():  # loading takes a while: off the event loop
+            proc = await asyncio.to_thread(model_process, self.path, self.threads, self.slots)
+        rid, future = proc.submit(payload)
+        try:
+            reply = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            proc.cancel(rid)
+            raise
         if "error" in reply:
             raise BackendError(f"the local model could not take this request: {reply['error']}")
         return Completion(
             text=reply["text"], prompt_tokens=reply["prompt_tokens"], completion_tokens=reply["completion_tokens"],
             finish_reason=reply.get("finish_reason"),
         )
-
-    def _request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return model_process(self.path, self.threads).request(payload)
