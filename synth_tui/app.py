@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -28,6 +29,7 @@ from .core.errors import DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
 from .core.schema import RecordSchema
 from .core.store import Store
+from .textsafe import clean_line, clean_text
 
 
 def stylesheet_path() -> Path:
@@ -115,6 +117,14 @@ class SynthApp(App[None]):
         # and are drained ten times a second: a run of thousands of answers a second then
         # costs the UI ten wake-ups a second, not thousands (bench/tui_overhead.py).
         self._events: deque[Event] = deque()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification, from every screen, passes here. Messages carry text from
+        outside (server errors, file names, model output): shown as text, never as markup,
+        and never with a character that could drive the terminal."""
+        super().notify(clean_text(message), title=clean_line(title), severity=severity,
+                       timeout=timeout, markup=False)
 
     # -- start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:

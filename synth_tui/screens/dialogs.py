@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -13,7 +13,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from ..core.events import RecordRejected
 from ..core.export import FORMATS
-from ..textsafe import clean_text
+from ..textsafe import clean_line, plain
 
 
 class HelpScreen(ModalScreen[None]):
@@ -35,10 +35,11 @@ class HelpScreen(ModalScreen[None]):
         rows = [(", ".join(k), description) for description, k in keys.items()]
         title = (self.under.id or "screen").capitalize()
         with Vertical(id="dialog-box"):
-            yield Label(f"{title}: keys", classes="dialog-title")
+            yield Label(plain(f"{title}: keys"), classes="dialog-title")
             table: DataTable = DataTable(show_cursor=False, id="help-keys")
             table.add_columns("Key", "Action")
-            table.add_rows(rows)
+            # key names can come from the settings file's keymap: never markup
+            table.add_rows([[escape(clean_line(key)), action] for key, action in rows])
             yield table
             yield Label("Escape closes this help.", classes="dialog-hint")
 
@@ -52,7 +53,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
-            yield Static(Text(self.question), classes="dialog-title")
+            yield Static(plain(self.question), classes="dialog-title")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Yes (y)", id="yes", variant="error", compact=True)
                 yield Button("No (esc)", id="no", compact=True)
@@ -96,7 +97,7 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
-            yield Label(f"Export run {self.run_id}", classes="dialog-title")
+            yield Label(plain(f"Export run {self.run_id}", one_line=True), classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Label("Format", classes="form-label")
                 yield Select([(f, f) for f in FORMATS], value="jsonl", allow_blank=False, compact=True, id="format")
@@ -144,9 +145,9 @@ class TextDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="wide"):
-            yield Static(Text(self.title_text), classes="dialog-title")
+            yield Static(plain(self.title_text, one_line=True), classes="dialog-title")
             with VerticalScroll(id="text-body"):
-                yield Static(Text(clean_text(self.body)))
+                yield Static(plain(self.body))
             yield Label("Escape closes.", classes="dialog-hint")
 
 
@@ -165,7 +166,7 @@ class RejectedScreen(ModalScreen[None]):
             table: DataTable = DataTable(cursor_type="row", id="rejected")
             table.add_columns("Kind", "Reason")
             for r in self.rejections:
-                table.add_row("duplicate" if r.duplicate else "invalid", Text(clean_text(r.reason)[:120]))
+                table.add_row("duplicate" if r.duplicate else "invalid", plain(r.reason[:120], one_line=True))
             yield table
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

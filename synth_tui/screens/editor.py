@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -17,6 +16,7 @@ from ..core.engine import RunConfig
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
 from ..core.templates import delete_template, is_builtin, save_template, template_names, template_text
+from ..textsafe import plain
 
 BACKEND_CHOICES = [("local (offline)", "local"), ("OpenAI-compatible", "openai"), ("Hugging Face", "hf"),
                    ("Ollama", "ollama")]
@@ -107,14 +107,14 @@ class EditorScreen(Screen[None]):
         except SchemaError as exc:
             self.checked = None
             status.set_classes("error")
-            status.update(Text(f"✗ {_describe_where(exc.where)}: {exc.detail}"))
+            status.update(plain(f"✗ {_describe_where(exc.where)}: {exc.detail}"))
             return None
         fields = len(self.checked.field_names())
         form = "short form" if self.checked.short_form else "JSON Schema"
         lines = [f"✓ valid {form}, {fields} fields"]
         lines += [f"! {w}" for w in self.checked.warnings[:2]]
         status.set_classes("warning" if self.checked.warnings else "ok")
-        status.update(Text("\n".join(lines)))
+        status.update(plain("\n".join(lines)))
         return self.checked
 
     # -- form ------------------------------------------------------------------------------

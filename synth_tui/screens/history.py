@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -15,8 +14,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ..core.errors import SynthError
 from ..core.export import export_to_path
 from ..core.store import RESUMABLE, STATUSES
-from ..textsafe import clean_text
+from ..textsafe import plain
 from .progress import fmt_seconds, short
+from .tables import fill_table
 
 PAGE_SIZE = 20
 FILTERS = (None, *STATUSES)
@@ -26,13 +26,14 @@ def run_row(doc: dict[str, Any]) -> list[Any]:
     counts = doc.get("counts", {})
     backend = doc.get("backend", {})
     elapsed = doc.get("elapsed")
-    return [
-        (doc.get("created") or "")[5:16].replace("T", " "),  # MM-DD HH:MM; the id holds the year
+    cells = [
+        str(doc.get("created") or "")[5:16].replace("T", " "),  # MM-DD HH:MM; the id holds the year
         doc.get("status", ""),
         f"{counts.get('accepted', 0)}/{counts.get('requested', 0)}",
         fmt_seconds(elapsed) if isinstance(elapsed, (int, float)) else "-",
-        Text(clean_text(f"{backend.get('backend', '')}:{backend.get('model') or ''}")),
+        f"{backend.get('backend', '')}:{backend.get('model') or ''}",
     ]
+    return [plain(cell, one_line=True) for cell in cells]  # all of it read from the history file
 
 
 class HistoryScreen(Screen[None]):
@@ -129,7 +130,7 @@ class HistoryScreen(Screen[None]):
         records = self.query_one("#records", DataTable)
         records.clear(columns=True)
         if doc is None:
-            preview.update("No runs yet." if not self.status_filter else f"No {self.status_filter} runs.")
+            preview.update(plain("No runs yet." if not self.status_filter else f"No {self.status_filter} runs."))
             self.query_one("#page-line", Static).update("")
             return
         counts = doc.get("counts", {})
@@ -149,7 +150,7 @@ class HistoryScreen(Screen[None]):
             lines.append(f"error: {doc['error']}")
         lines.append("Enter: quality report · m: mark for comparison")
         lines.append("schema: " + json.dumps(doc.get("schema"), ensure_ascii=False))
-        preview.update(Text(clean_text("\n".join(lines))))
+        preview.update(plain("\n".join(lines)))
         page = self.store.read_page(doc["id"], self.page * PAGE_SIZE, PAGE_SIZE) if self.store else []
         first = self.page * PAGE_SIZE + 1
         # a running run saves its count every few seconds: never show fewer than are on screen
@@ -158,8 +159,8 @@ class HistoryScreen(Screen[None]):
             f"records {first}-{first + len(page) - 1} of {total} ([ ])" if page else "no records")
         if page:
             columns = list((doc.get("schema") or {}).get("properties") or page[0])[:6]
-            records.add_columns(*columns)
-            records.add_rows([[short(r.get(c), 24) for c in columns] for r in page])
+            fill_table(records, [plain(c, one_line=True) for c in columns],
+                       [[short(r.get(c), 24) for c in columns] for r in page])
 
     # -- actions -----------------------------------------------------------------------------
     def action_next_page(self) -> None:

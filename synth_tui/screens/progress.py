@@ -17,7 +17,7 @@ from ..core.engine import RunResult
 from ..core.events import (
     Event, Notice, Progress, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunStarted,
 )
-from ..textsafe import clean_text
+from ..textsafe import clean_text, plain
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
 MAX_KEPT_REJECTIONS = 500
@@ -69,7 +69,7 @@ class ProgressScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="progress-top"):
-            yield Static(self._title, id="run-title")
+            yield Static(plain(self._title), id="run-title")
             with Horizontal(id="bar-row"):
                 yield ProgressBar(total=1, show_eta=False, id="bar")  # a total: an empty bar does not pulse
                 yield Static("", id="bar-count")
@@ -91,7 +91,7 @@ class ProgressScreen(Screen[None]):
         self._new_lines.clear()
         if not self.is_mounted:
             return
-        self.query_one("#run-title", Static).update(Text(self._title))
+        self.query_one("#run-title", Static).update(plain(self._title))
         self.query_one("#run-title", Static).set_classes("")
         self.query_one(ProgressBar).update(total=total, progress=0)
         self.query_one("#bar-count", Static).update(f"0/{total}")
@@ -102,7 +102,7 @@ class ProgressScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_SECONDS, self.flush)
-        self.query_one("#run-title", Static).update(Text(self._title))
+        self.query_one("#run-title", Static).update(plain(self._title))
         if self._total:
             self.query_one(ProgressBar).update(total=self._total, progress=0)
             self.query_one("#bar-count", Static).update(f"0/{self._total}")
@@ -116,7 +116,7 @@ class ProgressScreen(Screen[None]):
         self._progress = event.progress
         line = None
         if isinstance(event, RunStarted):
-            line = Text(f"started {'(resumed) ' if event.resumed else ''}{event.backend} {event.model}")
+            line = plain(f"started {'(resumed) ' if event.resumed else ''}{event.backend} {event.model}", one_line=True)
         elif isinstance(event, RecordsAccepted):
             self._new_rows.extend(event.records)
         elif isinstance(event, RecordRejected):
@@ -187,7 +187,7 @@ class ProgressScreen(Screen[None]):
         table = self.query_one(DataTable)
         if not self._columns and records:
             self._columns = self._schema_columns or list(records[0])[:8]
-            table.add_columns(*self._columns)
+            table.add_columns(*(plain(c, one_line=True) for c in self._columns))
         self._shown.extend([short(r.get(c)) if isinstance(r, dict) else short(r) for c in self._columns]
                            for r in records)
         table.clear()

@@ -10,6 +10,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from ..core.backends import BackendSpec
 from ..core.config import Secret
+from ..textsafe import plain
 from .editor import BACKEND_CHOICES
 
 
@@ -58,7 +59,7 @@ class SettingsScreen(Screen[None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save  ctrl+s", id="save", variant="primary", compact=True)
                 yield Button("Test connection  ctrl+t", id="test", compact=True)
-            yield Static(f"Settings file: {settings.path}", classes="hint", id="settings-path")
+            yield Static(plain(f"Settings file: {settings.path}"), classes="hint", id="settings-path")
         yield Footer()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
