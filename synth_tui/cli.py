@@ -8,25 +8,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import math
 import os
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
-from .core.backends import BackendSpec, GenerationParams, backend_from_settings
+from .core.backends import BackendSpec, GenerationParams, backend_from_settings, resume_spec
 from .core.config import load_settings
 from .core.engine import Run, RunConfig, RunResult
 from .core.errors import BackendError, DataDirLocked, SynthError, UserInputError
 from .core.events import (
     Event, Notice, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunFailed, RunFinished,
 )
-from .core.export import FORMATS, export_to_path, export_to_stdout, guess_format
-from .core.schema import load_schema_file, parse_schema
+from .core.export import (
+    FORMATS, OutputWriteError, check_output_path, dumps_json, export_to_path, export_to_stdout, guess_format,
+    safe_json_text,
+)
+from .core.fileio import TooLarge, read_capped
+from .core.schema import RecordSchema, parse_schema
 from .core.store import STATUSES, Store
-from .textsafe import clean_text
+from .textsafe import clean_line, clean_text
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -46,16 +49,16 @@ class ProgressPrinter:
         if self.quiet:
             return
         if isinstance(event, Notice):
-            self._line(f"note: {event.message}")
+            self._line(f"note: {clean_line(event.message)}")
         elif isinstance(event, RateLimited):
             self._line(f"rate limited: waiting {event.delay:.1f} s, concurrency now {event.concurrency}")
         elif isinstance(event, RetryScheduled):
-            self._line(f"retry {event.attempt} in {event.delay:.1f} s: {clean_text(event.reason)[:160]}")
+            self._line(f"retry {event.attempt} in {event.delay:.1f} s: {clean_line(event.reason)[:160]}")
         elif isinstance(event, RecordRejected) and not event.duplicate:
             key = event.reason[:60]
             if key not in self._notices and len(self._notices) < 5:
                 self._notices.add(key)
-                self._line(f"rejected a record: {clean_text(event.reason)[:160]}")
+                self._line(f"rejected a record: {clean_line(event.reason)[:160]}")
         final = isinstance(event, (RunFinished, RunFailed))
         now = time.monotonic()
         if final or now - self._last >= (0.1 if self.tty else 2.0):
@@ -82,19 +85,54 @@ class ProgressPrinter:
         self.stream.flush()
 
 
+def _whole(least: int) -> Any:
+    """An argparse type: a whole number of at least ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+
+    return parse
+
+
+def _number(least: float, most: float | None = None, *, above: bool = False) -> Any:
+    """An argparse type: a finite number >= ``least`` (> with ``above``), <= ``most``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, not {text!r}")
+        if value < least or (above and value == least):
+            raise argparse.ArgumentTypeError(f"must be {'more than' if above else 'at least'} {least:g}, not {text}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:g}, not {text}")
+        return value
+
+    return parse
+
+
 def _add_run_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("schema", help="JSON Schema or short-form schema file ('-' reads stdin)")
-    g.add_argument("-n", "--count", type=int, required=True, help="number of records")
+    g.add_argument("-n", "--count", type=_whole(1), required=True, help="number of records")
     g.add_argument("--api-key-env", help="environment variable that holds the API key")
-    g.add_argument("--batch-size", type=int, help="records per request")
-    g.add_argument("--concurrency", type=int, help="requests at once (default 4)")
-    g.add_argument("--temperature", type=float)
-    g.add_argument("--top-p", type=float)
-    g.add_argument("--max-tokens", type=int)
+    g.add_argument("--batch-size", type=_whole(1), help="records per request")
+    g.add_argument("--concurrency", type=_whole(1), help="requests at once (default 4)")
+    g.add_argument("--temperature", type=_number(0))
+    g.add_argument("--top-p", type=_number(0, 1))
+    g.add_argument("--max-tokens", type=_whole(1))
     g.add_argument("--seed", type=int)
-    g.add_argument("--max-attempts", type=int, default=4, help="requests per record, on average, before giving up")
-    g.add_argument("--max-retries", type=int, default=5, help="retries of one request on transient errors")
-    g.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one answer")
+    g.add_argument("--max-attempts", type=_whole(1), default=4,
+                   help="requests per record, on average, before giving up")
+    g.add_argument("--max-retries", type=_whole(0), default=5, help="retries of one request on transient errors")
+    g.add_argument("--timeout", type=_number(0, above=True), default=300.0, help="seconds to wait for one answer")
     g.add_argument("--no-hints", action="store_true", help="do not add variation hints to prompts")
     g.add_argument("--no-balance", action="store_true", help="do not spread enum values evenly over the run")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -134,13 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("history", help="list runs, newest first")
     h.add_argument("--status", choices=STATUSES)
-    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--limit", type=_whole(0), default=20, help="runs to list (0: all)")
     h.add_argument("--json", action="store_true")
     _add_data_dir(h)
 
     s = sub.add_parser("show", help="one run's details and a sample of its records")
     s.add_argument("id")
-    s.add_argument("--sample", type=int, default=5)
+    s.add_argument("--sample", type=_whole(0), default=5)
     s.add_argument("--json", action="store_true")
     _add_data_dir(s)
 
@@ -150,10 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=FORMATS)
     e.add_argument("--force", action="store_true", help="overwrite the output file")
     _add_data_dir(e)
+    e.epilog = "A FIFO, a device or /dev/stdout is written as it is; a file is replaced only when complete."
 
     r = sub.add_parser("resume", help="continue an interrupted, cancelled or failed run")
     r.add_argument("id")
-    r.add_argument("--concurrency", type=int)
+    r.add_argument("--concurrency", type=_whole(1))
+    r.add_argument("--base-url", help="resume against this base URL (needed when the run's differs from "
+                   "your settings)")
+    r.add_argument("--api-key-env", help="take the key from this variable (needed when the run named "
+                   "another than your settings)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.add_argument("-o", "--output")
     r.add_argument("--format", choices=FORMATS)
@@ -191,13 +234,52 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(args.tui_data_dir)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        _flush_stdout()
+        return code
     except (UserInputError, DataDirLocked) as exc:
-        print(f"synth-tui: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_BAD_INPUT
     except SynthError as exc:
-        print(f"synth-tui: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_FAILED
+
+
+def _error(message: object) -> None:
+    """An error for a person: text from outside (a server, a file) made harmless first."""
+    print(f"synth-tui: error: {clean_text(message)}", file=sys.stderr)
+
+
+def _stdout_gone() -> None:
+    """Standard output failed or its reader left: send whatever is still buffered, and
+    anything printed later, to /dev/null, so the interpreter's last flush succeeds."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        sys.stdout = open(os.devnull, "w")
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_gone()  # the reader had enough (`| head`): not an error
+    except OSError as exc:
+        _stdout_gone()
+        raise OutputWriteError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def _out(text: str) -> None:
+    """Print to stdout; a write that fails (`> /dev/full`) is an error, not a traceback."""
+    try:
+        print(text)
+    except BrokenPipeError:
+        _stdout_gone()
+    except OSError as exc:
+        _stdout_gone()
+        raise OutputWriteError(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def _data_dir(args: argparse.Namespace) -> str | None:
@@ -206,17 +288,39 @@ def _data_dir(args: argparse.Namespace) -> str | None:
 
 def _print_warnings(store: Store) -> None:
     for warning in store.warnings:
-        print(f"synth-tui: warning: {warning}", file=sys.stderr)
+        print(f"synth-tui: warning: {clean_text(warning)}", file=sys.stderr)
+
+
+def _load_schema(path: str) -> RecordSchema:
+    """A schema file ('-': stdin), read up to MAX_INPUT_BYTES: an endless or huge file
+    (`/dev/zero`) is refused, not read until memory runs out."""
+    source = "<stdin>" if path == "-" else path
+    try:
+        data = read_capped(path)
+    except FileNotFoundError:
+        raise UserInputError(f"{source}: schema file not found") from None
+    except IsADirectoryError:
+        raise UserInputError(f"{source}: is a directory, not a schema file") from None
+    except OSError as exc:
+        raise UserInputError(f"{source}: cannot read schema file: {exc.strerror or exc}") from None
+    except TooLarge as exc:
+        raise UserInputError(f"{source}: the schema file is too large: more than "
+                             f"{exc.limit // (1024 * 1024)} MB, the most a schema may hold") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{source}: not UTF-8 text (byte {exc.start}): save the schema as UTF-8") from None
+    return parse_schema(text, source)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    schema = parse_schema(sys.stdin.read(), "<stdin>") if args.schema == "-" else load_schema_file(args.schema)
+    schema = _load_schema(args.schema)
     for warning in schema.warnings:
-        print(f"synth-tui: warning: {warning}", file=sys.stderr)
+        print(f"synth-tui: warning: {clean_text(warning)}", file=sys.stderr)
     settings = load_settings()
     spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_url=args.base_url)
-    if args.output and Path(args.output).exists() and not args.force:
-        raise UserInputError(f"{args.output} already exists: choose another name or use --force to overwrite it")
+    if args.output:  # before the first request, not after the last
+        check_output_path(args.output, force=args.force)
     config = _run_config(args, settings)
     backend = _make_backend(settings, spec, args.api_key_env, args.timeout)
     store = None if args.no_save else Store(args.data_dir or settings.data_dir)
@@ -232,9 +336,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     finally:
         if store:
             store.close()
+    failure = jsonl.failure if jsonl is not None else None
     if jsonl is None:
-        _write_output(result, args.output, args.format, args.force, schema.schema)
+        failure = _write_output(result, args.output, args.format, args.force, schema.schema)
     code = _summarize(result, interrupted)
+    if failure:
+        _lost_output(result, failure, saved=store is not None)
+        return EXIT_FAILED
     if jsonl is not None and jsonl.reader_gone:  # the reader closed the pipe: it had enough
         print(f"output closed after {result.accepted} records; `synth-tui resume {result.run_id}` continues",
               file=sys.stderr)
@@ -242,30 +350,48 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return code
 
 
+def _lost_output(result: RunResult, failure: str, saved: bool) -> None:
+    """The records could not be written where asked: say so, and where they still are."""
+    _error(failure)
+    if not saved:
+        print(f"the run's {result.accepted} records were not kept (--no-save)", file=sys.stderr)
+        return
+    more = f" and `synth-tui resume {result.run_id}` finishes the run" if result.accepted < result.requested else ""
+    print(f"run {result.run_id} keeps its {result.accepted} records in the history: "
+          f"`synth-tui export {result.run_id} -o FILE` writes them{more}", file=sys.stderr)
+
+
 class JsonlToStdout:
     """An event sink that also writes accepted records to stdout as JSON Lines. A closed
-    pipe (`| head`) stops the run, keeping what was accepted."""
+    pipe (`| head`) stops the run, keeping what was accepted; a failed write (a full disk)
+    stops it too and is an error (``failure``)."""
 
     def __init__(self, run: Run, printer: ProgressPrinter) -> None:
         self.run = run
         self.printer = printer
         self.reader_gone = False
+        self.failure: str | None = None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RecordsAccepted) and not self.reader_gone:
+        if isinstance(event, RecordsAccepted) and not self.reader_gone and self.failure is None:
             try:
-                sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in event.records))
+                sys.stdout.write("".join(dumps_json(r) + "\n" for r in event.records))
                 sys.stdout.flush()
             except BrokenPipeError:
                 self.reader_gone = True
-                sys.stdout = open(os.devnull, "w")  # so the interpreter's last flush has somewhere to go
+                _stdout_gone()
+                self.run.cancel()
+            except OSError as exc:
+                self.failure = f"cannot write to standard output: {exc.strerror or exc}"
+                _stdout_gone()
                 self.run.cancel()
         self.printer(event)
 
 
 def _run_config(args: argparse.Namespace, settings: Any) -> RunConfig:
+    concurrency = args.concurrency if args.concurrency is not None else settings.concurrency
     config = RunConfig(
-        count=args.count, batch_size=args.batch_size, concurrency=args.concurrency or settings.concurrency,
+        count=args.count, batch_size=args.batch_size, concurrency=concurrency,
         params=GenerationParams(args.temperature, args.top_p, args.max_tokens, args.seed),
         max_attempts=args.max_attempts, max_retries=args.max_retries, variation_hints=not args.no_hints,
         balance_enums=not args.no_balance,
@@ -308,14 +434,23 @@ def _execute(run: Run, backend: Any) -> tuple[RunResult, bool]:
 
 
 def _write_output(result: RunResult, output: str | None, fmt: str | None, force: bool,
-                  schema: dict[str, Any]) -> None:
+                  schema: dict[str, Any]) -> str | None:
+    """Write the run's records to ``output`` (or stdout); what went wrong, or None."""
     fmt = fmt or guess_format(output)
     if not result.records:
-        return  # no empty file for a run that accepted nothing
-    if output:
-        export_to_path(lambda: result.records, output, fmt, schema=schema, force=force)
-    else:
-        export_to_stdout(lambda: result.records, fmt, schema)
+        return None  # no empty file for a run that accepted nothing
+    try:
+        if output:
+            export_to_path(lambda: result.records, output, fmt, schema=schema, force=force)
+        else:
+            export_to_stdout(lambda: result.records, fmt, schema)
+    except BrokenPipeError:
+        _stdout_gone()
+    except (OutputWriteError, UserInputError) as exc:  # UserInputError: the path changed during the run
+        if not output:
+            _stdout_gone()
+        return str(exc)
+    return None
 
 
 def _summarize(result: RunResult, interrupted: bool) -> int:
@@ -327,7 +462,7 @@ def _summarize(result: RunResult, interrupted: bool) -> int:
         file=sys.stderr,
     )
     if result.error:
-        print(f"synth-tui: error: {clean_text(result.error)}", file=sys.stderr)
+        _error(result.error)
     if interrupted:
         print(f"interrupted: {result.accepted} records kept; `synth-tui resume {result.run_id}` continues",
               file=sys.stderr)
@@ -336,16 +471,19 @@ def _summarize(result: RunResult, interrupted: bool) -> int:
 
 
 def _format_row(doc: dict[str, Any]) -> list[str]:
-    counts = doc.get("counts", {})
-    backend = doc.get("backend", {})
-    return [
+    """One history row; every cell is outside text (an edited history, a server's model
+    name), so each is made one harmless line."""
+    counts = doc.get("counts") or {}
+    backend = doc.get("backend") or {}
+    cells = [
         doc["id"],
-        (doc.get("created") or "")[:19].replace("T", " "),
+        str(doc.get("created") or "")[:19].replace("T", " "),
         doc.get("status", ""),
         f"{backend.get('backend', '')}:{backend.get('model', '')}",
         f"{counts.get('accepted', 0)}/{counts.get('requested', 0)}",
         f"{doc['elapsed']:.1f}s" if isinstance(doc.get("elapsed"), (int, float)) else "-",
     ]
+    return [clean_line(c) for c in cells]
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -353,27 +491,27 @@ def cmd_history(args: argparse.Namespace) -> int:
         _print_warnings(store)
         runs = store.list_runs(args.status, args.limit)
     if args.json:
-        print(json.dumps(runs, indent=2, ensure_ascii=False))
+        _out(dumps_json(runs, indent=2))
         return EXIT_OK
     if not runs:
-        print("no runs yet" + (f" with status {args.status}" if args.status else ""))
+        _out("no runs yet" + (f" with status {args.status}" if args.status else ""))
         return EXIT_OK
     rows = [["ID", "CREATED (UTC)", "STATUS", "MODEL", "RECORDS", "TIME"]] + [_format_row(d) for d in runs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    _out("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows))
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     with Store(_data_dir(args), writable=False) as store:
+        _print_warnings(store)
         doc = store.get_run(args.id)
         sample = store.read_page(doc["id"], 0, args.sample)
     if args.json:
-        print(json.dumps({"run": doc, "sample": sample}, indent=2, ensure_ascii=False))
+        _out(dumps_json({"run": doc, "sample": sample}, indent=2))
         return EXIT_OK
-    counts = doc.get("counts", {})
-    backend = doc.get("backend", {})
+    counts = doc.get("counts") or {}
+    backend = doc.get("backend") or {}
     lines = [
         f"run       {doc['id']}",
         f"status    {doc.get('status')}",
@@ -383,39 +521,55 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"{counts.get('rejected', 0)} rejected, {counts.get('duplicates', 0)} duplicates",
         f"requests  {counts.get('requests', 0)} ({counts.get('retries', 0)} retries), tokens "
         f"{counts.get('prompt_tokens', 0)} prompt + {counts.get('completion_tokens', 0)} completion",
-        f"config    {json.dumps(doc.get('config', {}))}",
+        f"config    {dumps_json(doc.get('config', {}))}",
     ]
     if doc.get("error"):
-        lines.append(f"error     {clean_text(doc['error'])}")
-    lines.append("schema    " + json.dumps(doc.get("schema"), ensure_ascii=False))
+        lines.append(f"error     {doc['error']}")
+    lines.append("schema    " + dumps_json(doc.get("schema")))
     lines.append(f"sample ({len(sample)}):")
-    lines += ["  " + clean_text(json.dumps(r, ensure_ascii=False)) for r in sample]
-    print("\n".join(lines))
+    lines += ["  " + dumps_json(r) for r in sample]
+    _out("\n".join(clean_line(line) for line in lines))  # each from the history or a model: one harmless line
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     with Store(_data_dir(args), writable=False) as store:
+        _print_warnings(store)
         doc = store.get_run(args.id)
-        n = export_to_path(lambda: store.iter_records(doc["id"]), args.output, args.format,
-                           schema=doc.get("schema"), force=args.force)
-    print(f"wrote {n} records to {args.output}", file=sys.stderr)
+        try:
+            n = export_to_path(lambda: store.iter_records(doc["id"]), args.output, args.format,
+                               schema=doc.get("schema"), force=args.force)
+        except OutputWriteError as exc:
+            _error(exc)
+            print(f"run {doc['id']} keeps its records in the history: `synth-tui export {doc['id']} -o FILE` "
+                  "writes them elsewhere", file=sys.stderr)
+            return EXIT_FAILED
+    print(f"wrote {n} records to {clean_line(args.output)}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.output:  # before the first request, not after the last
+        check_output_path(args.output, force=args.force)
     with Store(_data_dir(args)) as store:
         _print_warnings(store)
         doc = store.get_run(args.id)
-        backend = _make_backend(settings, BackendSpec.from_described(doc.get("backend", {})), None)
+        spec = resume_spec(doc.get("backend") or {}, settings, args.base_url, args.api_key_env,
+                           run=f"run {doc['id']}")
+        backend = _make_backend(settings, spec, None)
         overrides = {"concurrency": args.concurrency} if args.concurrency else None
         run = Run.resume(store, doc["id"], backend, on_event=ProgressPrinter(quiet=args.quiet),
                          config_overrides=overrides)
         result, interrupted = _execute(run, backend)
+    failure = None
     if args.output:  # otherwise the records are in the history, where `export` finds them
-        _write_output(result, args.output, args.format, args.force, doc["schema"])
-    return _summarize(result, interrupted)
+        failure = _write_output(result, args.output, args.format, args.force, doc["schema"])
+    code = _summarize(result, interrupted)
+    if failure:
+        _lost_output(result, failure, saved=True)
+        return EXIT_FAILED
+    return code
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -424,7 +578,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from .core.compare import comparison_row, format_comparison, parse_model_spec, parse_price
 
-    schema = load_schema_file(args.schema)
+    schema = _load_schema(args.schema)
     settings = load_settings()
     specs = [parse_model_spec(m) for m in args.models]
     if len(specs) < 2:
@@ -439,7 +593,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with Store(args.data_dir or settings.data_dir) as store:
         _print_warnings(store)
         for spec, backend in zip(specs, backends):
-            print(f"-- {spec.kind}:{spec.model} (seed {args.seed})", file=sys.stderr)
+            print(f"-- {clean_line(spec.kind)}:{clean_line(spec.model)} (seed {args.seed})", file=sys.stderr)
             run = Run(schema, RunConfig.from_doc(config.to_doc()), backend, store=store,
                       on_event=ProgressPrinter(quiet=args.quiet))
             result, interrupted = _execute(run, backend)
@@ -449,9 +603,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 break
         rows = [comparison_row(store, run_id, prices) for run_id in run_ids]
     if args.json:
-        print(json.dumps([asdict(r) for r in rows], indent=2))
+        _out(dumps_json([asdict(r) for r in rows], indent=2))
     else:
-        print(format_comparison(rows))
+        _out(clean_text(format_comparison(rows)))
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.status == "done" for r in rows) else EXIT_FAILED
@@ -461,12 +615,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .core.report import format_report, run_report
 
     with Store(_data_dir(args), writable=False) as store:
+        _print_warnings(store)
         doc = store.get_run(args.id)
         report = run_report(store, doc["id"])
     if args.json:
-        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str))
+        _out(dumps_json(report.to_json(), indent=2, default=str))
     else:
-        print(clean_text(format_report(report, f"run {doc['id']} ({doc.get('status')})")))
+        _out(clean_text(format_report(report, f"run {doc['id']} ({doc.get('status')})")))
     return EXIT_OK
 
 
@@ -475,15 +630,23 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
     action = args.action or "list"
     if action == "list":
-        for name in templates.template_names():
-            print(f"{name:<20} {'built-in' if templates.is_builtin(name) else 'yours'}")
+        _out("\n".join(f"{clean_line(name):<20} {'built-in' if templates.is_builtin(name) else 'yours'}"
+                        for name in templates.template_names()))
     elif action == "show":
-        print(templates.template_text(args.name))
+        _out(safe_json_text(templates.template_text(args.name)))
     elif action == "save":
         try:
-            text = Path(args.file).read_text(encoding="utf-8")
+            data = read_capped(args.file)
+            text = data.decode("utf-8")
+        except FileNotFoundError:
+            raise UserInputError(f"{args.file}: schema file not found") from None
         except OSError as exc:
             raise UserInputError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise UserInputError(f"{args.file}: not UTF-8 text (byte {exc.start})") from None
+        except TooLarge as exc:
+            raise UserInputError(f"{args.file}: the schema file is too large: more than "
+                                 f"{exc.limit // (1024 * 1024)} MB, the most a schema may hold") from None
         path = templates.save_template(args.name, text, force=args.force)
         print(f"saved template {args.name} to {path}", file=sys.stderr)
     elif action == "delete":
@@ -494,6 +657,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     with Store(_data_dir(args)) as store:
+        _print_warnings(store)
         doc = store.delete_run(args.id)
     print(f"deleted run {doc['id']}", file=sys.stderr)
     return EXIT_OK

@@ -141,7 +141,7 @@ def test_sigkill_mid_run_then_resume_gives_exactly_n(tmp_path, server_process):
     run_id = journal.parent.name
     hist = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)
     assert hist[0]["status"] == "running"  # nobody has opened the directory for writing yet
-    resumed = cli("resume", run_id, "--data-dir", str(data))
+    resumed = cli("resume", run_id, "--base-url", server_process.url + "/v1", "--data-dir", str(data))
     assert resumed.returncode == 0, resumed.stderr
     assert f"{n}/{n} records" in resumed.stderr
     records = list(read_jsonl(journal))
@@ -299,7 +299,9 @@ def test_jsonl_streams_to_stdout_and_a_closed_pipe_stops_the_run(tmp_path, serve
     assert doc["status"] == "cancelled" and 3 <= doc["counts"]["accepted"] < 400
 
 
-def test_resume_reads_the_key_from_the_variable_the_run_named(tmp_path):
+def test_resume_needs_consent_for_the_runs_endpoint_and_key_variable(tmp_path):
+    """The history says where the run went and which variable held its key; the history
+    alone does not get to send a key anywhere: the user names both, or resume refuses."""
     key = "sk-custom-0123456789"
     srv = ServerProcess("--api-key", key, "--delay", "0.02")
     try:
@@ -315,7 +317,15 @@ def test_resume_reads_the_key_from_the_variable_the_run_named(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         assert journal is not None and proc.returncode == 130
-        resumed = cli("resume", journal.parent.name, "--data-dir", str(data), env=env)  # no OPENAI_API_KEY
+        run_id = journal.parent.name
+        refused = cli("resume", run_id, "--data-dir", str(data), env=env)
+        assert refused.returncode == 2
+        assert f"--base-url {srv.url}/v1" in refused.stderr and "--api-key-env MY_LLM_KEY" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        half = cli("resume", run_id, "--base-url", srv.url + "/v1", "--data-dir", str(data), env=env)
+        assert half.returncode == 2 and "--api-key-env MY_LLM_KEY" in half.stderr and "--base-url" not in half.stderr
+        resumed = cli("resume", run_id, "--base-url", srv.url + "/v1", "--api-key-env", "MY_LLM_KEY",
+                      "--data-dir", str(data), env=env)  # no OPENAI_API_KEY
     finally:
         srv.stop()
     assert resumed.returncode == 0, resumed.stderr

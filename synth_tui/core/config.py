@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserInputError
+from .fileio import write_atomic
 
 ENV_PREFIX = "SYNTH_TUI_"
 BACKEND_DEFAULTS: dict[str, dict[str, str | None]] = {
@@ -104,12 +105,8 @@ class Settings:
             "keymap": self.keymap,
             "backends": {k: v.to_json() for k, v in self.backends.items()},
         }
-        tmp = target.with_name(f".{target.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
+        # it may hold keys: 0o600 from the first byte
+        write_atomic(target, json.dumps(doc, indent=2).encode(), perm=0o600)
         self.path = target
         return target
 
@@ -131,8 +128,17 @@ def load_settings(path: Path | None = None) -> Settings:
             doc = json.loads(target.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise UserInputError(f"{target}:{exc.lineno}:{exc.colno}: invalid JSON in settings: {exc.msg}") from None
-        except OSError as exc:
-            raise UserInputError(f"cannot read settings {target}: {exc.strerror}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserInputError(f"cannot read settings {target}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not isinstance(doc, dict):
+        raise UserInputError(f"{target}: the settings must be a JSON object, not {type(doc).__name__}")
+    try:
+        return _settings_from(doc, target)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UserInputError(f"{target}: a setting has the wrong type ({exc}): correct it or delete the file") from None
+
+
+def _settings_from(doc: dict[str, Any], target: Path) -> Settings:
     backends = {}
     for kind, conf in (doc.get("backends") or {}).items():
         if isinstance(conf, dict):
@@ -145,7 +151,7 @@ def load_settings(path: Path | None = None) -> Settings:
         backend=doc.get("backend") or "local",
         backends=backends,
         data_dir=doc.get("data_dir"),
-        concurrency=int(doc.get("concurrency") or 4),
+        concurrency=_positive_int(doc.get("concurrency"), "concurrency", 4),
         prices={m: (float(p[0]), float(p[1])) for m, p in (doc.get("prices") or {}).items()
                 if isinstance(p, list) and len(p) == 2},
         keymap={k: v for k, v in (doc.get("keymap") or {}).items() if isinstance(k, str) and isinstance(v, str)},
@@ -161,3 +167,11 @@ def load_settings(path: Path | None = None) -> Settings:
         conf.model = env.get(f"{ENV_PREFIX}MODEL") or conf.model
         conf.base_url = env.get(f"{ENV_PREFIX}BASE_URL") or conf.base_url
     return settings
+
+
+def _positive_int(value: Any, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return value

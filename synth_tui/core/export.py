@@ -7,19 +7,42 @@ JSON text. Columns come from the schema first, then any extra keys found in the 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
-from .errors import UserInputError
+from .errors import SynthError, UserInputError
+from .fileio import check_writable, describe_os_error, replace_file
 
 FORMATS = ("jsonl", "json", "csv")
 RecordSource = Callable[[], Iterable[dict[str, Any]]]
+
+
+class OutputWriteError(SynthError):
+    """The output could not be written (a full disk, a closed or failing stdout). Not bad
+    input: the CLI exits 1 and says where the records are kept."""
+
+
+# DEL, C1 and the bidi controls (the set synth_tui.textsafe makes visible on screen)
+_JSON_SAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F,
+                                         *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def dumps_json(value: Any, **kw: Any) -> str:
+    """JSON text of ``value`` that holds no character a terminal acts on: JSON escapes C0
+    controls itself; DEL, C1 codes and bidi overrides (which it would leave raw, and which
+    can only occur inside strings) are written as ``\\uXXXX`` too. The data is exactly the
+    same once parsed; only its spelling differs."""
+    return safe_json_text(json.dumps(value, ensure_ascii=False, **kw))
+
+
+def safe_json_text(text: str) -> str:
+    """Valid JSON text with DEL, C1 and bidi controls written as ``\\uXXXX`` escapes: the
+    same JSON value, nothing a terminal acts on (raw C0 cannot occur in valid JSON)."""
+    return text.translate(_JSON_SAFE)
 
 
 def guess_format(path: str | Path | None, default: str = "jsonl") -> str:
@@ -66,14 +89,14 @@ def write_records(records: RecordSource, out: TextIO, fmt: str, schema: dict[str
     if fmt == "jsonl":
         n = 0
         for record in records():
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(dumps_json(record) + "\n")
             n += 1
         return n
     if fmt == "json":
         n = 0
         out.write("[")
         for record in records():
-            out.write(("\n  " if n == 0 else ",\n  ") + json.dumps(record, ensure_ascii=False))
+            out.write(("\n  " if n == 0 else ",\n  ") + dumps_json(record))
             n += 1
         out.write("\n]\n" if n else "]\n")
         return n
@@ -96,37 +119,49 @@ def write_records(records: RecordSource, out: TextIO, fmt: str, schema: dict[str
     raise UserInputError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
+def check_output_path(path: str | Path, *, force: bool = False) -> None:
+    """Raise UserInputError unless ``path`` can be written (before a run, not after it):
+    an existing regular file needs ``force``; a FIFO, device or ``/dev/stdout`` is written
+    through and needs none; a directory or a missing folder is an error."""
+    target = Path(path).expanduser()
+    try:
+        check_writable(target, force=force)
+    except FileExistsError:
+        raise UserInputError(f"{target} already exists: choose another name or use --force to overwrite it") from None
+    except OSError as exc:
+        raise UserInputError(describe_os_error(exc, target)) from None
+
+
 def export_to_path(
     records: RecordSource, path: str | Path, fmt: str | None = None, *,
     schema: dict[str, Any] | None = None, force: bool = False,
 ) -> int:
-    """Export to a file atomically (a temp file renamed into place). Refuses to overwrite
-    an existing file unless ``force``."""
+    """Export to a file atomically (a temp file with a unique name renamed into place); a
+    FIFO, a device or ``/dev/stdout`` is written through. Refuses to overwrite an existing
+    regular file unless ``force``. A path that cannot be written is a UserInputError; a
+    write that fails on the way (a full disk) an OutputWriteError."""
     target = Path(path).expanduser()
     fmt = fmt or guess_format(target)
     if fmt not in FORMATS:
         raise UserInputError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    if target.exists() and not force:
-        raise UserInputError(f"{target} already exists: choose another name or use --force to overwrite it")
-    if target.is_dir():
-        raise UserInputError(f"{target} is a directory: give a file name")
-    tmp = target.with_name(f".{target.name}.part")
+    check_output_path(target, force=force)
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            n = write_records(records, fh, fmt, schema)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        with replace_file(target, newline="") as fh:
+            return write_records(records, fh, fmt, schema)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
-        raise UserInputError(f"cannot write {target}: {reason}") from None
-    return n
+        raise OutputWriteError(describe_os_error(exc, target)) from None
 
 
 def export_to_stdout(records: RecordSource, fmt: str, schema: dict[str, Any] | None = None) -> int:
+    """Write to standard output; a failed write (``> /dev/full``) is an OutputWriteError."""
     out = sys.stdout
-    if isinstance(out, io.TextIOWrapper):
-        out.reconfigure(newline="")
-    return write_records(records, out, fmt, schema)
+    try:
+        if isinstance(out, io.TextIOWrapper):
+            out.reconfigure(newline="")
+        n = write_records(records, out, fmt, schema)
+        out.flush()
+        return n
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write to standard output: {exc.strerror or exc}") from None

@@ -16,7 +16,6 @@ fsync, rename) and records never go through TinyDB on the hot path.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -31,6 +30,7 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
 from .errors import DataDirLocked, StoreError, UserInputError
+from .fileio import check_writable, describe_os_error, write_atomic
 
 STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
 RESUMABLE = ("failed", "cancelled", "interrupted")
@@ -51,40 +51,47 @@ def default_data_dir() -> Path:
 
 
 def _describe_os_error(exc: OSError, path: Path | str) -> str:
-    if exc.errno == errno.ENOSPC:
-        return f"the disk is full while writing {path}"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"no permission to write {path}"
-    return f"cannot write {path}: {exc.strerror or exc}"
+    return describe_os_error(exc, path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file + fsync + rename: the old file survives any failure."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise StoreError(_describe_os_error(exc, path)) from exc
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 class CorruptHistory(StoreError):
     pass
 
 
+def _valid_run_doc(doc: Any) -> bool:
+    """Whether a history document has the shape every command relies on."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str) or not doc["id"]:
+        return False
+    kinds = {"status": str, "created": str, "counts": dict, "backend": dict, "config": dict}
+    return all(doc.get(k) is None or isinstance(doc[k], t) for k, t in kinds.items())
+
+
+def _check_history_shape(data: Any) -> str | None:
+    """Why ``data`` is not a TinyDB history of runs, or None if it is one."""
+    if not isinstance(data, dict):
+        return f"it holds {type(data).__name__ if data is not None else 'null'}, not a JSON object of runs"
+    for table, docs in data.items():
+        if not isinstance(docs, dict):
+            return f"its table {table!r} is not a JSON object"
+        for doc_id, doc in docs.items():
+            if not str(doc_id).isdigit():
+                return f"its table {table!r} has a document id {doc_id!r} that is not a number"
+            if table == "_default" and not _valid_run_doc(doc):
+                return f"its run document {doc_id} is not a run (no id, or a field of the wrong type)"
+    return None
+
+
 class AtomicJSONStorage(Storage):
-    """TinyDB storage that never leaves a half-written file behind."""
+    """TinyDB storage that never leaves a half-written file behind. A file that exists
+    but is empty, ``null`` or of the wrong shape is corrupt, never "no runs"."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -94,12 +101,26 @@ class AtomicJSONStorage(Storage):
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
+        except IsADirectoryError:
+            raise UserInputError(
+                f"the history {self.path} is a directory: move it out of the way (the history is then "
+                "rebuilt from runs/), or use --data-dir for another data directory"
+            ) from None
+        except OSError as exc:
+            raise UserInputError(
+                f"cannot read the history {self.path}: {exc.strerror or exc}. Check its permissions, "
+                "or use --data-dir for another data directory"
+            ) from None
         if not raw.strip():
-            return None
+            raise CorruptHistory(f"{self.path} is empty")
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CorruptHistory(f"{self.path} is not valid JSON ({exc})") from None
+        problem = _check_history_shape(data)
+        if problem:
+            raise CorruptHistory(f"{self.path} is not a run history: {problem}")
+        return data
 
     def write(self, data: dict[str, Any]) -> None:
         atomic_write_bytes(self.path, json.dumps(data, ensure_ascii=False).encode())
@@ -116,8 +137,8 @@ class Journal:
         self.path = path
         self.group = group
         self.interval = interval
-        _drop_torn_tail(path)
         try:
+            _drop_torn_tail(path)
             self._fh = open(path, "ab")
         except OSError as exc:
             raise StoreError(_describe_os_error(exc, path)) from exc
@@ -125,9 +146,12 @@ class Journal:
         self._last_sync = time.monotonic()
 
     def append(self, records: list[dict[str, Any]]) -> None:
+        """Write ``records`` to the file (flushed to the OS, so a kill of this process
+        loses none of them once this returns; the fsync against power loss is batched)."""
         data = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
         try:
             self._fh.write(data)
+            self._fh.flush()
             self._unsynced += len(records)
             if self._unsynced >= self.group or time.monotonic() - self._last_sync >= self.interval:
                 self.sync()
@@ -148,7 +172,8 @@ class Journal:
         except OSError as exc:
             raise StoreError(_describe_os_error(exc, self.path)) from exc
         finally:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # a flush that failed above fails again here
+                self._fh.close()
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -212,7 +237,13 @@ class DataDirLock:
         self._fh: Any = None
 
     def acquire(self) -> None:
-        fh = open(self.path, "a+")
+        try:
+            fh = open(self.path, "a+")
+        except OSError as exc:
+            raise UserInputError(
+                f"cannot write the data directory {self.path.parent}: {exc.strerror or exc}. Use --data-dir "
+                "(or $SYNTH_TUI_DATA_DIR) for a directory you can write"
+            ) from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -257,7 +288,20 @@ class Store:
         if writable:
             self._lock = DataDirLock(self.data_dir)
             self._lock.acquire()
-        self._db = self._open_history()
+            try:  # a temp file beside the history, as every history write makes
+                check_writable(self.data_dir / "lock", force=True)
+            except OSError as exc:
+                self._lock.release()
+                raise UserInputError(
+                    f"cannot write the data directory {self.data_dir}: {exc.strerror or exc}. Use --data-dir "
+                    "(or $SYNTH_TUI_DATA_DIR) for a directory you can write"
+                ) from None
+        try:
+            self._db = self._open_history()
+        except BaseException:
+            if self._lock:
+                self._lock.release()
+            raise
         if writable:
             self._mark_interrupted()
 
@@ -266,28 +310,68 @@ class Store:
         path = self.data_dir / "history.json"
         db = TinyDB(path, storage=AtomicJSONStorage)
         try:
-            db.all()
+            docs = db.all()
         except CorruptHistory as exc:
             db.close()
-            backup = path.with_name(f"history.corrupt-{int(time.time())}.json")
-            if self.writable:
-                os.replace(path, backup)
-                self.warnings.append(f"{exc}. It was moved to {backup}; the history was rebuilt from runs/.")
-                db = TinyDB(path, storage=AtomicJSONStorage)
-                self._rebuild_history(db)
-            else:
+            if not self.writable:
                 self.warnings.append(f"{exc}. Run synth-tui once with write access to repair it.")
-                db = TinyDB(storage=_MemoryStorage)
-                self._rebuild_history(db)
+                return self._memory_history([], self._saved_runs(set()))
+            backup = self._move_aside(path)
+            db = TinyDB(path, storage=AtomicJSONStorage)
+            found = self._saved_runs(set())
+            if found:
+                db.insert_multiple(found)
+            self.warnings.append(
+                f"{exc}. It was moved to {backup}; the history was rebuilt from runs/*/run.json "
+                f"({len(found)} run{'s' if len(found) != 1 else ''})."
+            )
+            return db
+        missing = self._saved_runs({d["id"] for d in docs})
+        if missing:
+            n = len(missing)
+            if self.writable:
+                db.insert_multiple(missing)
+                self.warnings.append(f"{n} run{'s' if n != 1 else ''} missing from {path} "
+                                     "were restored from runs/*/run.json.")
+            else:
+                db.close()
+                self.warnings.append(f"{n} run{'s' if n != 1 else ''} missing from {path} are shown from "
+                                     "runs/*/run.json; the next synth-tui that writes restores them.")
+                return self._memory_history(docs, missing)
         return db
 
-    def _rebuild_history(self, db: TinyDB) -> None:
+    def _move_aside(self, path: Path) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        backup = path.with_name(f"history.corrupt-{stamp}.json")
+        n = 1
+        while backup.exists():
+            n += 1
+            backup = path.with_name(f"history.corrupt-{stamp}-{n}.json")
+        try:
+            os.replace(path, backup)
+        except OSError as exc:
+            raise UserInputError(f"{path} is corrupt and cannot be moved aside: {exc.strerror or exc}") from None
+        return backup
+
+    @staticmethod
+    def _memory_history(docs: list[dict[str, Any]], more: list[dict[str, Any]]) -> TinyDB:
+        db = TinyDB(storage=_MemoryStorage)
+        if docs or more:
+            db.insert_multiple([dict(d) for d in docs] + more)
+        return db
+
+    def _saved_runs(self, known: set[str]) -> list[dict[str, Any]]:
+        """The documents in runs/*/run.json of runs not in ``known``, oldest first."""
         docs = []
         for meta in sorted((self.data_dir / "runs").glob("*/run.json")):
-            with contextlib.suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
-                docs.append(json.loads(meta.read_text()))
-        if docs:
-            db.insert_multiple(docs)
+            if meta.parent.name in known:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                doc = json.loads(meta.read_bytes())
+                if _valid_run_doc(doc) and doc["id"] == meta.parent.name:
+                    docs.append(doc)
+        docs.sort(key=lambda d: d.get("created") or "")
+        return docs
 
     def _mark_interrupted(self) -> None:
         for doc in self._db.search(Query().status == "running"):
@@ -325,7 +409,9 @@ class Store:
             atomic_write_bytes(path, json.dumps(doc, ensure_ascii=False, indent=1).encode())
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        """One run by id, or by a unique prefix of its id."""
+        """One run by id, or by a unique prefix of its id (which may not be empty)."""
+        if not run_id or not run_id.strip():
+            raise UserInputError("a run id (or the start of one) may not be empty: `synth-tui history` lists them")
         with self._mutex:
             doc = self._db.get(Query().id == run_id)
             if doc is None:
@@ -350,10 +436,15 @@ class Store:
         self._require_writable()
         with self._mutex:
             doc = self.get_run(run_id)
+            run_dir = self.run_dir(doc["id"])
+            try:  # run.json first: a run whose run.json exists comes back at the next start
+                (run_dir / "run.json").unlink(missing_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot delete run {doc['id']}: {exc.strerror or exc}") from None
             self._db.remove(Query().id == doc["id"])
-        run_dir = self.run_dir(doc["id"])
         for child in run_dir.glob("*"):
-            child.unlink()
+            with contextlib.suppress(OSError):
+                child.unlink()
         with contextlib.suppress(OSError):
             run_dir.rmdir()
         return doc

@@ -5,12 +5,12 @@ file. A user template may not take a built-in's name."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from .errors import UserInputError
+from .fileio import describe_os_error, write_atomic
 from .schema import parse_schema
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -134,7 +134,9 @@ def user_templates_dir() -> Path:
 
 def user_template_names() -> list[str]:
     folder = user_templates_dir()
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.json") if NAME.match(p.stem))  # only names save() gives
 
 
 def template_names() -> list[str]:
@@ -146,10 +148,17 @@ def is_builtin(name: str) -> bool:
     return name in TEMPLATES
 
 
+def _user_path(name: str) -> Path:
+    """The file of the user's template ``name``; a name that is not one (``../x``) is refused."""
+    if not NAME.match(name):
+        raise UserInputError(f"no template named {name!r}: `synth-tui templates` lists them")
+    return user_templates_dir() / f"{name}.json"
+
+
 def template_text(name: str) -> str:
     if name in TEMPLATES:
         return json.dumps(TEMPLATES[name], indent=2, ensure_ascii=False)
-    path = user_templates_dir() / f"{name}.json"
+    path = _user_path(name)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -169,18 +178,16 @@ def save_template(name: str, text: str, *, force: bool = False) -> Path:
         raise UserInputError(f"template {name!r} exists: use --force to replace it")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     except OSError as exc:
-        raise UserInputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise UserInputError(describe_os_error(exc, path)) from None
     return path
 
 
 def delete_template(name: str) -> None:
     if name in TEMPLATES:
         raise UserInputError(f"{name!r} is a built-in template and cannot be deleted")
-    path = user_templates_dir() / f"{name}.json"
+    path = _user_path(name)
     try:
         path.unlink()
     except FileNotFoundError:

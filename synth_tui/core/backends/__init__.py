@@ -3,6 +3,7 @@ and one line in ``BACKENDS``."""
 
 from __future__ import annotations
 
+import shlex
 from typing import Any, Callable
 
 from ..errors import UserInputError
@@ -66,7 +67,64 @@ def backend_from_settings(spec: BackendSpec, settings: Any, **options: Any) -> B
     return create_backend(spec, api_key=settings.api_key(spec.kind, spec.api_key_env), **options)
 
 
+class ResumeNeedsConsent(UserInputError):
+    """A run's history names a base URL or key variable other than the user's settings
+    would use. The history file is not trusted with where a key goes: resuming needs the
+    user to name them. ``differences`` lists (what, the run's value, the settings' value,
+    the flag that names it), e.g. ("base URL", "http://host/v1", "https://api.openai.com/v1",
+    "--base-url")."""
+
+    def __init__(self, run: str, differences: list[tuple[str, str | None, str | None, str]]) -> None:
+        self.differences = differences
+        said = "; ".join(f"its {what} is {recorded!r}, your settings use {expected!r}"
+                         for what, recorded, expected, _ in differences)
+        flags = " ".join(f"{flag} {shlex.quote(recorded or '')}" for _, recorded, _, flag in differences)
+        super().__init__(
+            f"{run} did not use the endpoint your settings name ({said}). The history file alone does not "
+            f"choose where a key is sent: to resume with the run's values, pass {flags}"
+        )
+
+
+def _same_url(a: str | None, b: str | None) -> bool:
+    return (a or "").rstrip("/") == (b or "").rstrip("/")
+
+
+def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None = None,
+                api_key_env: str | None = None, *, run: str = "this run") -> BackendSpec:
+    """The backend to resume a past run with, from what its history says (``described``:
+    the run document's ``backend``) and the user's settings.
+
+    The backend kind and model are the run's. The base URL and the key variable decide
+    where which secret goes, so the history file alone cannot choose them: where the run's
+    values differ from the user's settings (or defaults), the caller must pass them
+    (``base_url``/``api_key_env``, the user's explicit choice, taken as given); otherwise
+    :class:`ResumeNeedsConsent` lists what differs. Blank values fall back to the settings.
+    """
+    if not isinstance(described, dict):
+        described = {}
+    kind = described.get("backend") or "local"
+    if not isinstance(kind, str) or kind not in BACKENDS:
+        raise UserInputError(f"{run} used the backend {kind!r}, which this version does not know: "
+                             f"choose one of {', '.join(BACKENDS)}")
+    model = described.get("model") if isinstance(described.get("model"), str) else None
+    if kind == "local":
+        return BackendSpec(kind=kind, model=model)
+    conf = settings.for_backend(kind)
+    recorded_url = described.get("base_url") if isinstance(described.get("base_url"), str) else None
+    recorded_env = described.get("api_key_env") if isinstance(described.get("api_key_env"), str) else None
+    differences: list[tuple[str, str | None, str | None, str]] = []
+    url = base_url or conf.base_url
+    if base_url is None and recorded_url and not _same_url(recorded_url, conf.base_url):
+        differences.append(("base URL", recorded_url, conf.base_url, "--base-url"))
+    env = api_key_env or conf.api_key_env
+    if api_key_env is None and recorded_env and recorded_env != conf.api_key_env and kind != "ollama":
+        differences.append(("key variable", recorded_env, conf.api_key_env, "--api-key-env"))
+    if differences:
+        raise ResumeNeedsConsent(run, differences)
+    return BackendSpec(kind=kind, model=model, base_url=url, api_key_env=env)
+
+
 __all__ = [
     "BACKENDS", "Backend", "BackendSpec", "Completion", "CompletionRequest", "GenerationParams",
-    "backend_from_settings", "create_backend",
+    "ResumeNeedsConsent", "backend_from_settings", "create_backend", "resume_spec",
 ]
