@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+import random
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.events import DescendantFocus
 from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from .core.backends import BackendSpec, backend_from_settings
@@ -27,8 +29,17 @@ from .core.config import Settings, load_settings
 from .core.engine import Run, RunConfig, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
-from .core.schema import RecordSchema
 from .core.store import Store
+from .messages import (
+    CancelRequested, CompareRequested, ConnectionTestRequested, GenerateRequested, JobSpec, RerunRequested,
+    ResumeRequested,
+)
+from .screens.dialogs import HelpScreen
+from .screens.editor import EditorScreen
+from .screens.history import HistoryScreen
+from .screens.progress import ProgressScreen
+from .screens.report import ComparisonScreen
+from .screens.settings import SettingsScreen
 from .textsafe import clean_line, clean_text
 
 
@@ -38,15 +49,6 @@ def stylesheet_path() -> Path:
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parent.parent / "screens.tcss"
-
-
-@dataclass
-class JobSpec:
-    """Everything a generation needs, as the editor screen collected it."""
-
-    schema: RecordSchema
-    config: RunConfig
-    backend: BackendSpec
 
 
 class EventsReadyMessage(Message):
@@ -83,6 +85,16 @@ class ProbeDoneMessage(Message):
         self.message = message
 
 
+WORKER_FAILURES = {
+    "generate": "Could not run the generation",
+    "resume": "Could not resume the run",
+    "compare": "The comparison stopped",
+    "probe": "Connection test failed",
+    "report": "Could not compute the report",
+    "comparison": "Could not compare the runs",
+}
+
+
 class SynthApp(App[None]):
     TITLE = "synth-tui"
     CSS_PATH = stylesheet_path()
@@ -112,11 +124,16 @@ class SynthApp(App[None]):
         self.store_error: str | None = None
         self.current_run: Run | None = None
         self.last_result: RunResult | None = None
-        self.last_event: Event | None = None
+        self.last_event: Event | None = None  # the latest event the screens were given
         # Engine events from the worker thread wait here (deque appends are thread-safe)
         # and are drained ten times a second: a run of thousands of answers a second then
         # costs the UI ten wake-ups a second, not thousands (bench/tui_overhead.py).
         self._events: deque[Event] = deque()
+
+    @property
+    def running_run_id(self) -> str | None:
+        run = self.current_run
+        return run.run_id if run is not None else None
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -126,13 +143,13 @@ class SynthApp(App[None]):
         super().notify(clean_text(message), title=clean_line(title), severity=severity,
                        timeout=timeout, markup=False)
 
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        """The one place the cursor blink is set: on whatever text field takes the focus."""
+        if isinstance(event.widget, (Input, TextArea)):
+            event.widget.cursor_blink = self.blink
+
     # -- start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
-        from .screens.editor import EditorScreen
-        from .screens.history import HistoryScreen
-        from .screens.progress import ProgressScreen
-        from .screens.settings import SettingsScreen
-
         self.open_store()
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
@@ -163,14 +180,16 @@ class SynthApp(App[None]):
         if self.store is not None:
             self.store.close()
 
+    @property
+    def progress_screen(self) -> ProgressScreen:
+        return cast(ProgressScreen, self.get_screen("progress"))
+
     # -- navigation ----------------------------------------------------------------------
     def action_show(self, name: str) -> None:
-        if self.screen.id != name and not isinstance(self.screen, _modal_types()):
+        if self.screen.id != name and not isinstance(self.screen, ModalScreen):
             self.switch_screen(name)
 
     def action_help(self) -> None:
-        from .screens.dialogs import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
@@ -181,33 +200,63 @@ class SynthApp(App[None]):
         yield SystemCommand("History", "Browse, export and resume runs (F4)", lambda: self.action_show("history"))
         yield SystemCommand("Settings", "Backends, models and keys (F5)", lambda: self.action_show("settings"))
         yield SystemCommand("Help", "Keys of this screen (F1)", self.action_help)
-        yield SystemCommand("Cancel run", "Stop the current run, keeping its records", self.cancel_run)
+        if self.running:
+            yield SystemCommand("Cancel run", "Stop the current run, keeping its records", self.cancel_run)
         for name, title, help_text in getattr(screen, "PALETTE", ()):
             yield SystemCommand(title, help_text, getattr(screen, f"action_{name}"))
+
+    # -- requests from the screens -----------------------------------------------------------
+    def on_generate_requested(self, message: GenerateRequested) -> None:
+        if self._refuse_second_run():
+            return
+        job = message.job
+        self._prepare_progress(job.config.count, job.backend, job.schema.field_names())
+        self._generate(job)
+
+    def on_compare_requested(self, message: CompareRequested) -> None:
+        if self._refuse_second_run():
+            return
+        job = message.job
+        if job.config.params.seed is None:
+            job.config.params.seed = random.randrange(1, 2**31)
+        self._prepare_progress(job.config.count, message.specs[0], job.schema.field_names())
+        self._compare(job, message.specs)
+
+    def on_resume_requested(self, message: ResumeRequested) -> None:
+        if self._refuse_second_run():
+            return
+        if self.store is None or not self.store.writable:
+            self.notify(self.store_error or "the history is read-only", severity="error")
+            return
+        try:
+            doc = self.store.get_run(message.run_id)
+        except SynthError as exc:
+            self.notify(str(exc), title="Could not resume the run", severity="error")
+            return
+        spec = BackendSpec.from_described(doc.get("backend", {}))
+        columns = list((doc.get("schema") or {}).get("properties") or {})
+        self._prepare_progress(doc.get("config", {}).get("count", 0), spec, columns)
+        self._resume(doc["id"], spec)
+
+    def on_rerun_requested(self, message: RerunRequested) -> None:
+        cast(EditorScreen, self.get_screen("editor")).load(message.schema, message.config, message.backend)
+        self.switch_screen("editor")
+
+    def on_cancel_requested(self, message: CancelRequested) -> None:
+        self.cancel_run()
+
+    def on_connection_test_requested(self, message: ConnectionTestRequested) -> None:
+        self._test_connection(message.spec)
 
     # -- runs ----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self.current_run is not None
 
-    def start_generation(self, job: JobSpec) -> None:
+    def _refuse_second_run(self) -> bool:
         if self.running:
             self.notify("A run is already going: cancel it first (F8 on the progress screen).", severity="warning")
-            return
-        self._prepare_progress(job.config.count, job.backend, job.schema.field_names())
-        self._generate(job)
-
-    def start_comparison(self, job: JobSpec, specs: list[BackendSpec]) -> None:
-        """Run the schema on each model in turn, same count and seed, then compare."""
-        if self.running:
-            self.notify("A run is already going: cancel it first (F8 on the progress screen).", severity="warning")
-            return
-        if job.config.params.seed is None:
-            import random
-
-            job.config.params.seed = random.randrange(1, 2**31)
-        self._prepare_progress(job.config.count, specs[0], job.schema.field_names())
-        self._compare(job, specs)
+        return self.running
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run", name="compare")
     def _compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
@@ -227,30 +276,15 @@ class SynthApp(App[None]):
     def on_run_begin_message(self, message: RunBeginMessage) -> None:
         self.drain_events()
         self.last_event = None
-        self.get_screen("progress").reset(message.total, message.spec, message.columns)  # type: ignore[attr-defined]
+        self.progress_screen.reset(message.total, message.spec, message.columns)
 
     def on_comparison_done_message(self, message: ComparisonDoneMessage) -> None:
-        from .screens.report import ComparisonScreen, prices_of
-
         if len(message.run_ids) >= 2:
-            self.push_screen(ComparisonScreen(message.run_ids, prices_of(self)))
-
-    def resume_run(self, run_id: str) -> None:
-        if self.running:
-            self.notify("A run is already going: cancel it first.", severity="warning")
-            return
-        if self.store is None or not self.store.writable:
-            self.notify(self.store_error or "the history is read-only", severity="error")
-            return
-        doc = self.store.get_run(run_id)
-        spec = BackendSpec.from_described(doc.get("backend", {}))
-        columns = list((doc.get("schema") or {}).get("properties") or {})
-        self._prepare_progress(doc.get("config", {}).get("count", 0), spec, columns)
-        self._resume(doc["id"], spec)
+            self.push_screen(ComparisonScreen(message.run_ids, dict(self.settings.prices)))
 
     def _prepare_progress(self, total: int, spec: BackendSpec, columns: list[str]) -> None:
         self.last_event = None
-        self.get_screen("progress").reset(total, spec, columns)  # type: ignore[attr-defined]
+        self.progress_screen.reset(total, spec, columns)
         self.sub_title = "starting..."
         self.switch_screen("progress")
 
@@ -292,6 +326,7 @@ class SynthApp(App[None]):
         self.post_message(RunDoneMessage(result))
 
     def _post_event(self, event: Event) -> None:
+        """Called on the run's thread: queue the event; start, end and notices wake the UI."""
         self._events.append(event)
         if isinstance(event, (RunStarted, RunFinished, RunFailed, Notice)):
             self.post_message(EventsReadyMessage())
@@ -307,16 +342,16 @@ class SynthApp(App[None]):
         self.drain_events()
 
     def drain_events(self) -> None:
+        """The one path from a run to the screens: queued events go to the progress screen
+        (which draws them if it is shown, or when it is shown next) and the header."""
         if not self._events:
             return
-        progress = self.get_screen("progress")
-        while self._events:
-            event = self._events.popleft()
-            self.last_event = event
-            progress.handle_event(event)  # type: ignore[attr-defined]
+        events = [self._events.popleft() for _ in range(len(self._events))]
+        self.progress_screen.take(events)
+        last = self.last_event = events[-1]
         # every screen's header shows the run's progress
-        if self.current_run is not None and not isinstance(self.last_event, (RunFinished, RunFailed)):
-            p = self.last_event.progress
+        if self.current_run is not None and not isinstance(last, (RunFinished, RunFailed)):
+            p = last.progress
             self.sub_title = f"running {p.done}/{p.total} · {p.rate:.1f} rec/s · rejected {p.rejected}"
 
     def on_run_done_message(self, message: RunDoneMessage) -> None:
@@ -324,8 +359,8 @@ class SynthApp(App[None]):
         result = message.result
         self.last_result = result
         self.sub_title = f"last run {result.status}: {result.accepted}/{result.requested}"
-        self.get_screen("progress").handle_result(result)  # type: ignore[attr-defined]
-        self.get_screen("history").refresh_runs()  # type: ignore[attr-defined]
+        self.progress_screen.handle_result(result)
+        cast(HistoryScreen, self.get_screen("history")).refresh_runs()
         if result.status == "failed":
             self.notify(result.error or "the run failed", title="Run failed", severity="error", timeout=15)
         else:
@@ -337,20 +372,20 @@ class SynthApp(App[None]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        self.current_run = None
-        self.sub_title = ""
         if isinstance(error, SynthError):
             message = str(error)
         else:
             message = f"unexpected error: {type(error).__name__}: {error}"
-        title = "Connection test failed" if event.worker.name == "probe" else "Could not start the run"
+        title = WORKER_FAILURES.get(event.worker.name, "Something failed")
         self.notify(message, title=title, severity="error", timeout=15)
         if event.worker.group == "run":
-            self.get_screen("progress").show_error(message)  # type: ignore[attr-defined]
+            self.current_run = None
+            self.sub_title = ""
+            self.progress_screen.show_error(message)
 
     # -- settings ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe", name="probe")
-    def test_connection(self, spec: BackendSpec) -> None:
+    def _test_connection(self, spec: BackendSpec) -> None:
         backend = self._backend(spec)
 
         async def go() -> tuple[bool, str]:
@@ -365,17 +400,6 @@ class SynthApp(App[None]):
     def on_probe_done_message(self, message: ProbeDoneMessage) -> None:
         self.notify(message.message, title=f"{message.kind}: {'OK' if message.ok else 'problem'}",
                     severity="information" if message.ok else "warning", timeout=10)
-
-    # -- editor hand-off -------------------------------------------------------------------
-    def load_into_editor(self, schema: dict[str, Any], config: dict[str, Any], backend: dict[str, Any]) -> None:
-        self.get_screen("editor").load(schema, config, backend)  # type: ignore[attr-defined]
-        self.switch_screen("editor")
-
-
-def _modal_types() -> tuple[type, ...]:
-    from textual.screen import ModalScreen
-
-    return (ModalScreen,)
 
 
 def run_app(data_dir: str | None = None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Select, Static, TextArea
@@ -15,6 +14,7 @@ from synth_tui.core.store import Store
 from synth_tui.core.templates import TEMPLATES
 
 from .fake_llm import Fault, FakeLLM
+from .waiting import notifications, settle, until
 
 
 def make_settings(tmp_path: Path, server: FakeLLM | None = None, key: str | None = None) -> Settings:
@@ -29,31 +29,42 @@ def make_app(tmp_path: Path, server: FakeLLM | None = None) -> SynthApp:
     return SynthApp(data_dir=tmp_path / "data", settings=make_settings(tmp_path, server), blink=False)
 
 
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
-        await pilot.pause(0.05)
-
-
 async def set_input(pilot, app, ident: str, value: str) -> None:
-    app.screen.query_one(f"#{ident}", Input).value = value
-    await pilot.pause()
+    field = app.screen.query_one(f"#{ident}", Input)
+    field.value = value
+    await until(pilot, lambda: field.value == value, f"the {ident} field")
+
+
+async def started(pilot, app) -> None:
+    """The app is up on its first screen."""
+    await until(pilot, lambda: app.screen.id == "editor" and app.screen.is_mounted, "the editor")
+
+
+async def schema_checked(pilot, app, text: str) -> None:
+    """Put ``text`` in the schema editor and wait for the check under it."""
+    editor = app.get_screen("editor")
+    editor.query_one("#schema-editor", TextArea).load_text(text)
+    await until(pilot, lambda: editor.checked_text == text, "the schema check")
+
+
+async def on_screen(pilot, app, name: str) -> None:
+    await until(pilot, lambda: app.screen.id == name and app.screen.is_mounted, f"the {name} screen")
+    await settle(pilot)
 
 
 async def test_template_generate_history_export(tmp_path, llm):
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         editor = app.screen
         editor.query_one("#template", Select).value = "orders"
-        await pilot.pause(0.4)
+        await until(pilot, lambda: editor.checked_text == editor.query_one("#schema-editor", TextArea).text
+                    and "order" in editor.checked_text, "the orders template")
         assert json.loads(editor.query_one("#schema-editor", TextArea).text) == TEMPLATES["orders"]
         await set_input(pilot, app, "count", "12")
         await set_input(pilot, app, "batch", "4")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.last_result is not None)
+        await until(pilot, lambda: app.last_result is not None)
         result = app.last_result
         assert result.status == "done" and result.accepted == 12
         assert app.screen.id == "progress"
@@ -63,21 +74,21 @@ async def test_template_generate_history_export(tmp_path, llm):
         assert all(schema.is_valid(r) for r in result.records)
 
         await pilot.press("f4")
-        await pilot.pause(0.2)
+        await on_screen(pilot, app, "history")
         history = app.screen
         assert history.id == "history" and history.runs[0]["id"] == result.run_id
         assert str(history.query_one("#page-line", Static).render()) == "records 1-12 of 12 ([ ])"
         assert history.query_one("#records", DataTable).row_count == 12
         out = tmp_path / "orders.json"
         await pilot.press("e")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.screen.query("#format"), "the export dialog")
         dialog = app.screen
         dialog.query_one("#format", Select).value = "json"
-        await pilot.pause(0.1)
+        await until(pilot, lambda: dialog.query_one("#path", Input).value.endswith(".json"), "the .json suffix")
         dialog.query_one("#path", Input).value = str(out)
         dialog.query_one("#path", Input).focus()
         await pilot.press("enter")  # a click could land on a toast covering the button
-        await wait_for(pilot, out.exists)
+        await until(pilot, out.exists)
         assert json.loads(out.read_text()) == result.records
 
 
@@ -85,23 +96,23 @@ async def test_cancel_midway_then_resume_from_history(tmp_path, llm):
     llm.delay = 0.05
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         await set_input(pilot, app, "count", "300")
         await set_input(pilot, app, "batch", "1")
         await set_input(pilot, app, "concurrency", "2")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 5)
+        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 5)
         await pilot.press("f8")
-        await wait_for(pilot, lambda: app.last_result is not None)
+        await until(pilot, lambda: app.last_result is not None)
         first = app.last_result
         assert first.status == "cancelled" and 5 <= first.accepted < 300
         llm.delay = 0.0
         await pilot.press("f4")
-        await pilot.pause(0.2)
+        await on_screen(pilot, app, "history")
         assert app.screen.runs[0]["status"] == "cancelled"
         app.last_result = None
         await pilot.press("u")
-        await wait_for(pilot, lambda: app.last_result is not None, timeout=60)
+        await until(pilot, lambda: app.last_result is not None, timeout=60)
         resumed = app.last_result
         assert resumed.run_id == first.run_id and resumed.status == "done" and resumed.accepted == 300
     records = list(Store(tmp_path / "data", writable=False).iter_records(first.run_id))
@@ -111,30 +122,28 @@ async def test_cancel_midway_then_resume_from_history(tmp_path, llm):
 async def test_refused_key_shows_the_error(tmp_path, llm):
     llm.api_key = "the-right-key"
     app = make_app(tmp_path, llm)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await started(pilot, app)
         await set_input(pilot, app, "count", "5")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.last_result is not None)
+        await until(pilot, lambda: app.last_result is not None)
         assert app.last_result.status == "failed"
         title = app.screen.query_one("#run-title", Static).render().plain
         assert "failed" in title and "refused the API key" in title
-        assert any("refused the API key" in n.message for n in app._notifications)
+        await until(pilot, lambda: "refused the API key" in notifications(app), "the notification")
 
 
 async def test_invalid_schema_shows_line_column_and_blocks_generate(tmp_path):
     app = make_app(tmp_path)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        app.screen.query_one("#schema-editor", TextArea).load_text('{\n  "a": {"type": "string"},\n  "b": \n}')
-        await pilot.pause(0.4)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await started(pilot, app)
+        await schema_checked(pilot, app, '{\n  "a": {"type": "string"},\n  "b": \n}')
         status = app.screen.query_one("#schema-status", Static).render().plain
         assert "line 4, column 1" in status and "invalid JSON" in status
         await pilot.press("ctrl+g")
-        await pilot.pause(0.1)
-        assert app.screen.id == "editor" and app.last_result is None
-        app.screen.query_one("#schema-editor", TextArea).load_text('{"a": {"type": "strng"}}')
-        await pilot.pause(0.4)
+        await until(pilot, lambda: "The schema has an error" in notifications(app), "the refusal")
+        assert app.screen.id == "editor" and app.last_result is None and app.running_run_id is None
+        await schema_checked(pilot, app, '{"a": {"type": "strng"}}')
         status = app.screen.query_one("#schema-status", Static).render().plain
         assert "$.properties.a.type" in status
 
@@ -142,12 +151,12 @@ async def test_invalid_schema_shows_line_column_and_blocks_generate(tmp_path):
 async def test_short_form_converts_in_place(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         area = app.screen.query_one("#schema-editor", TextArea)
-        area.load_text('{"name": {"type": "string"}}')
-        await pilot.pause(0.3)
+        await schema_checked(pilot, app, '{"name": {"type": "string"}}')
         await pilot.press("ctrl+t")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: app.screen.checked_text == area.text and '"properties"' in area.text,
+                    "the converted schema")
         assert json.loads(area.text) == {"type": "object", "properties": {"name": {"type": "string"}},
                                          "required": ["name"]}
 
@@ -157,13 +166,11 @@ async def test_model_output_is_shown_as_text(tmp_path, llm):
     llm.faults.append(Fault(content=json.dumps(hostile)))
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        app.screen.query_one("#schema-editor", TextArea).load_text(
-            '{"name": {"type": "string"}, "n": {"type": "integer"}}')
-        await pilot.pause(0.3)
+        await started(pilot, app)
+        await schema_checked(pilot, app, '{"name": {"type": "string"}, "n": {"type": "integer"}}')
         await set_input(pilot, app, "count", "1")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.last_result is not None)
+        await until(pilot, lambda: app.last_result is not None)
         table = app.screen.query_one("#latest", DataTable)
         cell = table.get_row_at(0)[0]
         assert "[bold red]x[/]" in cell.plain and "\x1b" not in cell.plain
@@ -173,11 +180,11 @@ async def test_model_output_is_shown_as_text(tmp_path, llm):
 async def test_help_lists_the_screen_keys(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         await pilot.press("f4")
-        await pilot.pause(0.1)
+        await on_screen(pilot, app, "history")
         await pilot.press("f1")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: app.screen.query("#help-keys"), "the help")
         rows = [app.screen.query_one("#help-keys", DataTable).get_row_at(i)
                 for i in range(app.screen.query_one("#help-keys", DataTable).row_count)]
         actions = [r[1] for r in rows]
@@ -188,18 +195,18 @@ async def test_help_lists_the_screen_keys(tmp_path):
 
 async def test_settings_save_with_mode_0600_and_test_connection(tmp_path, llm):
     app = make_app(tmp_path, llm)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await started(pilot, app)
         await pilot.press("f5")
-        await pilot.pause(0.2)
+        await on_screen(pilot, app, "settings")
         app.screen.query_one("#openai-api_key", Input).value = "sk-typed-in-0123456789"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
         path = tmp_path / "settings.json"
+        await until(pilot, lambda: "Saved to" in notifications(app), "the settings to be saved")
         assert path.stat().st_mode & 0o777 == 0o600
         assert json.loads(path.read_text())["backends"]["openai"]["api_key"] == "sk-typed-in-0123456789"
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: any("followed the schema" in n.message for n in app._notifications))
+        await until(pilot, lambda: "followed the schema" in notifications(app), "the connection test")
         assert llm.requests[-1]["response_format"]["type"] == "json_schema"
 
 
@@ -207,14 +214,15 @@ async def test_second_app_on_the_same_data_dir_is_read_only(tmp_path, llm):
     holder = Store(tmp_path / "data")
     try:
         app = make_app(tmp_path, llm)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            await started(pilot, app)
+            await until(pilot, lambda: "another synth-tui process" in notifications(app), "the warning")
             assert app.store is not None and not app.store.writable
-            assert any("another synth-tui process" in n.message for n in app._notifications)
+            assert "another synth-tui process" in notifications(app)
             await set_input(pilot, app, "count", "3")
             await pilot.press("ctrl+g")
             title = lambda: app.screen.query_one("#run-title", Static).render().plain  # noqa: E731
-            await wait_for(pilot, lambda: "another synth-tui process" in title())
+            await until(pilot, lambda: "another synth-tui process" in title())
             assert app.last_result is None
     finally:
         holder.close()
@@ -227,11 +235,11 @@ async def test_compare_two_models_from_the_editor(tmp_path, llm):
     llm.models["flaky"] = ModelBehaviour(invalid_share=0.4)
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         await set_input(pilot, app, "count", "15")
         await set_input(pilot, app, "compare-models", "flaky")
         await pilot.press("ctrl+k")
-        await wait_for(pilot, lambda: app.screen.id == "comparison" and app.screen.rows, timeout=30)
+        await until(pilot, lambda: app.screen.id == "comparison" and app.screen.rows, timeout=30)
         steady, flaky = app.screen.rows
         assert (steady.label, flaky.label) == ("openai:test-model", "openai:flaky")
         assert steady.validity == 1.0 and flaky.validity < 0.9
@@ -248,22 +256,23 @@ async def test_report_of_a_run_from_history(tmp_path, llm):
     llm.faults.append(Fault(invalid=2))
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         await set_input(pilot, app, "count", "10")
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: app.last_result is not None)
+        await until(pilot, lambda: app.last_result is not None)
         await pilot.press("f4")
-        await pilot.pause(0.2)
+        await on_screen(pilot, app, "history")
         app.screen.query_one("#runs", DataTable).focus()
+        await until(pilot, lambda: app.focused is app.screen.query_one("#runs"), "the run table's focus")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.id == "report" and app.screen.report is not None)
+        await until(pilot, lambda: app.screen.id == "report" and app.screen.report is not None)
         report = app.screen.report
         assert report.accepted == 10 and report.rejected == 2
         summary = app.screen.query_one("#report-summary", Static).render().plain
         assert "validity 83.3% (2 rejected)" in summary and "is a required property" in summary
         plan_row = [f.path for f in report.fields].index("plan")
         app.screen.query_one("#report-fields", DataTable).move_cursor(row=plan_row)
-        await pilot.pause(0.1)
+        await until(pilot, lambda: app.screen.field_shown is report.fields[plan_row], "the plan field's figures")
         figures = app.screen.query_one("#field-figures", Static).render().plain
         assert "evenness" in figures and "free" in figures and "│" in figures
         await pilot.press("escape")
@@ -273,32 +282,32 @@ async def test_report_of_a_run_from_history(tmp_path, llm):
 async def test_mark_two_runs_and_compare_them(tmp_path, llm):
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         for _ in range(2):
             app.last_result = None
             await pilot.press("f2")
-            await pilot.pause(0.1)
+            await on_screen(pilot, app, "editor")
             await set_input(pilot, app, "count", "4")
             await pilot.press("ctrl+g")
-            await wait_for(pilot, lambda: app.last_result is not None)
+            await until(pilot, lambda: app.last_result is not None)
         await pilot.press("f4")
-        await pilot.pause(0.2)
+        await on_screen(pilot, app, "history")
         app.screen.query_one("#runs", DataTable).focus()
+        await until(pilot, lambda: app.focused is app.screen.query_one("#runs"), "the run table's focus")
         await pilot.press("m", "m", "c")
-        await wait_for(pilot, lambda: app.screen.id == "comparison" and app.screen.rows)
+        await until(pilot, lambda: app.screen.id == "comparison" and app.screen.rows)
         assert len(app.screen.rows) == 2 and all(r.accepted == 4 for r in app.screen.rows)
 
 
 async def test_save_and_delete_a_template_from_the_editor(tmp_path):
     app = make_app(tmp_path)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        app.screen.query_one("#schema-editor", TextArea).load_text('{"title": {"type": "string"}}')
-        await pilot.pause(0.3)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await started(pilot, app)
+        await schema_checked(pilot, app, '{"title": {"type": "string"}}')
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: app.screen.query("#name"), "the name dialog")
         await pilot.press(*"books", "enter")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "Template books" in notifications(app), "the template to be saved")
         select = app.screen.query_one("#template", Select)
         assert select.value == "books"
         assert json.loads(app.screen.query_one("#schema-editor", TextArea).text) == {"title": {"type": "string"}}
@@ -306,9 +315,9 @@ async def test_save_and_delete_a_template_from_the_editor(tmp_path):
 
         assert "books" in template_names()
         app.screen.action_delete_template()
-        await pilot.pause(0.1)
+        await until(pilot, lambda: app.screen.query("#yes"), "the confirmation")
         await pilot.press("y")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "Deleted template books" in notifications(app), "the template to be deleted")
         assert "books" not in template_names()
 
 
@@ -316,14 +325,15 @@ async def test_unusable_data_dir_refuses_to_run_unsaved(tmp_path, llm):
     blocker = tmp_path / "data"
     blocker.write_text("a file where the data directory should be")
     app = make_app(tmp_path, llm)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await started(pilot, app)
+        await until(pilot, lambda: "cannot use data directory" in notifications(app), "the warning")
         assert app.store is None
-        assert any("cannot use data directory" in n.message for n in app._notifications)
+        assert "cannot use data directory" in notifications(app)
         await set_input(pilot, app, "count", "3")
         await pilot.press("ctrl+g")
         title = lambda: app.screen.query_one("#run-title", Static).render().plain  # noqa: E731
-        await wait_for(pilot, lambda: "would not be saved" in title())
+        await until(pilot, lambda: "would not be saved" in title())
         assert app.last_result is None and llm.count_requests == 0
 
 
@@ -332,16 +342,16 @@ async def test_keymap_from_settings_rebinds_a_key(tmp_path, llm):
     settings.keymap = {"editor.generate": "ctrl+r"}
     app = SynthApp(data_dir=tmp_path / "data", settings=settings, blink=False)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await started(pilot, app)
         await set_input(pilot, app, "count", "2")
         await pilot.press("ctrl+g")
-        await pilot.pause(0.3)
         assert app.last_result is None  # ctrl+g no longer generates
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.last_result is not None)
+        await until(pilot, lambda: app.last_result is not None)
         assert app.last_result.accepted == 2
+        assert len(app.store.list_runs()) == 1  # the one run ctrl+r started: ctrl+g started none
         await pilot.press("f2", "f1")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.screen.query("#help-keys"), "the help")
         table = app.screen.query_one("#help-keys", DataTable)
         rows = {table.get_row_at(i)[1]: table.get_row_at(i)[0] for i in range(table.row_count)}
         assert rows["Generate"] == "^r"  # the help shows the key in force

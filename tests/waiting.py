@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable
 
 from textual.widgets import DataTable
+from textual.widgets._toast import Toast, ToastRack
 
 TIMEOUT = 20.0
 
@@ -42,3 +43,9 @@ async def settle(pilot: Any) -> None:
     """Wait for the current screen's deferred layout work, then for one more repaint."""
     await until(pilot, lambda: tables_measured(pilot.app.screen), "the tables to measure their rows")
     await pilot.pause()
+
+
+def notifications(app: Any) -> str:
+    """The text of the notifications on screen; ``run_test(notifications=True)`` shows them."""
+    racks = app.screen.query_children(ToastRack)
+    return "\n".join(str(toast.render()) for rack in racks for toast in rack.walk_children(Toast))

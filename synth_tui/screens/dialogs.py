@@ -76,9 +76,7 @@ class NameDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
             yield Label(self.question, classes="dialog-title")
-            field = Input(self.value, compact=True, id="name")
-            field.cursor_blink = getattr(self.app, "blink", True)
-            yield field
+            yield Input(self.value, compact=True, id="name")
             yield Label("Enter saves, escape cancels.", classes="dialog-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -103,9 +101,7 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
                 yield Select([(f, f) for f in FORMATS], value="jsonl", allow_blank=False, compact=True, id="format")
             with Horizontal(classes="form-row"):
                 yield Label("File", classes="form-label")
-                field = Input(str(self.directory / f"{self.run_id}.jsonl"), compact=True, id="path")
-                field.cursor_blink = getattr(self.app, "blink", True)
-                yield field
+                yield Input(str(self.directory / f"{self.run_id}.jsonl"), compact=True, id="path")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", id="export", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)

@@ -16,6 +16,7 @@ from ..core.engine import RunConfig
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
 from ..core.templates import delete_template, is_builtin, save_template, template_names, template_text
+from ..messages import CompareRequested, GenerateRequested, JobSpec, context
 from ..textsafe import plain
 
 BACKEND_CHOICES = [("local (offline)", "local"), ("OpenAI-compatible", "openai"), ("Hugging Face", "hf"),
@@ -47,6 +48,7 @@ class EditorScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="editor")
         self.checked: RecordSchema | None = None
+        self.checked_text: str | None = None  # the text the line under the editor speaks of
         self._pending_check: Any = None
         self._model_override: str | None = None
         self._keep_text = False
@@ -56,13 +58,12 @@ class EditorScreen(Screen[None]):
         with Horizontal(id="editor-body"):
             with Vertical(id="editor-pane"):
                 editor = TextArea.code_editor(template_text(DEFAULT_TEMPLATE), language="json", id="schema-editor")
-                editor.cursor_blink = self.app.blink  # type: ignore[attr-defined]
                 yield editor
                 yield SchemaStatus(id="schema-status")
             with VerticalScroll(id="form"):
                 yield from self._row("Template", Select(template_options(), value=DEFAULT_TEMPLATE,
                                                         allow_blank=False, compact=True, id="template"))
-                settings = self.app.settings  # type: ignore[attr-defined]
+                settings = context(self).settings
                 yield from self._row("Backend", Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False,
                                                        compact=True, id="backend"))
                 model = settings.for_backend(settings.backend).model or ""
@@ -77,10 +78,8 @@ class EditorScreen(Screen[None]):
         yield Footer()
 
     def _input(self, value: str, ident: str, kind: str = "text", placeholder: str = "") -> Input:
-        widget = Input(value, placeholder=placeholder, type=kind, compact=True, id=ident,  # type: ignore[arg-type]
-                       select_on_focus=False)
-        widget.cursor_blink = self.app.blink  # type: ignore[attr-defined]
-        return widget
+        return Input(value, placeholder=placeholder, type=kind, compact=True, id=ident,  # type: ignore[arg-type]
+                     select_on_focus=False)
 
     @staticmethod
     def _row(label: str, widget: Any) -> ComposeResult:
@@ -101,7 +100,7 @@ class EditorScreen(Screen[None]):
     def check_now(self) -> RecordSchema | None:
         self._pending_check = None
         status = self.query_one(SchemaStatus)
-        text = self.query_one("#schema-editor", TextArea).text
+        text = self.checked_text = self.query_one("#schema-editor", TextArea).text
         try:
             self.checked = parse_schema(text, "schema")
         except SchemaError as exc:
@@ -131,7 +130,7 @@ class EditorScreen(Screen[None]):
             self.query_one("#schema-editor", TextArea).load_text(text)
             self.check_now()
         elif event.select.id == "backend" and event.value is not Select.BLANK:
-            conf = self.app.settings.for_backend(str(event.value))  # type: ignore[attr-defined]
+            conf = context(self).settings.for_backend(str(event.value))
             model, self._model_override = self._model_override, None
             self.query_one("#model", Input).value = model if model is not None else conf.model or ""
 
@@ -156,7 +155,7 @@ class EditorScreen(Screen[None]):
     def action_generate(self) -> None:
         job = self._checked_job()
         if job is not None:
-            self.app.start_generation(job)  # type: ignore[attr-defined]
+            self.post_message(GenerateRequested(job))
 
     def action_compare(self) -> None:
         from ..core.compare import parse_model_spec
@@ -174,9 +173,9 @@ class EditorScreen(Screen[None]):
             self.notify("Name the models to compare with under Compare, e.g. ollama:llama3.2", title="Compare")
             self.query_one("#compare-models", Input).focus()
             return
-        self.app.start_comparison(job, [job.backend, *others])  # type: ignore[attr-defined]
+        self.post_message(CompareRequested(job, [job.backend, *others]))
 
-    def _checked_job(self) -> Any:
+    def _checked_job(self) -> JobSpec | None:
         schema = self.check_now()
         if schema is None:
             self.notify("The schema has an error: see the line under the editor.", severity="error")
@@ -233,9 +232,7 @@ class EditorScreen(Screen[None]):
         select.set_options(template_options())
         select.value = selected
 
-    def _job(self, schema: RecordSchema) -> Any:
-        from ..app import JobSpec
-
+    def _job(self, schema: RecordSchema) -> JobSpec:
         def number(ident: str, kind: type, required: bool = False) -> Any:
             raw = self.query_one(f"#{ident}", Input).value.strip()
             if not raw:

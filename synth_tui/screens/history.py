@@ -15,6 +15,8 @@ from ..core.errors import SynthError
 from ..core.export import export_to_path
 from ..core.store import RESUMABLE, STATUSES
 from ..textsafe import plain
+from ..core.store import Store
+from ..messages import RerunRequested, ResumeRequested, context
 from .progress import fmt_seconds, short
 from .tables import fill_table
 
@@ -91,8 +93,8 @@ class HistoryScreen(Screen[None]):
         self.refresh_runs()
 
     @property
-    def store(self) -> Any:
-        return self.app.store  # type: ignore[attr-defined]
+    def store(self) -> Store | None:
+        return context(self).store
 
     def refresh_runs(self) -> None:
         if not self.is_mounted:
@@ -201,14 +203,14 @@ class HistoryScreen(Screen[None]):
         table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
 
     def action_compare(self) -> None:
-        from .report import ComparisonScreen, prices_of
+        from .report import ComparisonScreen
 
         known = {d["id"] for d in self.runs}
         marked = [run_id for run_id in self.marked if run_id in known]
         if len(marked) < 2:
             self.notify("Mark two or more runs with m, then press c.")
             return
-        self.app.push_screen(ComparisonScreen(marked, prices_of(self.app)))
+        self.app.push_screen(ComparisonScreen(marked, dict(context(self).settings.prices)))
 
     def action_cycle_filter(self) -> None:
         self.status_filter = FILTERS[(FILTERS.index(self.status_filter) + 1) % len(FILTERS)]
@@ -217,7 +219,7 @@ class HistoryScreen(Screen[None]):
     def action_rerun(self) -> None:
         doc = self.selected()
         if doc:
-            self.app.load_into_editor(doc.get("schema", {}), doc.get("config", {}), doc.get("backend", {}))  # type: ignore[attr-defined]
+            self.post_message(RerunRequested(doc.get("schema", {}), doc.get("config", {}), doc.get("backend", {})))
 
     def action_resume(self) -> None:
         doc = self.selected()
@@ -226,10 +228,7 @@ class HistoryScreen(Screen[None]):
         if doc.get("status") not in RESUMABLE:
             self.notify(f"Only {', '.join(RESUMABLE)} runs can be resumed; this one is {doc.get('status')}.")
             return
-        try:
-            self.app.resume_run(doc["id"])  # type: ignore[attr-defined]
-        except SynthError as exc:
-            self.notify(str(exc), severity="error")
+        self.post_message(ResumeRequested(doc["id"]))
 
     def action_delete(self) -> None:
         from .dialogs import ConfirmDialog
@@ -237,14 +236,15 @@ class HistoryScreen(Screen[None]):
         doc = self.selected()
         if doc is None:
             return
-        if self.app.running and getattr(self.app.current_run, "run_id", None) == doc["id"]:  # type: ignore[attr-defined]
+        if context(self).running_run_id == doc["id"]:
             self.notify("This run is going: cancel it first.", severity="warning")
             return
 
         def done(yes: bool | None) -> None:
-            if yes:
+            store = self.store
+            if yes and store is not None:
                 try:
-                    self.store.delete_run(doc["id"])
+                    store.delete_run(doc["id"])
                 except SynthError as exc:
                     self.notify(str(exc), severity="error")
                     return
@@ -264,11 +264,12 @@ class HistoryScreen(Screen[None]):
             return
 
         def done(answer: tuple[str, str] | None) -> None:
-            if answer is None:
+            store = self.store
+            if answer is None or store is None:
                 return
             path, fmt = answer
             try:
-                n = export_to_path(lambda: self.store.iter_records(doc["id"]), path, fmt, schema=doc.get("schema"))
+                n = export_to_path(lambda: store.iter_records(doc["id"]), path, fmt, schema=doc.get("schema"))
             except SynthError as exc:
                 self.notify(str(exc), title="Export failed", severity="error", timeout=10)
                 return

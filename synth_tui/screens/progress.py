@@ -17,12 +17,13 @@ from ..core.engine import RunResult
 from ..core.events import (
     Event, Notice, Progress, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunStarted,
 )
+from ..messages import CancelRequested
 from ..textsafe import clean_text, plain
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
 MAX_KEPT_REJECTIONS = 500
-REFRESH_SECONDS = 0.1  # events are buffered; the bar and figures are drawn at most this often
-ROWS_EVERY = 5  # and the records table every fifth time (2 Hz): it is the costly part
+ROWS_EVERY = 5  # the App hands events over ten times a second; the records table is redrawn
+                # every fifth time (2 Hz): it is the costly part
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -101,18 +102,26 @@ class ProgressScreen(Screen[None]):
         self.query_one(RichLog).clear()
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_SECONDS, self.flush)
         self.query_one("#run-title", Static).update(plain(self._title))
         if self._total:
             self.query_one(ProgressBar).update(total=self._total, progress=0)
             self.query_one("#bar-count", Static).update(f"0/{self._total}")
-        event = getattr(self.app, "last_event", None)
-        if event is not None:
-            self._show_progress(event.progress)
+        self.flush(final=True)
+
+    def on_screen_resume(self) -> None:
+        """Hidden, the screen only kept what it would show: draw it now."""
+        self.flush(final=True)
+
+    def take(self, events: list[Event]) -> None:
+        """Events from the App, ten times a second at most: kept, and drawn if shown."""
+        for event in events:
+            self.handle_event(event)
+        if self.is_current:
+            self.flush()
 
     def handle_event(self, event: Event) -> None:
-        """Buffer an event; flush() draws what changed, at most every REFRESH_SECONDS, so
-        thousands of events a second cost the run (which shares this process) little."""
+        """Keep what an event changes on screen; flush() draws it. Only the latest rows
+        and log lines are kept, so a hidden screen costs a fast run little."""
         self._progress = event.progress
         line = None
         if isinstance(event, RunStarted):
@@ -196,7 +205,7 @@ class ProgressScreen(Screen[None]):
 
     # -- actions ---------------------------------------------------------------------------
     def action_cancel_run(self) -> None:
-        self.app.cancel_run()  # type: ignore[attr-defined]
+        self.post_message(CancelRequested())
 
     def action_show_rejected(self) -> None:
         from .dialogs import RejectedScreen

@@ -11,9 +11,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.worker import Worker, WorkerState
 
 from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
 from ..core.report import FieldReport, QualityReport, describe_field, pct, run_report
+from ..core.errors import StoreError
+from ..core.store import Store
+from ..messages import context
 from ..textsafe import clean_line, clean_text, plain
 from .tables import fill_table
 
@@ -56,10 +60,15 @@ class ReportScreen(Screen[None]):
         fill_table(self.query_one("#report-fields", DataTable), FIELD_COLUMNS, [])
         self.compute()
 
-    @work(thread=True, exclusive=True)
-    def compute(self) -> None:
-        report = run_report(self.app.store, self.run_id)  # type: ignore[attr-defined]
-        self.app.call_from_thread(self.show, report)
+    @work(thread=True, exclusive=True, exit_on_error=False, name="report")
+    def compute(self) -> QualityReport:
+        return run_report(open_store(self), self.run_id)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS:
+            self.show(event.worker.result)
+        elif event.state == WorkerState.ERROR:  # the App's handler tells what happened
+            self.query_one("#report-summary", Static).update(plain(f"No report for run {self.run_id}."))
 
     def show(self, report: QualityReport) -> None:
         self.report = report
@@ -129,10 +138,16 @@ class ComparisonScreen(Screen[None]):
     def on_mount(self) -> None:
         self.compute()
 
-    @work(thread=True, exclusive=True)
-    def compute(self) -> None:
-        rows = [comparison_row(self.app.store, run_id, self.prices) for run_id in self.run_ids]  # type: ignore[attr-defined]
-        self.app.call_from_thread(self.show, rows)
+    @work(thread=True, exclusive=True, exit_on_error=False, name="comparison")
+    def compute(self) -> list[ComparisonRow]:
+        store = open_store(self)
+        return [comparison_row(store, run_id, self.prices) for run_id in self.run_ids]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS:
+            self.show(event.worker.result)
+        elif event.state == WorkerState.ERROR:  # the App's handler tells what happened
+            self.query_one("#comparison-title", Static).update(plain("No comparison."))
 
     def show(self, rows: list[ComparisonRow]) -> None:
         self.rows = rows
@@ -151,5 +166,8 @@ class ComparisonScreen(Screen[None]):
         self.query_one("#comparison-table", DataTable).focus()
 
 
-def prices_of(app: Any) -> dict[str, tuple[float, float]]:
-    return dict(getattr(app.settings, "prices", {}) or {})
+def open_store(node: Any) -> Store:
+    store = context(node).store
+    if store is None:
+        raise StoreError("the history could not be opened")
+    return store

@@ -10,6 +10,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from ..core.backends import BackendSpec
 from ..core.config import Secret
+from ..messages import ConnectionTestRequested, context
 from ..textsafe import plain
 from .editor import BACKEND_CHOICES
 
@@ -28,7 +29,7 @@ class SettingsScreen(Screen[None]):
         super().__init__(id="settings")
 
     def compose(self) -> ComposeResult:
-        settings = self.app.settings  # type: ignore[attr-defined]
+        settings = context(self).settings
         yield Header()
         with VerticalScroll(id="settings-body"):
             yield Static("Keys come from the environment variable named here, or from the key field "
@@ -52,10 +53,8 @@ class SettingsScreen(Screen[None]):
                         continue
                     with Horizontal(classes="form-row"):
                         yield Label(_LABELS[field], classes="form-label")
-                        widget = Input(value or "", password=password, compact=True, id=f"{kind}-{field}",
-                                       placeholder="(not set)" if password else "")
-                        widget.cursor_blink = self.app.blink  # type: ignore[attr-defined]
-                        yield widget
+                        yield Input(value or "", password=password, compact=True, id=f"{kind}-{field}",
+                                    placeholder="(not set)" if password else "")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save  ctrl+s", id="save", variant="primary", compact=True)
                 yield Button("Test connection  ctrl+t", id="test", compact=True)
@@ -69,7 +68,7 @@ class SettingsScreen(Screen[None]):
             self.action_test_connection()
 
     def _apply(self) -> None:
-        settings = self.app.settings  # type: ignore[attr-defined]
+        settings = context(self).settings
         settings.backend = str(self.query_one("#default-backend", Select).value)
         for kind, conf in settings.backends.items():
             for field in ("base_url", "model", "api_key_env", "api_key"):
@@ -85,7 +84,7 @@ class SettingsScreen(Screen[None]):
     def action_save(self) -> None:
         self._apply()
         try:
-            path = self.app.settings.save()  # type: ignore[attr-defined]
+            path = context(self).settings.save()
         except OSError as exc:
             self.notify(f"cannot write settings: {exc.strerror or exc}", severity="error")
             return
@@ -95,7 +94,7 @@ class SettingsScreen(Screen[None]):
         self._apply()
         kind = str(self.query_one("#default-backend", Select).value)
         self.notify(f"Sending one tiny request to {kind}...", title="Test connection")
-        self.app.test_connection(BackendSpec(kind=kind))  # type: ignore[attr-defined]
+        self.post_message(ConnectionTestRequested(BackendSpec(kind=kind)))
 
 
 _LABELS = {"base_url": "Base URL", "model": "Model", "api_key_env": "Key variable", "api_key": "API key"}
