@@ -355,3 +355,29 @@ async def test_keymap_from_settings_rebinds_a_key(tmp_path, llm):
         table = app.screen.query_one("#help-keys", DataTable)
         rows = {table.get_row_at(i)[1]: table.get_row_at(i)[0] for i in range(table.row_count)}
         assert rows["Generate"] == "^r"  # the help shows the key in force
+
+
+async def test_a_burst_of_keys_is_applied_in_order(tmp_path):
+    """Keys that arrive together, as from a paste or tmux send-keys: the editing keys used
+    to run after the printable ones (backspace, 1, 0 on "20" left "20")."""
+    from textual import events
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        count = app.screen.query_one("#count", Input)
+        count.focus()
+        await until(pilot, lambda: app.focused is count, "the count field")
+        count.cursor_position = len(count.value)
+        for key, char in (("backspace", "\x7f"), ("backspace", "\x7f"), ("1", "1"), ("0", "0"), ("left", None),
+                          ("backspace", "\x7f"), ("3", "3")):
+            app.post_message(events.Key(key, char))  # as the terminal driver does, without waiting
+        await until(pilot, lambda: count.value == "30", "the typed value")
+        area = app.screen.query_one("#schema-editor", TextArea)
+        area.load_text("ab")
+        area.focus()
+        area.move_cursor((0, 2))
+        await until(pilot, lambda: app.focused is area, "the schema editor")
+        for key, char in (("backspace", "\x7f"), ("x", "x"), ("left", None), ("backspace", "\x7f"), ("y", "y")):
+            app.post_message(events.Key(key, char))
+        await until(pilot, lambda: area.text == "yx", "the typed schema")

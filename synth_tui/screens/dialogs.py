@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from ..core.events import RecordRejected
 from ..core.export import FORMATS
 from ..textsafe import clean_line, plain
+from .fields import Field
 
 
 class HelpScreen(ModalScreen[None]):
@@ -76,7 +77,7 @@ class NameDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
             yield Label(self.question, classes="dialog-title")
-            yield Input(self.value, compact=True, id="name")
+            yield Field(self.value, compact=True, id="name")
             yield Label("Enter saves, escape cancels.", classes="dialog-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -101,7 +102,7 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
                 yield Select([(f, f) for f in FORMATS], value="jsonl", allow_blank=False, compact=True, id="format")
             with Horizontal(classes="form-row"):
                 yield Label("File", classes="form-label")
-                yield Input(str(self.directory / f"{self.run_id}.jsonl"), compact=True, id="path")
+                yield Field(str(self.directory / f"{self.run_id}.jsonl"), compact=True, id="path")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", id="export", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)

@@ -9,15 +9,31 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    Static,
+    TextArea,
+)
 
 from ..core.backends import BackendSpec, GenerationParams
 from ..core.engine import RunConfig
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
-from ..core.templates import delete_template, is_builtin, save_template, template_names, template_text
+from ..core.templates import (
+    delete_template,
+    is_builtin,
+    save_template,
+    template_names,
+    template_text,
+)
 from ..messages import CompareRequested, GenerateRequested, JobSpec, context
 from ..textsafe import plain
+from .fields import Field, SchemaArea
 
 BACKEND_CHOICES = [("local (offline)", "local"), ("OpenAI-compatible", "openai"), ("Hugging Face", "hf"),
                    ("Ollama", "ollama")]
@@ -57,7 +73,7 @@ class EditorScreen(Screen[None]):
         yield Header()
         with Horizontal(id="editor-body"):
             with Vertical(id="editor-pane"):
-                editor = TextArea.code_editor(template_text(DEFAULT_TEMPLATE), language="json", id="schema-editor")
+                editor = SchemaArea.code_editor(template_text(DEFAULT_TEMPLATE), language="json", id="schema-editor")
                 yield editor
                 yield SchemaStatus(id="schema-status")
             with VerticalScroll(id="form"):
@@ -78,7 +94,7 @@ class EditorScreen(Screen[None]):
         yield Footer()
 
     def _input(self, value: str, ident: str, kind: str = "text", placeholder: str = "") -> Input:
-        return Input(value, placeholder=placeholder, type=kind, compact=True, id=ident,  # type: ignore[arg-type]
+        return Field(value, placeholder=placeholder, type=kind, compact=True, id=ident,  # type: ignore[arg-type]
                      select_on_focus=False)
 
     @staticmethod

@@ -13,10 +13,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ..core.errors import SynthError
 from ..core.export import export_to_path
-from ..core.store import RESUMABLE, STATUSES
-from ..textsafe import plain
-from ..core.store import Store
+from ..core.store import RESUMABLE, STATUSES, Store
 from ..messages import RerunRequested, ResumeRequested, context
+from ..textsafe import plain
 from .progress import fmt_seconds, short
 from .tables import fill_table
 

@@ -15,7 +15,14 @@ from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Sta
 from ..core.backends import BackendSpec
 from ..core.engine import RunResult
 from ..core.events import (
-    Event, Notice, Progress, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunStarted,
+    Event,
+    Notice,
+    Progress,
+    RateLimited,
+    RecordRejected,
+    RecordsAccepted,
+    RetryScheduled,
+    RunStarted,
 )
 from ..messages import CancelRequested
 from ..textsafe import clean_text, plain

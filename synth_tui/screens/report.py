@@ -14,8 +14,8 @@ from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
 from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
-from ..core.report import FieldReport, QualityReport, describe_field, pct, run_report
 from ..core.errors import StoreError
+from ..core.report import FieldReport, QualityReport, describe_field, pct, run_report
 from ..core.store import Store
 from ..messages import context
 from ..textsafe import clean_line, clean_text, plain

@@ -13,6 +13,7 @@ from ..core.config import Secret
 from ..messages import ConnectionTestRequested, context
 from ..textsafe import plain
 from .editor import BACKEND_CHOICES
+from .fields import Field
 
 
 class SettingsScreen(Screen[None]):
@@ -53,7 +54,7 @@ class SettingsScreen(Screen[None]):
                         continue
                     with Horizontal(classes="form-row"):
                         yield Label(_LABELS[field], classes="form-label")
-                        yield Input(value or "", password=password, compact=True, id=f"{kind}-{field}",
+                        yield Field(value or "", password=password, compact=True, id=f"{kind}-{field}",
                                     placeholder="(not set)" if password else "")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save  ctrl+s", id="save", variant="primary", compact=True)
