@@ -24,7 +24,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from .core.backends import BackendSpec, backend_from_settings
+from .core.backends import BackendSpec, ResumeNeedsConsent, backend_from_settings, resume_spec
 from .core.config import Settings, load_settings
 from .core.engine import Run, RunConfig, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
@@ -34,7 +34,7 @@ from .messages import (
     CancelRequested, CompareRequested, ConnectionTestRequested, GenerateRequested, JobSpec, RerunRequested,
     ResumeRequested,
 )
-from .screens.dialogs import HelpScreen
+from .screens.dialogs import ConfirmDialog, HelpScreen
 from .screens.editor import EditorScreen
 from .screens.history import HistoryScreen
 from .screens.progress import ProgressScreen
@@ -233,7 +233,43 @@ class SynthApp(App[None]):
         except SynthError as exc:
             self.notify(str(exc), title="Could not resume the run", severity="error")
             return
-        spec = BackendSpec.from_described(doc.get("backend", {}))
+        described = doc.get("backend", {})
+        try:
+            spec = resume_spec(described, self.settings, run=f"run {doc['id']}")
+        except ResumeNeedsConsent as exc:
+            self._ask_consent_to_resume(doc, exc.differences)
+            return
+        except UserInputError as exc:
+            self.notify(str(exc), title="Could not resume the run", severity="error")
+            return
+        self._start_resume(doc, spec)
+
+    def _ask_consent_to_resume(self, doc: dict[str, Any], differences: list[tuple[str, Any, Any, str]]) -> None:
+        """The history file alone never decides where a key is sent: the user does."""
+        said = "\n".join(f"  its {what}: {recorded}\n  your settings: {mine or '(default)'}"
+                         for what, recorded, mine, _flag in differences)
+        question = (f"Run {doc['id']} was made with another endpoint than your settings name:\n{said}\n"
+                    "Resume it with the run's own, sending your key there?")
+        recorded = {what: value for what, value, _mine, _flag in differences}
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                self.notify("Not resumed. To resume with your settings' endpoint, change them to match "
+                            "or re-run the run from the history (r).", title="Resume")
+                return
+            try:
+                spec = resume_spec(doc.get("backend", {}), self.settings, run=f"run {doc['id']}",
+                                   base_url=recorded.get("base URL"), api_key_env=recorded.get("key variable"))
+            except UserInputError as exc:
+                self.notify(str(exc), title="Could not resume the run", severity="error")
+                return
+            self._start_resume(doc, spec)
+
+        self.push_screen(ConfirmDialog(question), answer)
+
+    def _start_resume(self, doc: dict[str, Any], spec: BackendSpec) -> None:
+        if self._refuse_second_run():
+            return
         columns = list((doc.get("schema") or {}).get("properties") or {})
         self._prepare_progress(doc.get("config", {}).get("count", 0), spec, columns)
         self._resume(doc["id"], spec)

@@ -186,3 +186,43 @@ async def test_server_error_text_is_neither_markup_nor_control_characters(tmp_pa
         assert_clean(app, "connection test")
         status = app.get_screen("progress").query_one("#run-title", Static)
         assert "␛]52;c;" in str(status.render())
+
+
+async def test_resume_asks_before_sending_the_key_where_an_edited_history_points(tmp_path, llm):
+    """A history file that names another host (or key variable) than the settings does not
+    decide alone where the key goes: the user is asked, and nothing is sent until yes."""
+    from synth_tui.screens.dialogs import ConfirmDialog
+
+    from .fake_llm import FakeLLM
+
+    elsewhere = FakeLLM().start()
+    try:
+        store = Store(tmp_path / "data")
+        store.create_run({"id": "20261120-110000-cccccc", "created": "2026-11-20T11:00:00+00:00",
+                          "schema": {"type": "object", "properties": {"name": {"type": "string"}},
+                                     "required": ["name"]},
+                          "config": {"count": 3, "batch_size": 1, "concurrency": 1, "params": {}},
+                          "backend": {"backend": "openai", "model": "test-model",
+                                      "base_url": elsewhere.url + "/v1"}})
+        store.update_run("20261120-110000-cccccc", status="cancelled", counts={"requested": 3, "accepted": 0})
+        store.close()
+        app = make_app(tmp_path, llm.url + "/v1")
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await pilot.press("f4")
+            await until(pilot, lambda: app.screen.id == "history" and app.screen.runs, "the history")
+            app.screen.query_one("#runs", DataTable).focus()
+            await pilot.press("u")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+            assert elsewhere.url in str(app.screen.query_one(".dialog-title", Static).render())
+            await pilot.press("escape")
+            await until(pilot, lambda: "Not resumed" in toasts(app), "the refusal")
+            assert elsewhere.count_requests == 0 and llm.count_requests == 0 and app.last_result is None
+
+            await pilot.press("u")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+            await pilot.press("y")
+            await until(pilot, lambda: app.last_result is not None, "the resumed run")
+            assert app.last_result.status == "done" and app.last_result.accepted == 3
+            assert elsewhere.count_requests > 0 and llm.count_requests == 0
+    finally:
+        elsewhere.stop()
