@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterable, cast
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -34,7 +35,7 @@ from .messages import (
     CancelRequested, CompareRequested, ConnectionTestRequested, GenerateRequested, JobSpec, RerunRequested,
     ResumeRequested,
 )
-from .screens.dialogs import ConfirmDialog, HelpScreen
+from .screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen
 from .screens.editor import EditorScreen
 from .screens.history import HistoryScreen
 from .screens.progress import ProgressScreen
@@ -129,6 +130,7 @@ class SynthApp(App[None]):
         # and are drained ten times a second: a run of thousands of answers a second then
         # costs the UI ten wake-ups a second, not thousands (bench/tui_overhead.py).
         self._events: deque[Event] = deque()
+        self._quit_when_done = False
 
     @property
     def running_run_id(self) -> str | None:
@@ -183,6 +185,33 @@ class SynthApp(App[None]):
     @property
     def progress_screen(self) -> ProgressScreen:
         return cast(ProgressScreen, self.get_screen("progress"))
+
+    # -- quitting ------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Quit at once when idle; with a run going, ask first, and say how to go on."""
+        if not self.running:
+            self.exit()
+            return
+        if isinstance(self.screen, ChoiceDialog):
+            return
+        choices = [("keep", "escape", "Keep running"), ("stop", "s", "Stop the run and quit")]
+        question = ("A run is going. Stop it and quit? The records it has made are kept, "
+                    "and the run can be resumed later.")
+        self.push_screen(ChoiceDialog(question, choices), self._quit_answer)
+
+    def _quit_answer(self, answer: str | None) -> None:
+        if answer != "stop" or not self.running:
+            if answer == "stop":
+                self.exit()
+            return
+        self._quit_when_done = True
+        self.cancel_run()
+
+    def _exit_after(self, result: RunResult) -> None:
+        resumable = result.accepted < result.requested
+        message = f"synth-tui: run {result.run_id} stopped with {result.accepted}/{result.requested} records"
+        message += f"; continue it with: synth-tui resume {result.run_id}" if resumable else "."
+        self.exit(message=Text(clean_line(message)))
 
     # -- navigation ----------------------------------------------------------------------
     def action_show(self, name: str) -> None:
@@ -394,6 +423,9 @@ class SynthApp(App[None]):
         self.drain_events()
         result = message.result
         self.last_result = result
+        if self._quit_when_done:
+            self._exit_after(result)
+            return
         self.sub_title = f"last run {result.status}: {result.accepted}/{result.requested}"
         self.progress_screen.handle_result(result)
         cast(HistoryScreen, self.get_screen("history")).refresh_runs()
@@ -415,6 +447,8 @@ class SynthApp(App[None]):
         title = WORKER_FAILURES.get(event.worker.name, "Something failed")
         self.notify(message, title=title, severity="error", timeout=15)
         if event.worker.group == "run":
+            if self._quit_when_done:
+                self.exit()
             self.current_run = None
             self.sub_title = ""
             self.progress_screen.show_error(message)

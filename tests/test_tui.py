@@ -381,3 +381,30 @@ async def test_a_burst_of_keys_is_applied_in_order(tmp_path):
         for key, char in (("backspace", "\x7f"), ("x", "x"), ("left", None), ("backspace", "\x7f"), ("y", "y")):
             app.post_message(events.Key(key, char))
         await until(pilot, lambda: area.text == "yx", "the typed schema")
+
+
+async def test_quit_during_a_run_asks_then_stops_it_resumable(tmp_path, llm, capsys):
+    from synth_tui.screens.dialogs import ChoiceDialog
+
+    llm.delay = 0.05
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "200")
+        await set_input(pilot, app, "batch", "1")
+        await set_input(pilot, app, "concurrency", "1")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 2, "the run")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the question")
+        await pilot.press("escape")  # keep running
+        await until(pilot, lambda: not isinstance(app.screen, ChoiceDialog), "the question to close")
+        assert app.running and app.is_running
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the question")
+        await pilot.press("s")
+        await until(pilot, lambda: not app.is_running, "the app to quit")
+    docs = Store(tmp_path / "data", writable=False).list_runs()
+    assert len(docs) == 1 and docs[0]["status"] == "cancelled" and 2 <= docs[0]["counts"]["accepted"] < 200
+    said = " ".join(capsys.readouterr().err.split())  # printed once the screen is given back
+    assert f"continue it with: synth-tui resume {docs[0]['id']}" in said
