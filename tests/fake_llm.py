@@ -127,6 +127,22 @@ class RecordMaker:
 
 
 # -- faults --------------------------------------------------------------------------
+# Whole HTTP responses, written to the socket as they are (Fault(raw=...)).
+BAD_STATUS_LINE = b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\n{}"
+NOT_HTTP = b"\x1b]52;c;aGk=\x07\x1b[2J not HTTP at all\r\n\r\n"
+BROKEN_CHUNKED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\n{\"a\":\r\nZZ\r\nbroken\r\n")
+SHORT_BODY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"choices\":"
+BAD_GZIP = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            b"Content-Length: 10\r\n\r\nnot gzip!!")
+HANG_UP = b""  # close the connection without a word
+
+
+def nested(depth: int) -> str:
+    """A JSON answer nested ``depth`` arrays deep."""
+    return "[" * depth + "]" * depth
+
+
 @dataclass
 class Fault:
     """One injected behaviour for one request. Fields left as None do nothing."""
@@ -134,7 +150,10 @@ class Fault:
     status: int | None = None  # answer with this HTTP status and an error body
     headers: dict[str, str] = field(default_factory=dict)
     delay: float | None = None  # sleep before answering
-    body: str | None = None  # raw body text instead of a completion
+    body: str | None = None  # raw body text instead of a completion (or of the error, with status)
+    raw: bytes | None = None  # write these bytes to the socket instead of an HTTP response, then close
+    trickle: float | None = None  # send the answer one byte every this many seconds
+    pad: int = 0  # spaces after the answer's JSON, to make it this many bytes larger
     content: str | None = None  # the completion's message content, verbatim
     invalid: int = 0  # make this many records break the schema
     duplicate: bool = False  # repeat the first record of the previous answer
@@ -232,7 +251,14 @@ class FakeLLM:
             await asyncio.sleep(delay)
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return None, _error(401, "Incorrect API key provided: " + request.headers.get("Authorization", "")[7:]), fault
+        if fault.raw is not None:
+            assert request.transport is not None
+            request.transport.write(fault.raw)
+            request.transport.close()
+            return None, web.Response(), fault  # goes nowhere: the connection is closed
         if fault.status:
+            if fault.body is not None:
+                return None, web.Response(status=fault.status, text=fault.body, headers=fault.headers), fault
             return None, _error(fault.status, f"injected {fault.status}", fault.headers), fault
         if fault.body is not None:
             return None, web.Response(text=fault.body, content_type="application/json"), fault
@@ -279,7 +305,7 @@ class FakeLLM:
         if content is None:
             records = self._records(schema, count, fault, body["model"], body["messages"][-1]["content"])
             content = json.dumps({"records": records} if count != 1 else records[0] if records else {})
-        return web.json_response({
+        return await _answer(request, fault, {
             "id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                          "finish_reason": fault.finish_reason or "stop"}],
@@ -299,11 +325,28 @@ class FakeLLM:
         if content is None:
             records = self._records(schema, count, fault, body["model"], body["messages"][-1]["content"])
             content = json.dumps({"records": records} if count != 1 else records[0])
-        return web.json_response({
+        return await _answer(request, fault, {
             "model": body["model"], "created_at": "2026-01-01T00:00:00Z",
             "message": {"role": "assistant", "content": content}, "done": True,
             "done_reason": fault.finish_reason or "stop", "prompt_eval_count": 100, "eval_count": 20 * count,
         })
+
+
+async def _answer(request: web.Request, fault: Fault, data: dict[str, Any]) -> web.StreamResponse:
+    """The JSON answer, padded and trickled as the fault asks."""
+    text = json.dumps(data) + " " * fault.pad
+    if fault.trickle is None:
+        return web.Response(text=text, content_type="application/json")
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(text.encode())
+    await response.prepare(request)
+    try:
+        for byte in text.encode():
+            await response.write(bytes([byte]))
+            await asyncio.sleep(fault.trickle)
+    except (ConnectionError, RuntimeError):  # the client gave up: so do we
+        pass
+    return response
 
 
 def _schema_and_count(body: dict[str, Any], structured: dict[str, Any] | None) -> tuple[dict[str, Any] | None, int]:

@@ -18,19 +18,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import prompts
-from .backends.base import Backend, CompletionRequest, GenerationParams
+from .backends.base import DEFAULT_MAX_RESPONSE_BYTES, Backend, CompletionRequest, GenerationParams
 from .backends.http import Unreachable
-from .errors import BackendError, RetryableError, StoreError, UserInputError
+from .errors import BackendError, ResponseTooLarge, RetryableError, StoreError, UserInputError
 from .events import (
     Event, EventSink, Notice, Progress, RateLimited, RecordRejected, RecordsAccepted, Rejection,
     RetryScheduled, RunFailed, RunFinished, RunStarted,
 )
-from .parsing import UnparseableOutput, extract_records
+from .parsing import TooDeep, UnparseableOutput, extract_records
 from .report import reason_key
 from .schema import RecordSchema, batch_schema, canonical_json, check_schema
 from .store import Store, new_run_id, now_iso
 
 MAX_KEPT_REJECTIONS = 1000  # raw texts kept per run for triage; counts are always exact
+# answers longer than this are parsed and validated in a worker thread, so that the
+# event loop (signals, cancel, the TUI's keys) never waits on them
+OFF_LOOP_CHARS = 64 * 1024
 
 
 @dataclass
@@ -45,6 +48,8 @@ class RunConfig:
     balance_enums: bool = True  # spread enum values evenly over the run
     retry_base: float = 0.5
     retry_cap: float = 8.0
+    # an answer larger than this (4 MiB: a model's is ~1000x smaller) is a rejection, read no further
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def check(self) -> None:
         if self.count < 1:
@@ -53,6 +58,8 @@ class RunConfig:
             raise UserInputError(f"records per request must be at least 1, not {self.batch_size}")
         if self.concurrency < 1:
             raise UserInputError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.max_response_bytes < 1024:
+            raise UserInputError(f"the response size cap must be at least 1024 bytes, not {self.max_response_bytes}")
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -167,6 +174,8 @@ class Run:
         self._successes = 0
         self._recent_outcomes: deque[bool] = deque(maxlen=20)
         self.counts: Counter[str] = Counter()
+        self._returned = 0  # candidate records in this session's answers
+        self._duplicates_before = 0
         self.rejections: list[Rejection] = []
         self._reasons: Counter[str] = Counter()
         self._cancel = asyncio.Event()
@@ -225,6 +234,7 @@ class Run:
                     "answers", "latency_ms", "rate_limited"):
             run.counts[key] = int(counts.get(key, 0))
         run._request_index = run.counts["requests"]
+        run._duplicates_before = run.counts["duplicates"]
         run._started_iso = doc.get("created", run._started_iso)
         run._elapsed_before = float(doc.get("elapsed") or 0.0)
         return run
@@ -293,18 +303,32 @@ class Run:
                 await asyncio.gather(*running, return_exceptions=True)
 
     def _give_up_message(self) -> str:
-        top = ", ".join(f"{reason} ({n}x)" for reason, n in self._reasons.most_common(3)) or "no reason recorded"
+        problems = [f"{reason} ({n}x)" for reason, n in self._reasons.most_common(3)]
+        duplicates = self.counts["duplicates"] - self._duplicates_before
+        advice = "Try a larger model, fewer records per request, or a simpler schema"
+        if duplicates and duplicates >= max(self._reasons.values(), default=0):
+            problems.insert(
+                0, f"the model kept returning duplicates: {duplicates} of {self._returned} records it returned"
+            )
+            advice = "Try a higher temperature, variation hints on, or a schema with more room for variety"
+        if not problems:
+            problems.append(f"the answers held fewer records than asked for ({self._returned} in all)")
         return (
             f"gave up after {self._request_index - self._budget_base} requests: {len(self.records)} of "
-            f"{self.config.count} records accepted. Most common problems: {top}. "
-            "Try a larger model, fewer records per request, or a simpler schema; the run can be resumed."
+            f"{self.config.count} records accepted. Most common problems: {', '.join(problems)}. "
+            f"{advice}; the run can be resumed."
         )
 
     async def _handle(self, chunk: _Chunk) -> None:
         request, targets = self._build_request(chunk)
         try:
-            completion = await self._complete_with_retries(request)
-            accepted = self._take(completion, chunk)
+            try:
+                completion = await self._complete_with_retries(request)
+            except ResponseTooLarge as exc:
+                self._reject("too_large", str(exc), "")
+                completion, accepted = None, 0
+            else:
+                accepted = await self._take(completion, chunk)
         finally:
             self._in_flight -= chunk.count
             if targets and self._balancer is not None:
@@ -314,7 +338,7 @@ class Run:
         missing = min(chunk.count - accepted, self._needed())
         if missing > 0:
             feedback = [reason for reason, _ in self._reasons.most_common(4)]
-            if completion.finish_reason == "length" and missing > 1:
+            if completion is not None and completion.finish_reason == "length" and missing > 1:
                 self._pending.append(_Chunk(missing - missing // 2, feedback))
                 self._pending.append(_Chunk(missing // 2, feedback))
             else:
@@ -355,7 +379,8 @@ class Run:
             response_schema = self.schema.schema if chunk.count == 1 else batch_schema(self.schema.schema, chunk.count)
             self._response_schemas[chunk.count] = response_schema
         request = CompletionRequest(
-            messages, self.schema.schema, chunk.count, response_schema, params, variation or None
+            messages, self.schema.schema, chunk.count, response_schema, params, variation or None,
+            max_response_bytes=self.config.max_response_bytes,
         )
         return request, targets
 
@@ -413,29 +438,35 @@ class Run:
         return base * random.uniform(0.75, 1.0)
 
     # -- records ---------------------------------------------------------------------
-    def _take(self, completion, chunk: _Chunk) -> int:
+    async def _take(self, completion, chunk: _Chunk) -> int:
         """Validate and keep records from one answer; returns how many were accepted."""
         text = completion.text
         if completion.refusal:
             self._reject("refusal", f"the model refused: {completion.refusal}", text)
             return 0
+        if len(text) > self.config.max_response_bytes:
+            self._reject("too_large", f"the answer was longer than the cap of {self.config.max_response_bytes} "
+                         "bytes (max_response_bytes)", text)
+            return 0
         try:
-            candidates = extract_records(text, self.fields)
+            if len(text) > OFF_LOOP_CHARS:
+                returned, examined = await asyncio.to_thread(self._examine, text, chunk.count)
+            else:
+                returned, examined = self._examine(text, chunk.count)
         except UnparseableOutput as exc:
-            if completion.finish_reason == "length":
+            if completion.finish_reason == "length" and not isinstance(exc, TooDeep):
                 self._reject("truncated", "the answer was cut off at max_tokens: raise --max-tokens", text)
             else:
                 self._reject("unparseable", str(exc), text)
             return 0
+        self._returned += returned
         fresh: list[dict[str, Any]] = []
-        for candidate in candidates:
+        for candidate, key, errors in examined:
             if len(self.records) + len(fresh) >= self.config.count or len(fresh) >= chunk.count:
                 break  # more than was asked for: the surplus is not needed
-            errors = self.schema.errors(candidate)
             if errors:
-                self._reject("invalid", "; ".join(errors), canonical_json(candidate))
+                self._reject("invalid", "; ".join(errors), key)
                 continue
-            key = canonical_json(candidate)
             if key in self._seen:
                 self._reject("duplicate", "exact duplicate of an accepted record", key)
                 continue
@@ -444,6 +475,23 @@ class Run:
         if fresh:
             self._accept(fresh)
         return len(fresh)
+
+    def _examine(self, text: str, wanted: int) -> tuple[int, list[tuple[Any, str, list[str]]]]:
+        """Parse and validate one answer: how many candidates it holds, and (record,
+        canonical JSON, errors) for the first ones, up to ``wanted`` new valid ones (twice
+        as many plus ten at most). Safe to run off the event loop: it only reads."""
+        candidates = extract_records(text, self.fields)
+        out = []
+        valid = 0
+        for candidate in candidates[: 2 * wanted + 10]:
+            key = canonical_json(candidate)
+            errors = self.schema.errors(candidate)
+            out.append((candidate, key, errors))
+            if not errors and key not in self._seen:
+                valid += 1
+                if valid >= wanted:
+                    break
+        return len(candidates), out
 
     def _accept(self, fresh: list[dict[str, Any]]) -> None:
         if self._journal is not None:

@@ -38,6 +38,14 @@ class RetryableError(SynthError):
         return self.status in (429, 503)
 
 
+class ResponseTooLarge(SynthError):
+    """An answer past the run's size cap: read no further, counted as a rejection."""
+
+
+class TooManyOpenFiles(BackendError):
+    """The process ran out of file descriptors opening a connection (EMFILE/ENFILE)."""
+
+
 class StructuredOutputRejected(SynthError):
     """The server refused the structured-output parameter; the caller may fall back."""
 

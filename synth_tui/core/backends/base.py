@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+# the most bytes of one answer a run reads by default (RunConfig.max_response_bytes)
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
 
 @dataclass
 class GenerationParams:
@@ -29,6 +32,8 @@ class CompletionRequest:
     # variation a backend may enforce rather than ask for (one-record requests):
     # {"field": name, "letter": "K", "enums": {field: value}}
     variation: dict[str, Any] | None = None
+    # the most bytes of answer to read; past it the backend raises ResponseTooLarge
+    max_response_bytes: int | None = None
 
 
 @dataclass

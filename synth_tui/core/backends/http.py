@@ -7,20 +7,32 @@ same httpx API does not. bench/engine_overhead.py measures both.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import errno
 import json
 import os
+import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
-from ..errors import BackendError, RetryableError, StructuredOutputRejected
-from .base import Backend, redact
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
+
+from ..errors import (
+    BackendError, ResponseTooLarge, RetryableError, StructuredOutputRejected, SynthError, TooManyOpenFiles,
+)
+from .base import DEFAULT_MAX_RESPONSE_BYTES, Backend, redact
 
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 MAX_RETRY_AFTER = 120.0
 DEFAULT_READ_TIMEOUT = 300.0
+ERROR_BODY_BYTES = 64 * 1024  # read of an error answer: its message is in the first lines
+MAX_MESSAGE_CHARS = 300  # of a server's error text quoted in a message
 
 
 class Unreachable(RetryableError):
@@ -67,19 +79,24 @@ def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float
     return min(MAX_RETRY_AFTER, max(0.0, when - (now if now is not None else time.time())))
 
 
-def server_message(response: httpx.Response) -> str:
-    """The error text a server put in its body, whatever its shape."""
+def server_message(raw: bytes, reason: str = "", redact: Callable[[str], str] = lambda text: text) -> str:
+    """The error text a server put in its body, whatever its shape, with secrets
+    redacted and at most MAX_MESSAGE_CHARS long (the body is the server's, and so is
+    its length)."""
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text.strip()[:300] or response.reason_phrase
-    if isinstance(body, dict):
-        err = body.get("error", body.get("detail", body.get("message")))
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not text, or nested without end
+        text = raw.decode("utf-8", errors="replace").strip() or reason
+    else:
+        err = body.get("error", body.get("detail", body.get("message"))) if isinstance(body, dict) else None
         if isinstance(err, dict):
             err = err.get("message") or json.dumps(err)
-        if err:
-            return str(err)[:300]
-    return json.dumps(body)[:300]
+        text = str(err) if err else json.dumps(body)
+    return _clip(redact(text[: MAX_MESSAGE_CHARS * 20]))  # redacted whole, then clipped: no half keys
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class HTTPBackend(Backend):
@@ -122,33 +139,58 @@ class HTTPBackend(Backend):
     def _redact(self, text: str) -> str:
         return redact(text, self._api_key)
 
-    async def post_json(self, path: str, body: dict[str, Any], *, structured: bool = False) -> dict[str, Any]:
+    async def post_json(
+        self, path: str, body: dict[str, Any], *, structured: bool = False, max_bytes: int | None = None
+    ) -> dict[str, Any]:
+        """POST ``body`` and return the JSON answer. The whole exchange (connect, send,
+        every byte of the answer) must end within the timeout: a server that trickles
+        a byte at a time is cut off like one that says nothing. An answer past
+        ``max_bytes`` is not read further (ResponseTooLarge)."""
         url = f"{self.base_url}{path}"
+        limit = max_bytes or DEFAULT_MAX_RESPONSE_BYTES
         try:
-            response = await self._client.post(path, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            if _refused(exc):
-                raise Unreachable(f"cannot connect to {url} ({_root_cause(exc)})") from None
-            raise RetryableError(f"could not connect to {url}: {_root_cause(exc)}") from None
-        except httpx.TimeoutException:
-            raise RetryableError(f"no answer from {url} within {self._read_timeout:g} s") from None
-        except httpx.UnsupportedProtocol:
-            raise BackendError(f"{url} is not an http:// or https:// address: check the base URL") from None
-        except httpx.TransportError as exc:
-            raise RetryableError(f"connection to {url} failed: {type(exc).__name__} {exc}") from None
+            async with asyncio.timeout(self._read_timeout):
+                response, raw = await self._exchange(path, body, url, limit)
+        except SynthError:
+            raise
+        except Exception as exc:
+            error = _classify(exc, url, self._read_timeout)
+            if error is None:
+                raise
+            raise error from None
         if response.status_code >= 400:
-            self._raise_for(response, url, structured)
+            self._raise_for(response, raw, url, structured)
         try:
-            data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RetryableError(f"{url} answered with a body that is not JSON: {response.text[:120]!r}") from None
+            data = json.loads(raw)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested without end
+            shown = raw[:120].decode("utf-8", errors="replace")
+            raise RetryableError(f"{url} answered with a body that is not JSON: {shown!r}") from None
         if not isinstance(data, dict):
-            raise RetryableError(f"{url} answered with unexpected JSON: {response.text[:120]!r}")
+            raise RetryableError(f"{url} answered with unexpected JSON: {raw[:120].decode('utf-8', 'replace')!r}")
         return data
 
-    def _raise_for(self, response: httpx.Response, url: str, structured: bool) -> None:
+    async def _exchange(self, path: str, body: dict[str, Any], url: str, limit: int) -> tuple[httpx.Response, bytes]:
+        async with self._client.stream("POST", path, json=body) as response:
+            failed = response.status_code >= 400  # of an error answer, its start is enough
+            cap = ERROR_BODY_BYTES if failed else limit
+            declared = response.headers.get("content-length", "")
+            if not failed and declared.isdigit() and int(declared) > limit:
+                raise _too_large(url, limit)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    if not failed:
+                        raise _too_large(url, limit)
+                    chunks.append(chunk[: len(chunk) - (size - cap)])
+                    break
+                chunks.append(chunk)
+        return response, b"".join(chunks)
+
+    def _raise_for(self, response: httpx.Response, raw: bytes, url: str, structured: bool) -> None:
         status = response.status_code
-        message = self._redact(server_message(response))
+        message = server_message(raw, response.reason_phrase, self._redact)
         if structured and _refuses_structured(status, message):
             raise StructuredOutputRejected(message)
         if status in RETRYABLE_STATUS:
@@ -165,6 +207,62 @@ class HTTPBackend(Backend):
                 f"HTTP 404 from {url}: {message}. Check the model name ({self.model!r}) and the base URL."
             )
         raise BackendError(f"{self.kind} rejected the request (HTTP {status} from {url}): {message}")
+
+
+def _too_large(url: str, limit: int) -> ResponseTooLarge:
+    return ResponseTooLarge(f"{url} sent an answer larger than the cap of {limit} bytes (max_response_bytes): "
+                            "not read further")
+
+
+def _classify(exc: Exception, url: str, timeout: float) -> SynthError | None:
+    """What a failed exchange means for the run, or None for an exception that is not a
+    transport failure (a bug, to be reported as one)."""
+    code = _errno(exc)
+    if code == errno.EMFILE:
+        return TooManyOpenFiles(
+            f"cannot open a connection to {url}: this process has too many open files (its limit is "
+            f"{_files_limit()}). Raise the limit (ulimit -n) or lower the concurrency."
+        )
+    if code == errno.ENFILE:
+        return TooManyOpenFiles(
+            f"cannot open a connection to {url}: the system has too many open files. "
+            "Close other programs or lower the concurrency."
+        )
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        if _refused(exc):
+            return Unreachable(f"cannot connect to {url} ({_clip(_root_cause(exc), 200)})")
+        return RetryableError(f"could not connect to {url}: {_clip(_root_cause(exc), 200)}")
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+        return RetryableError(f"no complete answer from {url} within {timeout:g} s")
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return BackendError(f"{url} is not an http:// or https:// address: check the base URL")
+    if _transport_failure(exc):
+        # a broken status line, chunked encoding or compression, a dropped connection:
+        # this answer is lost, the next may be fine
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return RetryableError(f"connection to {url} failed: {type(exc).__name__}: {_clip(detail, 200)}")
+    return None
+
+
+def _transport_failure(exc: BaseException) -> bool:
+    if isinstance(exc, (httpx.HTTPError, OSError, EOFError)):
+        return True
+    aiohttp = sys.modules.get("aiohttp")  # loaded with the aiohttp transport only
+    return aiohttp is not None and isinstance(exc, aiohttp.ClientError)
+
+
+def _errno(exc: BaseException) -> int | None:
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return cause.errno
+    return None
+
+
+def _files_limit() -> str:
+    # imported beforehand: with no file descriptor left, an import fails too
+    if resource is None:
+        return "unknown"
+    return str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

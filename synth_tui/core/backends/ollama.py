@@ -41,7 +41,7 @@ class OllamaBackend(HTTPBackend):
         }
         if request.response_schema is not None:
             body["format"] = request.response_schema
-        data = await self.post_json("/api/chat", body)
+        data = await self.post_json("/api/chat", body, max_bytes=request.max_response_bytes)
         if "message" not in data:
             raise RetryableError(f"{self.base_url} answered without a message: {str(data)[:120]}")
         return Completion(

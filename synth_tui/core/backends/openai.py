@@ -49,7 +49,9 @@ class OpenAIBackend(HTTPBackend):
             else:
                 body.pop("response_format", None)
             try:
-                data = await self.post_json("/chat/completions", body, structured=mode is not None)
+                data = await self.post_json(
+                    "/chat/completions", body, structured=mode is not None, max_bytes=request.max_response_bytes
+                )
                 break
             except StructuredOutputRejected as exc:
                 if self.structured_modes[0] == mode:  # another request may have stepped down already
