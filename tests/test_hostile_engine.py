@@ -398,3 +398,11 @@ async def test_a_huge_error_body_gives_a_short_message(llm, body):
     result, _ = await run_with(llm)
     assert result.status == "failed"
     assert "HTTP 400" in result.error and len(result.error) < 600
+
+
+def test_a_rejection_reason_stays_short_whatever_the_keys():
+    # reasons are shown, stored and fed back into the next prompts: a key the size of
+    # the answer must not make them that size
+    schema = check_schema({"obj": {"type": "object", "additionalProperties": {"type": "integer"}}})
+    (reason,) = schema.errors({"obj": {"k" * 100_000: "x" * 100_000}})
+    assert len(reason) < 400 and reason.endswith("... is not of type 'integer'")

@@ -118,7 +118,7 @@ class RecordSchema:
         out = []
         try:
             for err in self.validator.iter_errors(record):
-                out.append(f"{err.json_path}: {_clip(err.message)}")
+                out.append(f"{_clip(err.json_path, 100)}: {_short_message(err)}")
                 if len(out) >= limit:
                     break
         except Unresolvable as exc:
@@ -126,7 +126,7 @@ class RecordSchema:
         if not out:  # only the fast validator objects (a stricter format, say): its words
             for err in self.fast_validator.iter_errors(record):
                 path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.instance_path)
-                out.append(f"{path}: {_clip(err.message)}")
+                out.append(f"{_clip(path, 100)}: {_clip(err.message)}")
                 if len(out) >= limit:
                     break
         return out
@@ -326,8 +326,19 @@ def _without_dialect(node: Any) -> Any:
     return node
 
 
-def _clip(message: str) -> str:
-    return message if len(message) <= 200 else message[:197] + "..."
+def _short_message(err: ValidationError) -> str:
+    """jsonschema's message with the value it quotes first cut short, so that the reason
+    survives clipping ("'xxxx...' is not of type 'integer'")."""
+    message = err.message
+    quoted = repr(err.instance) if len(message) > 200 else ""
+    if len(quoted) > 60 and message.startswith(quoted):
+        message = quoted[:57] + "..." + message[len(quoted):]
+    return _clip(message)
+
+
+def _clip(message: str, limit: int = 200) -> str:
+    """Messages quote model output, keys included: they stay short (they go into prompts)."""
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def load_schema_file(path: str | Path) -> RecordSchema:
