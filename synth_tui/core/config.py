@@ -1,5 +1,11 @@
 """Settings: one object, from a JSON file, overridden by ``SYNTH_TUI_*`` variables.
 
+Every field remembers where its value came from (:meth:`Settings.source`): the settings
+file, an environment variable, a command-line flag (:meth:`Settings.override`), or the
+built-in default. :meth:`Settings.save` writes back what the file held plus what was
+changed since it was loaded; an override from the environment or a flag stays an
+override and never lands in the file.
+
 An API key typed into the settings screen is kept in the settings file, created with
 mode 0600; the usual way is an environment variable (OPENAI_API_KEY, HF_TOKEN, or any
 variable a backend's ``api_key_env`` names). Keys never go into the history, logs or
@@ -8,16 +14,21 @@ exports: :class:`Secret` hides itself from ``repr``/``str`` formatting.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import UserInputError
 from .fileio import write_atomic
 
+Source = Literal["default", "file", "environment", "flag"]
+
 ENV_PREFIX = "SYNTH_TUI_"
+BACKEND_FIELDS = ("base_url", "model", "api_key_env", "api_key")
+TOP_FIELDS = ("backend", "data_dir", "concurrency", "prices", "keymap")
 BACKEND_DEFAULTS: dict[str, dict[str, str | None]] = {
     "local": {"base_url": None, "model": "smollm2", "api_key_env": None},
     "openai": {"base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"},
@@ -73,6 +84,16 @@ class Settings:
     # key bindings to change, by binding id: {"editor.generate": "ctrl+r"} (F1 lists keys)
     keymap: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    # where each field's value came from, by path ("data_dir", "backends.openai.model"):
+    # "file", "environment" or "flag"; a path not here is a default (or set in code)
+    _sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # the variable or flag behind each override, by path
+    _override_names: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # each field's value when loaded (or last saved): a value that still equals it was not
+    # changed here, so saving leaves the file's own entry (or its absence) as it is
+    _baseline: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # the settings file's document as read (or last written), unknown keys included
+    _file_doc: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for kind, defaults in BACKEND_DEFAULTS.items():
@@ -80,6 +101,9 @@ class Settings:
             for key, value in defaults.items():
                 if getattr(current, key) is None:
                     setattr(current, key, value)
+        if not self._baseline:
+            # built in code: every value that differs from the built-in default is "set"
+            self._baseline = _default_values()
 
     def for_backend(self, kind: str) -> BackendSettings:
         if kind not in self.backends:
@@ -94,21 +118,132 @@ class Settings:
             return os.environ[name]
         return conf.api_key.get() if conf.api_key else None
 
-    def save(self, path: Path | None = None) -> Path:
-        target = path or self.path or settings_path()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
+    # -- where values come from ------------------------------------------------------------
+    def _path(self, name: str) -> str:
+        """``name`` as a full path: "model" is the default backend's model."""
+        if name in BACKEND_FIELDS:
+            return f"backends.{self.backend}.{name}"
+        if name in TOP_FIELDS or (name.startswith("backends.") and name.count(".") == 2):
+            return name
+        raise KeyError(f"no setting {name!r}")
+
+    def source(self, name: str) -> Source:
+        """Where the value of setting ``name`` comes from: "environment" or "flag" (an
+        override that saving never writes), "file" (the settings file, or a value changed
+        here that saving writes there) or "default". ``name`` is a field ("data_dir",
+        "backend", "concurrency", ...), a backend field as "backends.<kind>.<field>", or
+        "model", "base_url", "api_key_env", "api_key" for the default backend."""
+        path = self._path(name)
+        values = self._values()
+        if path in values and values[path] != self._baseline.get(path, _MISSING):
+            return "file"  # changed here: saving writes it
+        return self._sources.get(path, "default")  # type: ignore[return-value]
+
+    def overridden_by(self, name: str) -> str | None:
+        """The environment variable or flag whose value setting ``name`` holds, or None."""
+        path = self._path(name)
+        return self._override_names.get(path) if self.source(path) in ("environment", "flag") else None
+
+    def override(self, name: str, value: Any, *, by: str, source: Source = "flag") -> None:
+        """Use ``value`` for setting ``name`` in this process only (a command-line flag, for
+        instance ``by="--data-dir"``): it is shown as an override and never saved."""
+        path = self._path(name)
+        _set_value(self, path, value)
+        self._sources[path] = source
+        self._override_names[path] = by
+        self._baseline[path] = self._values()[path]
+
+    def _values(self) -> dict[str, Any]:
+        """Every field's value by path, in the form the settings file holds it."""
+        values: dict[str, Any] = {
             "backend": self.backend,
             "data_dir": self.data_dir,
             "concurrency": self.concurrency,
             "prices": {model: list(p) for model, p in self.prices.items()},
-            "keymap": self.keymap,
-            "backends": {k: v.to_json() for k, v in self.backends.items()},
+            "keymap": dict(self.keymap),
         }
+        for kind, conf in self.backends.items():
+            for key, value in conf.to_json().items():
+                values[f"backends.{kind}.{key}"] = value
+            values.setdefault(f"backends.{kind}.api_key", None)
+        return values
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the settings file: what it holds now, plus every value changed since the
+        settings were loaded. A value that came from the environment or a flag, or a
+        default, is written only if it was changed here."""
+        target = path or self.path or settings_path()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        doc = _current_file_doc(target, self._file_doc)
+        values = self._values()
+        changed = {p: v for p, v in values.items() if self._baseline.get(p, _MISSING) != v}
+        for p, value in changed.items():
+            _put(doc, p, value)
         # it may hold keys: 0o600 from the first byte
         write_atomic(target, json.dumps(doc, indent=2).encode(), perm=0o600)
         self.path = target
+        self._file_doc = doc
+        for p in changed:
+            self._baseline[p] = values[p]
+            self._sources[p] = "file" if _get(doc, p) is not None else "default"
+            self._override_names.pop(p, None)
         return target
+
+
+_MISSING = object()
+
+
+def _default_values() -> dict[str, Any]:
+    """Every field's built-in default by path, as :meth:`Settings._values` spells it."""
+    values: dict[str, Any] = {"backend": "local", "data_dir": None, "concurrency": 4, "prices": {}, "keymap": {}}
+    for kind, defaults in BACKEND_DEFAULTS.items():
+        for key in BACKEND_FIELDS:
+            values[f"backends.{kind}.{key}"] = defaults.get(key)
+    return values
+
+
+def _get(doc: dict[str, Any], path: str) -> Any:
+    node: Any = doc
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _put(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``path`` in a settings document; None removes the entry (a default)."""
+    *parents, last = path.split(".")
+    node = doc
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            if value is None:
+                return
+            node[part] = {}
+        node = node[part]
+    if value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
+
+
+def _set_value(settings: Settings, path: str, value: Any) -> None:
+    parts = path.split(".")
+    if parts[0] == "backends":
+        conf = settings.backends.setdefault(parts[1], BackendSettings())
+        setattr(conf, parts[2], Secret(value) if parts[2] == "api_key" and value else value)
+    else:
+        setattr(settings, parts[0], value)
+
+
+def _current_file_doc(target: Path, loaded: dict[str, Any]) -> dict[str, Any]:
+    """The settings file as it is now (another process may have saved it since it was
+    loaded); what was loaded when it cannot be read as a JSON object."""
+    try:
+        doc = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return copy.deepcopy(loaded)
+    return doc if isinstance(doc, dict) else copy.deepcopy(loaded)
 
 
 def settings_path() -> Path:
@@ -157,15 +292,23 @@ def _settings_from(doc: dict[str, Any], target: Path) -> Settings:
         keymap={k: v for k, v in (doc.get("keymap") or {}).items() if isinstance(k, str) and isinstance(v, str)},
         path=target,
     )
+    settings._file_doc = copy.deepcopy(doc)
+    settings._sources = {p: "file" for p in settings._values() if _get(doc, p) is not None}
     env = os.environ
-    if env.get(f"{ENV_PREFIX}BACKEND"):
-        settings.backend = env[f"{ENV_PREFIX}BACKEND"]
-    if env.get(f"{ENV_PREFIX}DATA_DIR"):
-        settings.data_dir = env[f"{ENV_PREFIX}DATA_DIR"]
-    conf = settings.backends.get(settings.backend)
-    if conf is not None:
-        conf.model = env.get(f"{ENV_PREFIX}MODEL") or conf.model
-        conf.base_url = env.get(f"{ENV_PREFIX}BASE_URL") or conf.base_url
+
+    def from_env(name: str, path: str) -> None:
+        value = env.get(f"{ENV_PREFIX}{name}")
+        if value:
+            _set_value(settings, path, value)
+            settings._sources[path] = "environment"
+            settings._override_names[path] = f"{ENV_PREFIX}{name}"
+
+    from_env("BACKEND", "backend")
+    from_env("DATA_DIR", "data_dir")
+    if settings.backend in settings.backends:
+        from_env("MODEL", f"backends.{settings.backend}.model")
+        from_env("BASE_URL", f"backends.{settings.backend}.base_url")
+    settings._baseline = settings._values()
     return settings
 
 
