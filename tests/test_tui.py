@@ -408,3 +408,52 @@ async def test_quit_during_a_run_asks_then_stops_it_resumable(tmp_path, llm, cap
     assert len(docs) == 1 and docs[0]["status"] == "cancelled" and 2 <= docs[0]["counts"]["accepted"] < 200
     said = " ".join(capsys.readouterr().err.split())  # printed once the screen is given back
     assert f"continue it with: synth-tui resume {docs[0]['id']}" in said
+
+
+async def test_choosing_a_template_over_edits_asks_and_keeps_them_one_undo_away(tmp_path):
+    from synth_tui.screens.dialogs import ChoiceDialog
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        editor = app.screen
+        select = editor.query_one("#template", Select)
+        mine = '{"title": {"type": "string"}}'
+        await schema_checked(pilot, app, mine)
+        assert select.is_blank() and "customers (edited)" in str(select.query_one("SelectCurrent #label").render())
+        select.value = "products"
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the question")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is editor, "the editor")
+        assert editor.query_one("#schema-editor", TextArea).text == mine and select.is_blank()
+        select.value = "products"
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the question")
+        await pilot.press("r")
+        area = editor.query_one("#schema-editor", TextArea)
+        await until(pilot, lambda: editor.checked_text == area.text and "price" in area.text, "the template")
+        assert select.value == "products"
+        area.focus()
+        await pilot.press("ctrl+z")
+        await until(pilot, lambda: area.text == mine, "the edits back")
+
+
+async def test_rerun_from_history_keeps_the_runs_base_url(tmp_path, llm):
+    settings = make_settings(tmp_path, llm)
+    app = SynthApp(data_dir=tmp_path / "data", settings=settings, blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "3")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_result is not None)
+        assert app.last_result.status == "done"
+        settings.backends["openai"].base_url = "http://127.0.0.1:9/v1"  # the settings move on
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        app.screen.query_one("#runs", DataTable).focus()
+        await pilot.press("r")
+        await on_screen(pilot, app, "editor")
+        assert app.screen.query_one("#base-url", Input).value == llm.url + "/v1"
+        app.last_result = None
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_result is not None)
+        assert app.last_result.status == "done" and app.last_result.accepted == 3

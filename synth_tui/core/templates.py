@@ -14,6 +14,7 @@ from .fileio import describe_os_error, write_atomic
 from .schema import parse_schema
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NAME_RULES = "letters, digits, '-' and '_', starting with a letter or digit, up to 64 characters"
 
 TEMPLATES: dict[str, dict[str, Any]] = {
     "customers": {
@@ -168,7 +169,7 @@ def template_text(name: str) -> str:
 def save_template(name: str, text: str, *, force: bool = False) -> Path:
     """Check the schema, then keep it as the user's template ``name``."""
     if not NAME.match(name):
-        raise UserInputError(f"template name {name!r}: use letters, digits, '-' and '_' (up to 64)")
+        raise UserInputError(f"template name {name!r}: use {NAME_RULES}")
     if name in TEMPLATES:
         raise UserInputError(f"{name!r} is a built-in template: choose another name")
     parse_schema(text, f"template {name}")

@@ -101,16 +101,17 @@ class ChoiceDialog(ModalScreen[str | None]):
 class NameDialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, question: str, value: str = "") -> None:
+    def __init__(self, question: str, value: str = "", hint: str = "") -> None:
         super().__init__(classes="dialog")
         self.question = question
         self.value = value
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
             yield Label(self.question, classes="dialog-title")
             yield Field(self.value, compact=True, id="name")
-            yield Label("Enter saves, escape cancels.", classes="dialog-hint")
+            yield Label(plain(f"{self.hint} Enter saves, escape cancels.".strip()), classes="dialog-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)

@@ -25,6 +25,7 @@ from ..core.engine import RunConfig
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
 from ..core.templates import (
+    NAME_RULES,
     delete_template,
     is_builtin,
     save_template,
@@ -66,8 +67,9 @@ class EditorScreen(Screen[None]):
         self.checked: RecordSchema | None = None
         self.checked_text: str | None = None  # the text the line under the editor speaks of
         self._pending_check: Any = None
-        self._model_override: str | None = None
-        self._keep_text = False
+        self._loaded_text: str | None = template_text(DEFAULT_TEMPLATE)
+        self.template_name: str | None = DEFAULT_TEMPLATE  # the template the schema came from
+        self._key_env: str | None = None  # a re-run's key variable, while its backend is chosen
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,12 +80,13 @@ class EditorScreen(Screen[None]):
                 yield SchemaStatus(id="schema-status")
             with VerticalScroll(id="form"):
                 yield from self._row("Template", Select(template_options(), value=DEFAULT_TEMPLATE,
-                                                        allow_blank=False, compact=True, id="template"))
+                                                        prompt="(your schema)", compact=True, id="template"))
                 settings = context(self).settings
                 yield from self._row("Backend", Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False,
                                                        compact=True, id="backend"))
                 model = settings.for_backend(settings.backend).model or ""
                 yield from self._row("Model", self._input(model, "model"))
+                yield from self._row("Base URL", self._input("", "base-url"), ident="base-url-row")
                 yield from self._row("Count", self._input("20", "count", "integer"))
                 yield from self._row("Per request", self._input("", "batch", "integer", "auto"))
                 yield from self._row("Concurrency", self._input(str(settings.concurrency), "concurrency", "integer"))
@@ -98,13 +101,14 @@ class EditorScreen(Screen[None]):
                      select_on_focus=False)
 
     @staticmethod
-    def _row(label: str, widget: Any) -> ComposeResult:
-        with Horizontal(classes="form-row"):
+    def _row(label: str, widget: Any, ident: str | None = None) -> ComposeResult:
+        with Horizontal(classes="form-row", id=ident):
             yield Label(label, classes="form-label")
             yield widget
 
     def on_mount(self) -> None:
         self.check_now()
+        self._show_endpoint(str(self.query_one("#backend", Select).value))
         self.query_one("#schema-editor", TextArea).focus()
 
     # -- validation ------------------------------------------------------------------------
@@ -117,6 +121,7 @@ class EditorScreen(Screen[None]):
         self._pending_check = None
         status = self.query_one(SchemaStatus)
         text = self.checked_text = self.query_one("#schema-editor", TextArea).text
+        self._label_template(text)
         try:
             self.checked = parse_schema(text, "schema")
         except SchemaError as exc:
@@ -134,21 +139,74 @@ class EditorScreen(Screen[None]):
 
     # -- form ------------------------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "template" and event.value is not Select.BLANK:
-            if self._keep_text:
-                self._keep_text = False
-                return
-            try:
-                text = template_text(str(event.value))
-            except UserInputError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.query_one("#schema-editor", TextArea).load_text(text)
-            self.check_now()
-        elif event.select.id == "backend" and event.value is not Select.BLANK:
-            conf = context(self).settings.for_backend(str(event.value))
-            model, self._model_override = self._model_override, None
-            self.query_one("#model", Input).value = model if model is not None else conf.model or ""
+        if event.select.id == "template" and not event.select.is_blank():
+            self._choose_template(str(event.value))
+        elif event.select.id == "backend" and not event.select.is_blank():
+            kind = str(event.value)
+            self.query_one("#model", Input).value = context(self).settings.for_backend(kind).model or ""
+            self.query_one("#base-url", Input).value = ""
+            self._key_env = None
+            self._show_endpoint(kind)
+
+    # -- templates -------------------------------------------------------------------------
+    def _choose_template(self, name: str) -> None:
+        """Load a template; when the schema holds edits of its own, ask first. Either way
+        the replaced text stays one ctrl+z away."""
+        area = self.query_one("#schema-editor", TextArea)
+        if name == self.template_name and self._is_template_text(area.text):
+            return
+        try:
+            text = template_text(name)
+        except UserInputError as exc:
+            self.notify(str(exc), severity="error")
+            self._label_template(area.text)
+            return
+        if self._is_template_text(area.text):
+            self._load_schema(text, name)
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "replace":
+                self._load_schema(text, name)
+            else:
+                self._label_template(area.text)
+
+        from .dialogs import ChoiceDialog
+
+        self.app.push_screen(ChoiceDialog(
+            f"The schema in the editor has changes of yours. Replace it with the template {name}? "
+            "(ctrl+z in the editor brings it back.)",
+            [("replace", "r", "Replace"), ("keep", "escape", "Keep my schema")]), answer)
+
+    def _is_template_text(self, text: str) -> bool:
+        """Is ``text`` what a template (or a past run) put in the editor, unchanged?"""
+        return self._loaded_text is not None and text == self._loaded_text
+
+    def _load_schema(self, text: str, template: str | None) -> None:
+        area = self.query_one("#schema-editor", TextArea)
+        area.replace(text, area.document.start, area.document.end)  # undoable, unlike load_text
+        area.move_cursor(area.document.start)
+        self.template_name = template
+        self._loaded_text = text
+        self.check_now()
+
+    def _label_template(self, text: str) -> None:
+        """The Template field names the template only while the editor holds it unchanged."""
+        select = self.query_one("#template", Select)
+        name = self.template_name
+        with self.prevent(Select.Changed):
+            if name is not None and text == self._loaded_text and name in dict(template_options()).values():
+                select.value = name
+            else:
+                select.prompt = f"{name} (edited)" if name else "(your schema)"
+                select.clear()
+
+    # -- backend ----------------------------------------------------------------------------
+    def _show_endpoint(self, kind: str) -> None:
+        """The base URL row, for the backends that have one; blank means the settings' URL."""
+        conf = context(self).settings.for_backend(kind)
+        self.query_one("#base-url-row").display = kind != "local"
+        self.query_one("#base-url", Input).placeholder = conf.base_url or "(default)"
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "generate":
@@ -217,15 +275,20 @@ class EditorScreen(Screen[None]):
             except UserInputError as exc:
                 self.notify(str(exc), title="Template not saved", severity="error")
                 return
-            self._refresh_templates(name)
+            self.template_name = name
+            self._loaded_text = self.query_one("#schema-editor", TextArea).text
+            self._refresh_templates()
             self.notify(f"Saved to {path}", title=f"Template {name}")
 
-        self.app.push_screen(NameDialog("Save this schema as a template named:"), done)
+        self.app.push_screen(NameDialog("Save this schema as a template named:", hint=f"A name of {NAME_RULES}."), done)
 
     def action_delete_template(self) -> None:
         from .dialogs import ConfirmDialog
 
-        name = str(self.query_one("#template", Select).value)
+        name = self.template_name
+        if name is None:
+            self.notify("Choose one of your templates first.")
+            return
         if is_builtin(name):
             self.notify(f"{name} is a built-in template; only your own can be deleted.")
             return
@@ -237,16 +300,17 @@ class EditorScreen(Screen[None]):
                 except UserInputError as exc:
                     self.notify(str(exc), severity="error")
                     return
-                self._refresh_templates(DEFAULT_TEMPLATE, load=False)
+                if self.template_name == name:
+                    self.template_name = None
+                self._refresh_templates()
                 self.notify(f"Deleted template {name}.")
 
         self.app.push_screen(ConfirmDialog(f"Delete your template {name}?"), done)
 
-    def _refresh_templates(self, selected: str, load: bool = False) -> None:
-        select = self.query_one("#template", Select)
-        self._keep_text = not load  # choosing the saved template must not reload the editor
-        select.set_options(template_options())
-        select.value = selected
+    def _refresh_templates(self) -> None:
+        with self.prevent(Select.Changed):
+            self.query_one("#template", Select).set_options(template_options())
+        self._label_template(self.query_one("#schema-editor", TextArea).text)
 
     def _job(self, schema: RecordSchema) -> JobSpec:
         def number(ident: str, kind: type, required: bool = False) -> Any:
@@ -268,25 +332,38 @@ class EditorScreen(Screen[None]):
         )
         config.check()
         backend = BackendSpec(kind=str(self.query_one("#backend", Select).value),
-                              model=self.query_one("#model", Input).value.strip() or None)
+                              model=self.query_one("#model", Input).value.strip() or None,
+                              base_url=self.query_one("#base-url", Input).value.strip() or None,
+                              api_key_env=self._key_env)
         return JobSpec(schema=schema, config=config, backend=backend)
 
     def load(self, schema: dict[str, Any], config: dict[str, Any], backend: dict[str, Any]) -> None:
-        """Fill the editor from a past run (history's re-run)."""
-        self.query_one("#schema-editor", TextArea).load_text(json.dumps(schema, indent=2, ensure_ascii=False))
+        """Fill the editor from a past run (history's re-run): its schema, parameters and
+        backend, the base URL and key variable included; the previous schema stays one
+        ctrl+z away."""
+        text = json.dumps(schema, indent=2, ensure_ascii=False)
+        self._load_schema(text, next((n for n in template_names() if _same_schema(n, schema)), None))
         params = config.get("params", {})
         values = {
             "count": config.get("count"), "batch": config.get("batch_size"),
             "concurrency": config.get("concurrency"), "temperature": params.get("temperature"),
-            "seed": params.get("seed"), "model": backend.get("model"),
+            "seed": params.get("seed"), "model": backend.get("model"), "base-url": backend.get("base_url"),
         }
+        kind = backend.get("backend")
+        if kind in dict((v, k) for k, v in BACKEND_CHOICES):
+            with self.prevent(Select.Changed):
+                self.query_one("#backend", Select).value = kind
+            self._show_endpoint(kind)
         for ident, value in values.items():
             self.query_one(f"#{ident}", Input).value = "" if value is None else str(value)
-        select = self.query_one("#backend", Select)
-        if backend.get("backend") and backend["backend"] != select.value:
-            self._model_override = backend.get("model") or ""  # applied when the change lands
-            select.value = backend["backend"]
-        self.check_now()
+        self._key_env = backend.get("api_key_env") if isinstance(backend.get("api_key_env"), str) else None
+
+
+def _same_schema(name: str, schema: dict[str, Any]) -> bool:
+    try:
+        return json.loads(template_text(name)) == schema
+    except (UserInputError, ValueError):
+        return False
 
 
 def template_options() -> list[tuple[str, str]]:
