@@ -30,7 +30,7 @@ from .core.config import Settings, load_settings
 from .core.engine import Run, RunConfig, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
-from .core.store import Store
+from .core.store import Store, default_data_dir
 from .messages import (
     CancelRequested, CompareRequested, ConnectionTestRequested, GenerateRequested, JobSpec, RerunRequested,
     ResumeRequested,
@@ -117,7 +117,9 @@ class SynthApp(App[None]):
     ) -> None:
         super().__init__()
         self.settings = settings or load_settings()
-        self.data_dir = data_dir or self.settings.data_dir
+        if data_dir is not None:  # --data-dir: this session only, never saved
+            self.settings.override("data_dir", str(data_dir), by="--data-dir")
+        self.data_dir = Path(self.settings.data_dir or default_data_dir()).expanduser()
         self.blink = blink  # tests turn the cursor blink off for stable snapshots
         if not blink:
             self.animation_level = "none"

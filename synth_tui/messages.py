@@ -7,6 +7,7 @@ App, which owns runs and workers) and read shared state through ``context(widget
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual.message import Message
@@ -77,6 +78,7 @@ class AppContext(Protocol):
 
     settings: Settings
     store: Store | None
+    data_dir: str | Path
 
     @property
     def running_run_id(self) -> str | None: ...

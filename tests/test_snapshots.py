@@ -143,6 +143,7 @@ def test_settings(snap_compare, tmp_path, size):
     async def settings(pilot):
         await pilot.press("f5")
         await until(pilot, lambda: pilot.app.screen.id == "settings", "the settings screen")
+        pilot.app.screen.query_one("#data-dir").value = "/home/user/synth-data"  # not the test's temp path
         await settle(pilot)
 
     assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=settings)

@@ -457,3 +457,37 @@ async def test_rerun_from_history_keeps_the_runs_base_url(tmp_path, llm):
         await pilot.press("ctrl+g")
         await until(pilot, lambda: app.last_result is not None)
         assert app.last_result.status == "done" and app.last_result.accepted == 3
+
+
+async def test_settings_show_an_environment_data_dir_and_never_save_it(tmp_path, monkeypatch):
+    from synth_tui.core.config import load_settings
+
+    monkeypatch.setenv("SYNTH_TUI_DATA_DIR", str(tmp_path / "from-env"))
+    monkeypatch.setenv("SYNTH_TUI_CONFIG", str(tmp_path / "settings.json"))
+    app = SynthApp(settings=load_settings(), blink=False)
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        await pilot.press("f5")
+        await on_screen(pilot, app, "settings")
+        field = app.screen.query_one("#data-dir", Input)
+        assert field.value == str(tmp_path / "from-env") and field.disabled
+        assert "SYNTH_TUI_DATA_DIR" in str(app.screen.query_one("#data-dir-note", Static).render())
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "Saved to" in notifications(app), "the settings to be saved")
+    assert "data_dir" not in json.loads((tmp_path / "settings.json").read_text())
+
+
+async def test_test_connection_tests_the_section_with_the_cursor(tmp_path, llm):
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        await pilot.press("f5")
+        await on_screen(pilot, app, "settings")
+        app.screen.query_one("#ollama-model", Input).value = "test-model"
+        field = app.screen.query_one("#ollama-base_url", Input)
+        field.value = llm.url
+        field.focus()
+        await until(pilot, lambda: app.focused is field, "the ollama section")
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: "ollama: OK" in notifications(app), "the ollama test")
+        assert llm.requests[-1].get("format") is not None  # Ollama's protocol, not the default backend's

@@ -23,7 +23,8 @@ class SettingsScreen(Screen[None]):
     ]
     PALETTE = [
         ("save", "Save settings", "Write the settings file, mode 0600 (ctrl+s)"),
-        ("test_connection", "Test connection", "Send one tiny request to the chosen backend (ctrl+t)"),
+        ("test_connection", "Test connection",
+         "Send one tiny request to the backend whose fields have the cursor (ctrl+t)"),
     ]
 
     def __init__(self) -> None:
@@ -40,8 +41,9 @@ class SettingsScreen(Screen[None]):
                 yield Label("Default", classes="form-label")
                 yield Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False, compact=True,
                              id="default-backend")
+            yield from self._data_dir_row()
             for kind, conf in settings.backends.items():
-                yield Label(kind, classes="section-title")
+                yield Label(f"{kind}  (ctrl+t in these fields tests it)", classes="section-title")
                 for field, value, password in (
                     ("base_url", conf.base_url, False),
                     ("model", conf.model, False),
@@ -62,6 +64,22 @@ class SettingsScreen(Screen[None]):
             yield Static(plain(f"Settings file: {settings.path}"), classes="hint", id="settings-path")
         yield Footer()
 
+    def _data_dir_row(self) -> ComposeResult:
+        """The data directory in use; read-only when the environment or a flag chose it."""
+        settings = context(self).settings
+        in_use = str(context(self).data_dir)
+        overridden = settings.overridden_by("data_dir")
+        with Horizontal(classes="form-row"):
+            yield Label("Data dir", classes="form-label")
+            yield Field(in_use if overridden else settings.data_dir or "", placeholder=in_use, compact=True,
+                        id="data-dir", disabled=bool(overridden))
+        note = (f"Set by {overridden} for this session; settings do not change it." if overridden
+                else "Blank: the default. A change applies from the next start.")
+        yield Static(plain(note), classes="hint", id="data-dir-note")
+
+    def on_mount(self) -> None:
+        self.query_one("#default-backend", Select).focus()
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             self.action_save()
@@ -71,6 +89,9 @@ class SettingsScreen(Screen[None]):
     def _apply(self) -> None:
         settings = context(self).settings
         settings.backend = str(self.query_one("#default-backend", Select).value)
+        data_dir = self.query_one("#data-dir", Input)
+        if not data_dir.disabled:
+            settings.data_dir = data_dir.value.strip() or None
         for kind, conf in settings.backends.items():
             for field in ("base_url", "model", "api_key_env", "api_key"):
                 matches = self.query(f"#{kind}-{field}")
@@ -93,9 +114,17 @@ class SettingsScreen(Screen[None]):
 
     def action_test_connection(self) -> None:
         self._apply()
-        kind = str(self.query_one("#default-backend", Select).value)
+        kind = self._section_in_focus() or str(self.query_one("#default-backend", Select).value)
         self.notify(f"Sending one tiny request to {kind}...", title="Test connection")
         self.post_message(ConnectionTestRequested(BackendSpec(kind=kind)))
+
+
+    def _section_in_focus(self) -> str | None:
+        """The backend whose field has the cursor: its fields are named '<kind>-<field>'."""
+        focused = self.app.focused
+        ident = focused.id if focused is not None and focused.screen is self else None
+        kind = (ident or "").split("-", 1)[0]
+        return kind if kind in context(self).settings.backends else None
 
 
 _LABELS = {"base_url": "Base URL", "model": "Model", "api_key_env": "Key variable", "api_key": "API key"}
