@@ -304,7 +304,7 @@ def test_the_size_cap_is_checked():
 
 # -- 4. protocol errors are retried --------------------------------------------------------------
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-@pytest.mark.parametrize("raw", ["BAD_STATUS_LINE", "NOT_HTTP", "BROKEN_CHUNKED", "SHORT_BODY", "BAD_GZIP", "HANG_UP"])
+@pytest.mark.parametrize("raw", ["BAD_STATUS_LINE", "NOT_HTTP", "BROKEN_CHUNKED", "SHORT_BODY", "BAD_GZIP"])
 async def test_a_malformed_response_is_a_retried_transport_error(llm, raw, transport):
     llm.faults.append(Fault(raw=getattr(fake_llm, raw)))
     result, log = await run_with(llm, backend_kw={"transport": transport})
@@ -312,6 +312,23 @@ async def test_a_malformed_response_is_a_retried_transport_error(llm, raw, trans
     assert result.retries == 1
     reason = log.of(RetryScheduled)[0].reason
     assert "internal error" not in reason and "\x1b" not in reason
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_hang_up_is_retried_once_the_server_has_answered(llm, transport):
+    llm.faults.extend([Fault(), Fault(raw=fake_llm.HANG_UP)])
+    result, log = await run_with(llm, backend_kw={"transport": transport})
+    assert result.status == "done" and result.accepted == 2 and result.retries == 1
+    assert "closed the connection without answering" in log.of(RetryScheduled)[0].reason
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_hang_up_before_any_answer_ends_the_run_at_once(llm, transport):
+    # what a port forward or a proxy with nothing behind it does: like a refused connection
+    llm.always = Fault(raw=fake_llm.HANG_UP)
+    result, _ = await run_with(llm, count=5, backend_kw={"transport": transport}, concurrency=4)
+    assert result.status == "failed" and result.retries == 0
+    assert "closed the connection without answering" in result.error and "Is the server running" in result.error
 
 
 # -- 5. the timeout bounds the whole answer ------------------------------------------------------

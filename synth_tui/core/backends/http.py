@@ -228,6 +228,10 @@ def _classify(exc: Exception, url: str, timeout: float) -> SynthError | None:
             f"cannot open a connection to {url}: the system has too many open files. "
             "Close other programs or lower the concurrency."
         )
+    if _hung_up(exc):
+        # what a port forward, a proxy or a stopped container does when nothing listens
+        # behind it: like a refused connection, fatal before a run's first answer
+        return Unreachable(f"{url} closed the connection without answering")
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
         if _refused(exc):
             return Unreachable(f"cannot connect to {url} ({_clip(_root_cause(exc), 200)})")
@@ -242,6 +246,18 @@ def _classify(exc: Exception, url: str, timeout: float) -> SynthError | None:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         return RetryableError(f"connection to {url} failed: {type(exc).__name__}: {_clip(detail, 200)}")
     return None
+
+
+def _hung_up(exc: BaseException) -> bool:
+    """True when the server closed or reset the connection without a byte of answer."""
+    for cause in _causes(exc):
+        if isinstance(cause, (ConnectionResetError, BrokenPipeError)):  # aiohttp's included
+            return True
+        if type(cause).__name__ == "ServerDisconnectedError":  # aiohttp
+            return True
+        if isinstance(cause, httpx.RemoteProtocolError) and "without sending a response" in str(cause):
+            return True
+    return False
 
 
 def _transport_failure(exc: BaseException) -> bool:
