@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Iterable, cast
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import DescendantFocus
+from textual.geometry import Size
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
@@ -35,7 +36,7 @@ from .messages import (
     CancelRequested, CompareRequested, ConnectionTestRequested, GenerateRequested, JobSpec, RerunRequested,
     ResumeRequested,
 )
-from .screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen
+from .screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TooSmallScreen
 from .screens.editor import EditorScreen
 from .screens.history import HistoryScreen
 from .screens.progress import ProgressScreen
@@ -86,6 +87,7 @@ class ProbeDoneMessage(Message):
         self.message = message
 
 
+MIN_SIZE = (80, 24)  # every screen's layout and keys fit from this size up
 WORKER_FAILURES = {
     "generate": "Could not run the generation",
     "resume": "Could not resume the run",
@@ -163,6 +165,7 @@ class SynthApp(App[None]):
         self.install_screen(HistoryScreen(), "history")
         self.install_screen(SettingsScreen(), "settings")
         self.push_screen("editor")
+        self.call_after_refresh(self._check_size)
         for warning in self.store.warnings if self.store else []:
             self.notify(warning, title="History", severity="warning", timeout=10)
         if self.store_error:
@@ -187,6 +190,23 @@ class SynthApp(App[None]):
     @property
     def progress_screen(self) -> ProgressScreen:
         return cast(ProgressScreen, self.get_screen("progress"))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size)
+
+    def _check_size(self, size: Size | None = None) -> None:
+        """Below the smallest size the layouts are made for, a notice instead of a broken
+        layout; it goes when the terminal grows again."""
+        if not self.screen_stack or self.screen.id == "_default":  # still starting
+            self.call_after_refresh(self._check_size)
+            return
+        size = size or self.size
+        small = size.width < MIN_SIZE[0] or size.height < MIN_SIZE[1]
+        showing = isinstance(self.screen, TooSmallScreen)
+        if small and not showing:
+            self.push_screen(TooSmallScreen(MIN_SIZE))
+        elif not small and showing:
+            self.pop_screen()
 
     # -- quitting ------------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -215,7 +235,17 @@ class SynthApp(App[None]):
         message += f"; continue it with: synth-tui resume {result.run_id}" if resumable else "."
         self.exit(message=Text(clean_line(message)))
 
+    @property
+    def history_screen(self) -> HistoryScreen:
+        return cast(HistoryScreen, self.get_screen("history"))
+
     # -- navigation ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer leaves out the key of the screen already shown."""
+        if action == "show" and parameters and self.screen_stack and parameters[0] == self.screen.id:
+            return False
+        return True
+
     def action_show(self, name: str) -> None:
         if self.screen.id != name and not isinstance(self.screen, ModalScreen):
             self.switch_screen(name)
@@ -416,10 +446,16 @@ class SynthApp(App[None]):
         events = [self._events.popleft() for _ in range(len(self._events))]
         self.progress_screen.take(events)
         last = self.last_event = events[-1]
-        # every screen's header shows the run's progress
+        history = self.history_screen
+        started = next((e for e in events if isinstance(e, RunStarted)), None)
+        if started is not None:
+            history.refresh_runs(select=started.run_id)  # the new run, selected
+        # every screen's header shows the run's progress, and the history its row
         if self.current_run is not None and not isinstance(last, (RunFinished, RunFailed)):
             p = last.progress
             self.sub_title = f"running {p.done}/{p.total} · {p.rate:.1f} rec/s · rejected {p.rejected}"
+            if history.is_current:
+                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed)
 
     def on_run_done_message(self, message: RunDoneMessage) -> None:
         self.drain_events()
@@ -430,7 +466,7 @@ class SynthApp(App[None]):
             return
         self.sub_title = f"last run {result.status}: {result.accepted}/{result.requested}"
         self.progress_screen.handle_result(result)
-        cast(HistoryScreen, self.get_screen("history")).refresh_runs()
+        self.history_screen.refresh_runs()
         if result.status == "failed":
             self.notify(result.error or "the run failed", title="Run failed", severity="error", timeout=15)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from synth_tui.app import SynthApp
@@ -294,7 +295,7 @@ async def test_mark_two_runs_and_compare_them(tmp_path, llm):
         await on_screen(pilot, app, "history")
         app.screen.query_one("#runs", DataTable).focus()
         await until(pilot, lambda: app.focused is app.screen.query_one("#runs"), "the run table's focus")
-        await pilot.press("m", "m", "c")
+        await pilot.press("m", "down", "m", "c")  # marking leaves the cursor where it is
         await until(pilot, lambda: app.screen.id == "comparison" and app.screen.rows)
         assert len(app.screen.rows) == 2 and all(r.accepted == 4 for r in app.screen.rows)
 
@@ -491,3 +492,110 @@ async def test_test_connection_tests_the_section_with_the_cursor(tmp_path, llm):
         await pilot.press("ctrl+t")
         await until(pilot, lambda: "ollama: OK" in notifications(app), "the ollama test")
         assert llm.requests[-1].get("format") is not None  # Ollama's protocol, not the default backend's
+
+
+async def test_history_keeps_the_cursor_home_end_and_follows_a_new_run(tmp_path, llm):
+    from .test_snapshots import seed_history
+
+    seed_history(tmp_path / "data")
+    llm.delay = 0.05
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        history = app.screen
+        table = history.query_one("#runs", DataTable)
+        table.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: table.cursor_row == 3, "the last run")
+        await pilot.press("home")
+        await until(pilot, lambda: table.cursor_row == 0, "the first run")
+        await pilot.press("down", "m")
+        await until(pilot, lambda: history.marked, "the mark")
+        assert table.cursor_row == 1  # marking leaves the cursor where it is
+        await pilot.press("d")
+        await until(pilot, lambda: app.screen.query("#yes"), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen is history and len(history.runs) == 3, "the run to be deleted")
+        assert table.cursor_row == 1  # the next run takes the deleted one's place under the cursor
+
+        await pilot.press("f2")
+        await on_screen(pilot, app, "editor")
+        await set_input(pilot, app, "count", "60")
+        await set_input(pilot, app, "batch", "1")
+        await set_input(pilot, app, "concurrency", "1")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 3, "the run")
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        run_id = app.running_run_id
+        assert history.selected_id() == run_id  # the new run, selected
+        cell = lambda: str(table.get_cell_at(Coordinate(0, 3)))  # noqa: E731
+        first = cell()
+        await until(pilot, lambda: cell() != first, "the running row to move on")
+        await pilot.press("f3", "f8")
+        await until(pilot, lambda: app.last_result is not None, "the run to stop")
+
+
+async def test_export_dialog_asks_to_overwrite_creates_a_folder_and_stays_open_on_error(tmp_path, llm):
+    from synth_tui.screens.dialogs import ExportDialog
+
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "3")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_result is not None)
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        app.screen.query_one("#runs", DataTable).focus()
+
+        async def export_to(path: Path, fmt: str = "jsonl") -> ExportDialog:
+            await pilot.press("e")
+            await until(pilot, lambda: isinstance(app.screen, ExportDialog), "the export dialog")
+            dialog = app.screen
+            dialog.query_one("#format", Select).value = fmt
+            dialog.query_one("#path", Input).value = str(path)
+            await pilot.press("enter")
+            return dialog
+
+        def problem(dialog) -> str:
+            return str(dialog.query_one("#export-problem", Static).render())
+
+        target = tmp_path / "new" / "deeper" / "out.csv"
+        dialog = await export_to(target, "csv")
+        await until(pilot, lambda: "does not exist" in problem(dialog), "the missing folder question")
+        await pilot.press("enter")  # create it
+        await until(pilot, lambda: "Wrote 3 records" in notifications(app), "the export")
+        assert target.read_text().count("\n") == 4  # header and three records
+
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExportDialog), "the export dialog")
+        dialog = app.screen
+        # the last folder and format are remembered
+        assert dialog.query_one("#format", Select).value == "csv"
+        assert Path(dialog.query_one("#path", Input).value).parent == target.parent
+        dialog.query_one("#path", Input).value = str(target)
+        await pilot.press("enter")
+        await until(pilot, lambda: "exists" in problem(dialog), "the overwrite question")
+        await pilot.press("escape")
+
+        blocked = tmp_path / "blocked"
+        blocked.write_text("a file where a folder should be")
+        dialog = await export_to(blocked / "x.jsonl")
+        await until(pilot, lambda: "not a folder" in problem(dialog) or "exist" in problem(dialog), "the error")
+        await pilot.press("enter")
+        await until(pilot, lambda: "cannot" in problem(dialog) or "not a folder" in problem(dialog), "the error")
+        assert app.screen is dialog and dialog.query_one("#path", Input).value == str(blocked / "x.jsonl")
+
+
+async def test_a_terminal_below_80x24_gets_a_notice_until_it_grows(tmp_path):
+    from synth_tui.screens.dialogs import TooSmallScreen
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, TooSmallScreen), "the notice")
+        assert "at least 80x24" in str(app.screen.query_one("#too-small", Static).render())
+        await pilot.resize_terminal(100, 30)
+        await until(pilot, lambda: app.screen.id == "editor", "the editor again")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from rich.markup import escape
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
+from ..core.errors import SynthError, UserInputError
 from ..core.events import RecordRejected
 from ..core.export import FORMATS
 from ..textsafe import clean_line, plain
@@ -28,22 +31,39 @@ class HelpScreen(ModalScreen[None]):
         self.under = under
 
     def compose(self) -> ComposeResult:
-        # the screen's and the app's bindings as they are now, keymap changes included
-        keys: dict[str, list[str]] = {}
-        for key, active in self.under.active_bindings.items():
-            binding = active.binding
-            if active.node in (self.under, self.app) and binding.description:
-                keys.setdefault(binding.description, []).append(self.app.get_key_display(Binding(key, "")))
-        rows = [(", ".join(k), description) for description, k in keys.items()]
+        rows = [(", ".join(keys), description) for description, keys in self._keys().items()]
         title = (self.under.id or "screen").capitalize()
-        with Vertical(id="dialog-box"):
+        with Vertical(id="dialog-box", classes="help"):
             yield Label(plain(f"{title}: keys"), classes="dialog-title")
             table: DataTable = DataTable(show_cursor=False, id="help-keys")
             table.add_columns("Key", "Action")
             # key names can come from the settings file's keymap: never markup
             table.add_rows([[escape(clean_line(key)), action] for key, action in rows])
             yield table
-            yield Label("Escape closes this help.", classes="dialog-hint")
+            yield Label("Arrows or PgUp/PgDn scroll; escape closes.", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-keys", DataTable).focus()  # so the arrows scroll a long list
+
+    def _keys(self) -> dict[str, list[str]]:
+        """Description -> keys, as they are now (keymap changes included): the screen's and
+        the app's bindings, even where a focused widget's binding shadows one (Enter on the
+        history's table opens the report), and the editing keys of the focused widget."""
+        keys: dict[str, list[str]] = {}
+        for node, bindings in self.under._binding_chain:
+            own = node in (self.under, self.app)
+            for key, key_bindings in bindings.key_to_bindings.items():
+                for binding in key_bindings:
+                    if binding.description and (own or binding.action in EDITING_ACTIONS):
+                        shown = keys.setdefault(binding.description, [])
+                        display = self.app.get_key_display(Binding(key, ""))
+                        if display not in shown:
+                            shown.append(display)
+        return keys
+
+
+# the focused widget's keys worth listing in the help (a text field has dozens)
+EDITING_ACTIONS = frozenset({"select_all", "undo", "redo", "copy", "cut", "paste", "delete_line"})
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -117,28 +137,40 @@ class NameDialog(ModalScreen[str | None]):
         self.dismiss(event.value.strip() or None)
 
 
-class ExportDialog(ModalScreen[tuple[str, str] | None]):
-    """Asks for a format and a path; returns (path, format) or None."""
+Exporter = Callable[[Path, str, bool], int]  # (path, format, overwrite) -> records written
+
+
+class ExportDialog(ModalScreen[tuple[Path, str, int] | None]):
+    """Asks for a format and a file, and exports there itself: a file that exists or a
+    missing folder is a question in the dialog, an error stays in it with the typed path.
+    Returns (path, format, records written), or None when cancelled."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, run_id: str, directory: Path | None = None) -> None:
+    def __init__(self, run_id: str, export: Exporter, directory: Path | None = None, fmt: str = "jsonl") -> None:
         super().__init__(classes="dialog")
         self.run_id = run_id
+        self.export = export
         self.directory = directory or Path.cwd()
+        self.fmt = fmt if fmt in FORMATS else "jsonl"
+        self._confirmed: tuple[str, Path] | None = None  # ("overwrite" | "create", path) the user agreed to
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
             yield Label(plain(f"Export run {self.run_id}", one_line=True), classes="dialog-title")
             with Horizontal(classes="form-row"):
                 yield Label("Format", classes="form-label")
-                yield Select([(f, f) for f in FORMATS], value="jsonl", allow_blank=False, compact=True, id="format")
+                yield Select([(f, f) for f in FORMATS], value=self.fmt, allow_blank=False, compact=True, id="format")
             with Horizontal(classes="form-row"):
                 yield Label("File", classes="form-label")
-                yield Field(str(self.directory / f"{self.run_id}.jsonl"), compact=True, id="path")
+                yield Field(str(self.directory / f"{self.run_id}.{self.fmt}"), compact=True, id="path")
+            yield Static("", id="export-problem", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", id="export", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         path = self.query_one("#path", Input)
@@ -146,21 +178,61 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
         if current.suffix.lstrip(".") in FORMATS:
             path.value = str(current.with_suffix(f".{event.value}"))
 
+    def on_input_changed(self) -> None:
+        self._say("")
+
     def on_input_submitted(self) -> None:
         self._submit()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "export":
-            self._submit()
-        else:
+        if event.button.id == "cancel":
             self.dismiss(None)
+        else:
+            self._submit()
+
+    def _say(self, problem: str, button: str = "Export") -> None:
+        self.query_one("#export-problem", Static).update(plain(problem))
+        self.query_one("#export", Button).label = button
+        if not problem:
+            self._confirmed = None
 
     def _submit(self) -> None:
-        path = self.query_one("#path", Input).value.strip()
-        if not path:
-            self.notify("Give a file name.", severity="error")
+        raw = self.query_one("#path", Input).value.strip()
+        if not raw:
+            self._say("Give a file name.")
             return
-        self.dismiss((path, str(self.query_one("#format", Select).value)))
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            self._say(f"{path} is a folder: give a file name in it.")
+            return
+        if not path.parent.exists() and self._confirmed != ("create", path):
+            self._say(f"The folder {path.parent} does not exist. Create it?", "Create and export")
+            self._confirmed = ("create", path)
+            return
+        if path.is_file() and self._confirmed not in (("overwrite", path), ("create", path)):
+            self._say(f"{path} exists. Overwrite it?", "Overwrite")
+            self._confirmed = ("overwrite", path)
+            return
+        self.query_one("#export", Button).disabled = True
+        self._run_export(path, str(self.query_one("#format", Select).value), self._confirmed is not None)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="export")
+    def _run_export(self, path: Path, fmt: str, agreed: bool) -> tuple[Path, str, int]:
+        if agreed and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True)
+            except OSError as exc:
+                raise UserInputError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from None
+        return path, fmt, self.export(path, fmt, agreed)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            event.stop()  # said here, where the path can be corrected, not in a notification
+            self.query_one("#export", Button).disabled = False
+            error = event.worker.error
+            self._say(str(error) if isinstance(error, SynthError) else f"unexpected error: {error!r}")
 
 
 class TextDialog(ModalScreen[None]):
@@ -202,3 +274,22 @@ class RejectedScreen(ModalScreen[None]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         rejection = self.rejections[event.cursor_row]
         self.app.push_screen(TextDialog(f"Rejected: {rejection.reason[:100]}", rejection.raw))
+
+
+class TooSmallScreen(ModalScreen[None]):
+    """Shown over everything while the terminal is smaller than the layouts need."""
+
+    def __init__(self, minimum: tuple[int, int]) -> None:
+        super().__init__()
+        self.minimum = minimum
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="too-small")
+
+    def on_mount(self) -> None:
+        self.on_resize()
+
+    def on_resize(self) -> None:
+        width, height = self.app.size
+        self.query_one("#too-small", Static).update(plain(
+            f"Make the terminal at least {self.minimum[0]}x{self.minimum[1]} (it is {width}x{height})."))

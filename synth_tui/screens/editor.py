@@ -48,11 +48,11 @@ class SchemaStatus(Static):
 class EditorScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+g,f9", "generate", "Generate", priority=True, id="editor.generate"),
-        Binding("ctrl+t", "convert", "To JSON Schema", priority=True, id="editor.convert"),
         Binding("ctrl+o", "focus_form", "Parameters", priority=True, id="editor.focus-form"),
         Binding("ctrl+k", "compare", "Compare", priority=True, id="editor.compare"),
-        Binding("ctrl+s", "save_template", "Save template", priority=True, id="editor.save-template"),
-        Binding("ctrl+e", "focus_editor", "Edit schema", show=False, priority=True, id="editor.focus-editor"),
+        Binding("ctrl+s", "save_template", "Save", priority=True, id="editor.save-template"),
+        Binding("ctrl+t", "convert", "Expand to JSON Schema", show=False, priority=True, id="editor.convert"),
+        Binding("ctrl+e", "focus_editor", "Back to the schema", show=False, priority=True, id="editor.focus-editor"),
     ]
     PALETTE = [
         ("generate", "Generate", "Start a run with this schema and these parameters (ctrl+g)"),
@@ -79,6 +79,7 @@ class EditorScreen(Screen[None]):
                 yield editor
                 yield SchemaStatus(id="schema-status")
             with VerticalScroll(id="form"):
+                yield Static("ctrl+o here · ctrl+e back to the schema · Tab next", classes="hint", id="form-hint")
                 yield from self._row("Template", Select(template_options(), value=DEFAULT_TEMPLATE,
                                                         prompt="(your schema)", compact=True, id="template"))
                 settings = context(self).settings

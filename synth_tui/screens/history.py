@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..core.errors import SynthError
@@ -17,9 +19,12 @@ from ..core.store import RESUMABLE, STATUSES, Store
 from ..messages import RerunRequested, ResumeRequested, context
 from ..textsafe import plain
 from .progress import fmt_seconds, short
-from .tables import fill_table
+from .tables import Table, fill_table
 
 PAGE_SIZE = 20
+RUN_COLUMNS = ("", "UTC", "Status", "Records", "Time", "Model")
+NARROW = 110  # below this many columns the preview goes under the run table
+RECORD_COLUMN_WIDTH = 20  # every records column as wide: they do not jump between pages
 FILTERS = (None, *STATUSES)
 
 
@@ -44,10 +49,10 @@ class HistoryScreen(Screen[None]):
         Binding("u", "resume", "Resume", id="history.resume"),
         Binding("d", "delete", "Delete", id="history.delete"),
         Binding("f", "cycle_filter", "Filter", id="history.cycle-filter"),
-        Binding("enter", "report", "Report", show=False, id="history.report"),
+        Binding("enter", "report", "Report", id="history.report"),
         Binding("m", "mark", "Mark", id="history.mark"),
-        Binding("c", "compare", "Compare marked", id="history.compare"),
-        Binding("right_square_bracket", "next_page", "Next page", id="history.next-page"),
+        Binding("c", "compare", "Compare", id="history.compare"),
+        Binding("right_square_bracket", "next_page", "Next page", show=False, id="history.next-page"),
         Binding("left_square_bracket", "previous_page", "Prev page", show=False, id="history.previous-page"),
     ]
     PALETTE = [
@@ -69,13 +74,14 @@ class HistoryScreen(Screen[None]):
         self.runs: list[dict[str, Any]] = []
         self.page = 0
         self.marked: list[str] = []
+        self.last_export: tuple[Path, str] = (Path.cwd(), "jsonl")
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="history-body"):
             with Vertical(id="runs-pane"):
                 yield Static("", id="filter-line")
-                yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+                yield Table(id="runs", cursor_type="row", zebra_stripes=True)
             with Vertical(id="preview-pane"):
                 with VerticalScroll(id="preview-scroll"):
                     yield Static("", id="preview")
@@ -84,31 +90,46 @@ class HistoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        table.add_columns("", "UTC", "Status", "Records", "Time", "Model")
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()
 
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "narrow")
+
     @property
     def store(self) -> Store | None:
         return context(self).store
 
-    def refresh_runs(self) -> None:
+    def refresh_runs(self, select: str | None = None) -> None:
+        """Read the runs again; the cursor stays on the run it was on (or ``select``), or
+        at the same place in the list when that run is gone."""
         if not self.is_mounted:
             return
         table = self.query_one("#runs", DataTable)
-        selected = self.selected_id()
+        selected = select or self.selected_id()
+        row = table.cursor_row
         self.runs = self.store.list_runs(self.status_filter) if self.store else []
-        table.clear()
-        for doc in self.runs:
-            table.add_row("✓" if doc["id"] in self.marked else " ", *run_row(doc), key=doc["id"])
+        fill_table(table, RUN_COLUMNS, [["✓" if doc["id"] in self.marked else " ", *run_row(doc)]
+                                        for doc in self.runs])
         label = self.status_filter or "all"
         self.query_one("#filter-line", Static).update(f"{len(self.runs)} runs · filter: {label} (f)")
-        if selected and any(d["id"] == selected for d in self.runs):
-            table.move_cursor(row=next(i for i, d in enumerate(self.runs) if d["id"] == selected), animate=False)
+        ids = [d["id"] for d in self.runs]
+        if selected in ids:
+            row = ids.index(selected)
+        table.move_cursor(row=max(0, min(row, len(ids) - 1)), animate=False)
         self.show_preview()
+
+    def show_run_progress(self, run_id: str, done: int, total: int, elapsed: float) -> None:
+        """A running run's row follows its progress (the App calls this while shown)."""
+        ids = [d["id"] for d in self.runs]
+        if not self.is_mounted or run_id not in ids:
+            return
+        table = self.query_one("#runs", DataTable)
+        row = ids.index(run_id)
+        table.update_cell_at(Coordinate(row, 3), plain(f"{done}/{total}"))
+        table.update_cell_at(Coordinate(row, 4), plain(fmt_seconds(elapsed)))
 
     def selected(self) -> dict[str, Any] | None:
         table = self.query_one("#runs", DataTable)
@@ -161,7 +182,8 @@ class HistoryScreen(Screen[None]):
         if page:
             columns = list((doc.get("schema") or {}).get("properties") or page[0])[:6]
             fill_table(records, [plain(c, one_line=True) for c in columns],
-                       [[short(r.get(c), 24) for c in columns] for r in page])
+                       [[short(r.get(c), RECORD_COLUMN_WIDTH) for c in columns] for r in page],
+                       fixed_width=RECORD_COLUMN_WIDTH)
 
     # -- actions -----------------------------------------------------------------------------
     def action_next_page(self) -> None:
@@ -198,8 +220,7 @@ class HistoryScreen(Screen[None]):
         else:
             self.marked.append(doc["id"])
         table = self.query_one("#runs", DataTable)
-        table.update_cell(doc["id"], table.ordered_columns[0].key, "✓" if doc["id"] in self.marked else " ")
-        table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+        table.update_cell_at(Coordinate(table.cursor_row, 0), "✓" if doc["id"] in self.marked else " ")
 
     def action_compare(self) -> None:
         from .report import ComparisonScreen
@@ -259,19 +280,20 @@ class HistoryScreen(Screen[None]):
         from .dialogs import ExportDialog
 
         doc = self.selected()
-        if doc is None:
+        store = self.store
+        if doc is None or store is None:
             return
 
-        def done(answer: tuple[str, str] | None) -> None:
-            store = self.store
-            if answer is None or store is None:
+        def export(path: Path, fmt: str, overwrite: bool) -> int:
+            return export_to_path(lambda: store.iter_records(doc["id"]), path, fmt, schema=doc.get("schema"),
+                                  force=overwrite)
+
+        def done(answer: tuple[Path, str, int] | None) -> None:
+            if answer is None:
                 return
-            path, fmt = answer
-            try:
-                n = export_to_path(lambda: store.iter_records(doc["id"]), path, fmt, schema=doc.get("schema"))
-            except SynthError as exc:
-                self.notify(str(exc), title="Export failed", severity="error", timeout=10)
-                return
+            path, fmt, n = answer
+            self.last_export = (path.parent, fmt)  # the next export starts from here
             self.notify(f"Wrote {n} records to {path}", title="Exported")
 
-        self.app.push_screen(ExportDialog(doc["id"]), done)
+        directory, fmt = self.last_export
+        self.app.push_screen(ExportDialog(doc["id"], export, directory, fmt), done)
