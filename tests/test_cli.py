@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -331,3 +332,125 @@ def test_resume_needs_consent_for_the_runs_endpoint_and_key_variable(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "300/300 records" in resumed.stderr
     assert key not in (data / "history.json").read_text()
+
+
+# -- on a terminal: rich progress and tables, outside text never markup -------------------------
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: every writer of the terminal is gone
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
+def cli_on_terminal(*args: str, streams: tuple[str, ...] = ("stderr",), timeout: float = 60):
+    """The real CLI with ``streams`` (stdout, stderr) on a pseudo-terminal 200 columns wide,
+    the others captured: (exit code, what the terminal got, what was captured)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"}
+    for var in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(var, None)
+    files = {name: slave if name in streams else subprocess.PIPE for name in ("stdout", "stderr")}
+    proc = subprocess.Popen([sys.executable, "-m", "synth_tui", *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                            text=True, **files)
+    os.close(slave)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
+    reader.start()
+    out, err = proc.communicate(timeout=timeout)
+    reader.join(timeout)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace"), out if "stdout" not in streams else err
+
+
+HOSTILE = "[bold red]busy[/bold red] \x1b]0;pwned\x07 [link=http://evil.example]here[/link]"
+
+
+def test_progress_on_a_terminal_is_a_live_bar_and_reasons_are_never_markup(tmp_path, llm):
+    from .fake_llm import Fault
+
+    llm.faults.extend([
+        Fault(status=503, headers={"retry-after-ms": "10"}, body=json.dumps({"error": {"message": HOSTILE}})),
+        Fault(content=json.dumps({"n": "[red]oops[/red]"})),
+    ])
+    schema = write_schema(tmp_path, {"n": {"type": "integer"}})
+    code, terminal, out = cli_on_terminal(*gen_args(llm, schema, 3, tmp_path / "d", "--batch-size", "1",
+                                                    "--concurrency", "1", "-o", str(tmp_path / "o.jsonl")))
+    assert code == 0, terminal
+    assert "━" in terminal and "3/3" in terminal  # rich's bar, not the plain lines
+    assert "[####" not in terminal
+    assert "[bold red]busy[/bold red] ␛]0;pwned␇ [link=http://evil.example]here[/link]" in terminal
+    assert "'[red]oops[/red]' is not of type 'integer'" in terminal
+    assert "\x1b]" not in terminal and "\x07" not in terminal  # no OSC from the server, nor a rich hyperlink
+    assert "run " in terminal and "done, 3/3 records" in terminal
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 3 and out == ""
+
+
+def test_records_streamed_to_the_same_terminal_are_printed_above_the_bar(tmp_path, llm):
+    from .fake_llm import Fault
+
+    llm.faults.extend(Fault(content=json.dumps({"s": f"[b]{i}[/b]"})) for i in range(3))
+    schema = write_schema(tmp_path, {"s": {"type": "string"}})
+    code, terminal, _ = cli_on_terminal(*gen_args(llm, schema, 3, tmp_path / "d", "--batch-size", "1",
+                                                  "--concurrency", "1", "--no-save"), streams=("stdout", "stderr"))
+    assert code == 0, terminal
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal).replace("\r", "\n")
+    records = [json.loads(line) for line in shown.split("\n") if line.startswith("{")]
+    assert sorted(r["s"] for r in records) == ["[b]0[/b]", "[b]1[/b]", "[b]2[/b]"]
+    assert "━" in shown and "3/3" in shown
+
+
+def test_history_report_and_compare_are_tables_on_a_terminal(tmp_path, llm):
+    from .fake_llm import ModelBehaviour
+
+    data = tmp_path / "d"
+    schema = write_schema(tmp_path)
+    model = "[bold]m[/bold]\x1b]52;c;aGk=\x07"  # a model name is outside text too
+    llm.models.update({model: ModelBehaviour(), "one": ModelBehaviour(), "two": ModelBehaviour()})
+    assert cli(*gen_args(llm, schema, 4, data)[:-4], "--model", model, "--data-dir", str(data)).returncode == 0
+    code, terminal, _ = cli_on_terminal("history", "--data-dir", str(data), streams=("stdout",))
+    assert code == 0 and "─" in terminal and "STATUS" in terminal and "4/4" in terminal
+    assert "openai:[bold]m[/bold]␛]52;c;aGk=␇" in terminal and "\x1b]" not in terminal
+    run_id = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]["id"]
+    code, terminal, _ = cli_on_terminal("report", run_id, "--data-dir", str(data), streams=("stdout",))
+    assert code == 0 and "─" in terminal and "validity 100.0%" in terminal and "address.city" in terminal
+    code, terminal, _ = cli_on_terminal("history", "--json", "--data-dir", str(data), streams=("stdout",))
+    assert code == 0 and json.loads(terminal)[0]["backend"]["model"] == model  # --json is JSON anywhere
+    code, terminal, _ = cli_on_terminal(
+        "compare", str(schema), "-n", "4", "--seed", "3", "-q", "-m", f"openai:one@{llm.url}/v1",
+        "-m", f"openai:two@{llm.url}/v1", "--data-dir", str(data), streams=("stdout",))
+    assert code == 0 and "─" in terminal and "openai:one" in terminal and "openai:two" in terminal
+    assert "validity" in terminal and "100.0%" in terminal
+
+
+def test_version_comes_from_the_installed_package(monkeypatch, capsys):
+    import importlib.metadata
+
+    from synth_tui.cli import main
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.8.7" if name == "synth-tui" else "?")
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == "synth-tui 9.8.7\n"
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["history"], ["--help"]])
+def test_commands_that_run_nothing_do_not_load_the_engine(tmp_path, argv):
+    script = ("import json, sys\nfrom synth_tui.cli import main\n"
+              f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+              "heavy = ['synth_tui.core.engine', 'httpx', 'jsonschema', 'rich.progress', 'rich.table']\n"
+              "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stderr.splitlines()[-1]) == []

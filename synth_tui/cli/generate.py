@@ -1,0 +1,111 @@
+"""``generate`` (a new run from a schema file) and ``resume`` (an interrupted, cancelled or
+failed run, to its count).
+
+Records go to stdout as JSON Lines while the run goes on, or to -o (checked before the
+first request) once it is over; the history keeps them either way unless --no-save.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .args import Subparsers, add_data_dir, add_output_options, add_run_options, data_dir, whole
+from .output import EXIT_OK, print_warnings, say, warning
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    from ..core.backends import BACKENDS
+
+    g = subparsers.add_parser("generate", help="generate records from a schema file")
+    add_run_options(g)
+    g.add_argument("--backend", choices=list(BACKENDS))
+    g.add_argument("--model")
+    g.add_argument("--base-url")
+    add_output_options(g)
+    g.add_argument("--no-save", action="store_true", help="do not keep this run in the history")
+    add_data_dir(g)
+    g.set_defaults(run=run_generate)
+
+    r = subparsers.add_parser("resume", help="continue an interrupted, cancelled or failed run")
+    r.add_argument("id")
+    r.add_argument("--concurrency", type=whole(1))
+    r.add_argument("--base-url", help="resume against this base URL (needed when the run's differs from "
+                   "your settings)")
+    r.add_argument("--api-key-env", help="take the key from this variable (needed when the run named "
+                   "another than your settings)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_output_options(r)
+    add_data_dir(r)
+    r.set_defaults(run=run_resume)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from ..core.backends import BackendSpec
+    from ..core.config import load_settings
+    from ..core.engine import Run
+    from ..core.export import check_output_path
+    from ..core.store import Store
+    from .progress import progress_sink
+    from .running import JsonlToStdout, execute, load_schema, make_backend, records_out, run_config, summarize
+
+    schema = load_schema(args.schema)
+    for message in schema.warnings:
+        warning(message)
+    settings = load_settings()
+    spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_url=args.base_url)
+    if args.output:  # before the first request, not after the last
+        check_output_path(args.output, force=args.force)
+    config = run_config(args, settings)
+    backend = make_backend(settings, spec, args.api_key_env, args.timeout)
+    store = None if args.no_save else Store(data_dir(args, settings))
+    progress = progress_sink(args.quiet)
+    jsonl: JsonlToStdout | None = None
+    try:
+        if store:
+            print_warnings(store)
+        run = Run(schema, config, backend, store=store, on_event=progress)
+        if not args.output and (args.format or "jsonl") == "jsonl":
+            run.on_event = jsonl = JsonlToStdout(run, progress)  # records go out as they are accepted
+        result, interrupted = execute(run, backend, progress)
+    finally:
+        if store:
+            store.close()
+    if jsonl is None:
+        from .running import write_output
+
+        failure = write_output(result, args.output, args.format, args.force, schema.schema)
+    else:
+        failure = jsonl.failure
+    code = records_out(result, failure, summarize(result, interrupted), saved=store is not None)
+    if not failure and jsonl is not None and jsonl.reader_gone:  # the reader closed the pipe: it had enough
+        say(f"output closed after {result.accepted} records; `synth-tui resume {result.run_id}` continues")
+        return EXIT_OK
+    return code
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from ..core.backends import resume_spec
+    from ..core.config import load_settings
+    from ..core.engine import Run
+    from ..core.export import check_output_path
+    from ..core.store import Store
+    from .progress import progress_sink
+    from .running import execute, make_backend, records_out, summarize, write_output
+
+    settings = load_settings()
+    if args.output:  # before the first request, not after the last
+        check_output_path(args.output, force=args.force)
+    with Store(data_dir(args, settings)) as store:
+        print_warnings(store)
+        doc = store.get_run(args.id)
+        spec = resume_spec(doc.get("backend") or {}, settings, args.base_url, args.api_key_env,
+                           run=f"run {doc['id']}")
+        backend = make_backend(settings, spec, None)
+        overrides = {"concurrency": args.concurrency} if args.concurrency else None
+        progress = progress_sink(args.quiet, "resuming")
+        run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides)
+        result, interrupted = execute(run, backend, progress)
+    failure = None
+    if args.output:  # otherwise the records are in the history, where `export` finds them
+        failure = write_output(result, args.output, args.format, args.force, doc["schema"])
+    return records_out(result, failure, summarize(result, interrupted), saved=True)

@@ -1,0 +1,62 @@
+"""``report``: the quality of a run's records (validity, duplicates, per-field figures);
+a table on a terminal, stable text elsewhere, ``--json`` for programs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .args import Subparsers, add_data_dir, data_dir
+from .output import EXIT_OK, cell, is_terminal, out, out_rich, print_warnings, table
+
+if TYPE_CHECKING:
+    from ..core.report import QualityReport
+
+FIELD_HEADERS = ["field", "kind", "missing", "null", "unique", "figures"]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    q = subparsers.add_parser("report", help="quality report of a run: validity, duplicates, per-field figures")
+    q.add_argument("id")
+    q.add_argument("--json", action="store_true")
+    add_data_dir(q)
+    q.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.export import dumps_json
+    from ..core.report import format_report, run_report
+    from ..core.store import Store
+    from ..textsafe import clean_text
+
+    with Store(data_dir(args), writable=False) as store:
+        print_warnings(store)
+        doc = store.get_run(args.id)
+        report = run_report(store, doc["id"])
+    title = f"run {doc['id']} ({doc.get('status')})"
+    if args.json:
+        out(dumps_json(report.to_json(), indent=2, default=str))
+    elif is_terminal(sys.stdout):
+        out_rich(*report_tables(report, title))
+    else:
+        out(clean_text(format_report(report, title)))
+    return EXIT_OK
+
+
+def report_tables(report: QualityReport, title: str) -> list[Any]:
+    """The report for a terminal: a summary line, the top rejection reasons, the fields."""
+    from ..core.report import describe_field, pct
+
+    parts: list[Any] = [cell(title, "bold"), cell(
+        f"{report.accepted} records · validity {pct(report.validity)} ({report.rejected} rejected) · "
+        f"duplicate rate {pct(report.duplicate_rate)} ({report.duplicates} dropped)")]
+    if report.top_rejections:
+        reasons = [[str(n), reason] for reason, n in report.top_rejections]
+        parts.append(table(["times", "top rejection reasons"], reasons, right=(0,)))
+    rows = []
+    for f in report.fields:
+        unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
+        rows.append([f.path, f.kind, pct(f.missing_rate), pct(f.null_rate), unique, describe_field(f)])
+    parts.append(table(FIELD_HEADERS, rows, right=(2, 3, 4), styles={0: "bold"}))
+    return parts

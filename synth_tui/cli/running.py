@@ -1,0 +1,156 @@
+"""Running a generation from the command line, for generate, resume and compare: the
+schema file, the run's config and backend, the event loop with Ctrl-C, where the records
+go, and the summary.
+
+Imported only by the commands that run something, when they run: it brings the engine in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+from ..core.backends import BackendSpec, GenerationParams, backend_from_settings
+from ..core.engine import Run, RunConfig, RunResult
+from ..core.errors import BackendError, UserInputError
+from ..core.events import Event, RecordsAccepted
+from ..core.export import OutputWriteError, dumps_json, export_to_path, export_to_stdout, guess_format
+from ..core.schema import RecordSchema, parse_schema
+from .args import read_schema_text
+from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error, say, stdout_gone
+from .progress import ProgressSink
+
+
+def load_schema(path: str) -> RecordSchema:
+    source = "<stdin>" if path == "-" else path
+    return parse_schema(read_schema_text(path, source), source)
+
+
+def run_config(args: argparse.Namespace, settings: Any) -> RunConfig:
+    concurrency = args.concurrency if args.concurrency is not None else settings.concurrency
+    config = RunConfig(
+        count=args.count, batch_size=args.batch_size, concurrency=concurrency,
+        params=GenerationParams(args.temperature, args.top_p, args.max_tokens, args.seed),
+        max_attempts=args.max_attempts, max_retries=args.max_retries, variation_hints=not args.no_hints,
+        balance_enums=not args.no_balance,
+    )
+    config.check()
+    return config
+
+
+def make_backend(settings: Any, spec: BackendSpec, api_key_env: str | None, timeout: float | None = None) -> Any:
+    """The backend a spec names, filled in from the settings; a missing key is bad input."""
+    if api_key_env:
+        spec = BackendSpec(kind=spec.kind, model=spec.model, base_url=spec.base_url, api_key_env=api_key_env)
+    options = {"read_timeout": timeout} if timeout else {}
+    try:
+        return backend_from_settings(spec, settings, **options)
+    except BackendError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def execute(run: Run, backend: Any, progress: ProgressSink) -> tuple[RunResult, bool]:
+    """Run to the end on a fresh event loop; Ctrl-C or SIGTERM cancels the run, which keeps
+    what it accepted. The backend is closed and the progress display put away, whatever
+    happens. Returns the result and whether a signal ended it."""
+    interrupted = False
+
+    async def main() -> RunResult:
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            nonlocal interrupted
+            interrupted = True
+            run.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            return await run.execute()
+        finally:
+            await backend.aclose()
+
+    with progress:
+        result = asyncio.run(main())
+    return result, interrupted
+
+
+class JsonlToStdout:
+    """An event sink that also writes accepted records to stdout as JSON Lines. A closed
+    pipe (`| head`) stops the run, keeping what was accepted; a failed write (a full disk)
+    stops it too and is an error (``failure``)."""
+
+    def __init__(self, run: Run, progress: ProgressSink) -> None:
+        self.run = run
+        self.progress = progress
+        self.reader_gone = False
+        self.failure: str | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RecordsAccepted) and not self.reader_gone and self.failure is None:
+            try:
+                self.progress.write_records("".join(dumps_json(r) + "\n" for r in event.records))
+            except BrokenPipeError:
+                self.reader_gone = True
+                stdout_gone()
+                self.run.cancel()
+            except OSError as exc:
+                self.failure = f"cannot write to standard output: {exc.strerror or exc}"
+                stdout_gone()
+                self.run.cancel()
+        self.progress(event)
+
+
+def write_output(result: RunResult, output: str | None, fmt: str | None, force: bool,
+                 schema: dict[str, Any]) -> str | None:
+    """Write the run's records to ``output`` (or stdout); what went wrong, or None."""
+    fmt = fmt or guess_format(output)
+    if not result.records:
+        return None  # no empty file for a run that accepted nothing
+    try:
+        if output:
+            export_to_path(lambda: result.records, output, fmt, schema=schema, force=force)
+        else:
+            export_to_stdout(lambda: result.records, fmt, schema)
+    except BrokenPipeError:
+        stdout_gone()
+    except (OutputWriteError, UserInputError) as exc:  # UserInputError: the path changed during the run
+        if not output:
+            stdout_gone()
+        return str(exc)
+    return None
+
+
+def summarize(result: RunResult, interrupted: bool) -> int:
+    """The run's last line on stderr, its error if any; the exit code it deserves."""
+    say(f"run {result.run_id}: {result.status}, {result.accepted}/{result.requested} records, "
+        f"{result.rejected} rejected, {result.duplicates} duplicates, {result.retries} retries, "
+        f"{result.requests} requests, {result.prompt_tokens + result.completion_tokens} tokens, "
+        f"{result.elapsed:.1f} s")
+    if result.error:
+        error(result.error)
+    if interrupted:
+        say(f"interrupted: {result.accepted} records kept; `synth-tui resume {result.run_id}` continues")
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.success else EXIT_FAILED
+
+
+def lost_output(result: RunResult, failure: str, saved: bool) -> None:
+    """The records could not be written where asked: say so, and where they still are."""
+    error(failure)
+    if not saved:
+        say(f"the run's {result.accepted} records were not kept (--no-save)")
+        return
+    more = f" and `synth-tui resume {result.run_id}` finishes the run" if result.accepted < result.requested else ""
+    say(f"run {result.run_id} keeps its {result.accepted} records in the history: "
+        f"`synth-tui export {result.run_id} -o FILE` writes them{more}")
+
+
+def records_out(result: RunResult, failure: str | None, code: int, saved: bool) -> int:
+    """The exit code once the records had somewhere to go: a failed write is exit 1."""
+    if failure:
+        lost_output(result, failure, saved)
+        return EXIT_FAILED
+    return code
