@@ -401,7 +401,8 @@ class SynthApp(App[None]):
 
     def _writable_store(self) -> Store:
         if self.store is None or not self.store.writable:
-            raise UserInputError(f"{self.store_error}. This run would not be saved, so it was not started.")
+            reason = (self.store_error or "the history cannot be written").rstrip(".")
+            raise UserInputError(f"{reason}. This run would not be saved, so it was not started.")
         return self.store
 
     def _backend(self, spec: BackendSpec) -> Any:

@@ -86,3 +86,18 @@ def test_evenness_and_histogram_edges():
     from array import array
 
     assert histogram(array("d", [1, 1, 1]), 1, 1) == [3] + [0] * 9
+
+
+def test_kinds_use_the_schemas_words_and_values_their_json_spelling():
+    from synth_tui.core.report import build_report, describe_field, format_report
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "ok": {"type": "boolean"},
+                                               "x": {"type": "number"}}}
+    records = [{"n": i, "ok": i % 3 == 0, "x": i / 2, "line\nbreak": 1} for i in range(9)]
+    report = build_report(records, schema)
+    kinds = {f.path: f.kind for f in report.fields}
+    assert kinds["n"] == "integer" and kinds["x"] == "number" and kinds["ok"] == "boolean"
+    ok = next(f for f in report.fields if f.path == "ok")
+    assert describe_field(ok) in ("false: 6, true: 3", "true: 3, false: 6")
+    text = format_report(report)
+    assert "line\\nbreak" in text and "line\nbreak" not in text  # a key cannot start a line of its own

@@ -10,6 +10,7 @@ values. Nested objects are reported by path (``address.city``), array items as
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from array import array
@@ -24,7 +25,7 @@ TOP_VALUES = 5
 @dataclass
 class FieldReport:
     path: str
-    kind: str  # number | string | enum | boolean | array | object | mixed
+    kind: str  # integer | number | string | enum | boolean | array | object | mixed, as JSON Schema names them
     present: int = 0
     missing: int = 0
     nulls: int = 0
@@ -77,7 +78,7 @@ class QualityReport:
         return sum(values) / len(values) if values else None
 
     def mean_unique_ratio(self) -> float | None:
-        values = [f.unique_ratio for f in self.fields if f.kind in ("string", "number") and f.present]
+        values = [f.unique_ratio for f in self.fields if f.kind in ("string", *NUMERIC) and f.present]
         return sum(values) / len(values) if values else None
 
 
@@ -210,6 +211,8 @@ def _observe(acc: _Acc, value: Any) -> None:
 def _finish(path: str, acc: _Acc, spec: dict[str, Any], records: int) -> FieldReport:
     enum = spec.get("enum")
     kind = "enum" if enum else (acc.kinds.pop() if len(acc.kinds) == 1 else ("mixed" if acc.kinds else "empty"))
+    if kind == "number" and (spec.get("type") == "integer" or all(x.is_integer() for x in acc.numbers)):
+        kind = "integer"  # the schema's word for it
     in_array = "[]" in path
     report = FieldReport(path=path, kind=kind, present=acc.present,
                          missing=0 if in_array else max(0, records - acc.present), nulls=acc.nulls)
@@ -217,7 +220,7 @@ def _finish(path: str, acc: _Acc, spec: dict[str, Any], records: int) -> FieldRe
     if kind not in ("array", "object"):
         report.unique = len(acc.values)
         report.unique_ratio = report.unique / non_null if non_null else 0.0
-    if acc.numbers and kind in ("number", "enum"):
+    if acc.numbers and kind in (*NUMERIC, "enum"):
         nums = acc.numbers
         report.min, report.max = min(nums), max(nums)
         report.mean = math.fsum(nums) / len(nums)
@@ -226,7 +229,7 @@ def _finish(path: str, acc: _Acc, spec: dict[str, Any], records: int) -> FieldRe
     if acc.lengths and kind in ("string", "enum", "array"):
         report.length_min, report.length_max = min(acc.lengths), max(acc.lengths)
         report.length_mean = sum(acc.lengths) / len(acc.lengths)
-    if kind in ("string", "boolean", "number"):
+    if kind in ("string", "boolean", *NUMERIC):
         report.top_values = [(v, c) for v, c in acc.values.most_common(TOP_VALUES) if c > 1 or kind == "boolean"]
     if enum:
         total = sum(acc.values[v] for v in enum)
@@ -267,6 +270,12 @@ def run_report(store: Any, run_id: str) -> QualityReport:
 
 
 SPARKS = " ▁▂▃▄▅▆▇█"
+NUMERIC = ("integer", "number")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped as JSON escapes them (\\n, \\u001b)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def sparkline(counts: list[int]) -> str:
@@ -282,9 +291,9 @@ def pct(x: float) -> str:
 def describe_field(f: FieldReport) -> str:
     """One line of figures for a field, as the CLI and the TUI show it."""
     if f.kind == "enum" and f.coverage:
-        shares = " ".join(f"{v}={pct(share)}" for v, _, share, _ in f.coverage)
+        shares = " ".join(f"{json_value(v)}={pct(share)}" for v, _, share, _ in f.coverage)
         return f"evenness {f.evenness:.2f} (1 = even); {shares}; uniform {pct(f.coverage[0][3])}"
-    if f.kind == "number" and f.mean is not None:
+    if f.kind in NUMERIC and f.mean is not None:
         return (f"min {f.min:g} max {f.max:g} mean {f.mean:.4g} sd {f.stdev:.3g}  "
                 f"{sparkline(f.histogram)}")
     if f.kind == "string" and f.length_mean is not None:
@@ -293,8 +302,13 @@ def describe_field(f: FieldReport) -> str:
     if f.kind == "array" and f.length_mean is not None:
         return f"items {f.length_min}-{f.length_max} (mean {f.length_mean:.1f})"
     if f.kind == "boolean":
-        return ", ".join(f"{v}: {n}" for v, n in f.top_values)
+        return ", ".join(f"{json_value(v)}: {n}" for v, n in f.top_values)
     return ""
+
+
+def json_value(value: Any) -> str:
+    """A value as JSON spells it where Python would not: true, false, null."""
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
 
 
 def _short(value: Any, width: int = 24) -> str:
@@ -311,10 +325,11 @@ def format_report(report: QualityReport, title: str = "") -> str:
     if report.top_rejections:
         lines.append("top rejection reasons:")
         lines += [f"  {n:>5}x  {reason}" for reason, n in report.top_rejections]
-    width = max([len(f.path) for f in report.fields] + [5])
+    paths = [one_line(f.path) for f in report.fields]  # a key of the model's cannot start a line
+    width = max([len(p) for p in paths] + [5])
     lines.append(f"{'field':<{width}}  {'kind':<7} {'missing':>7} {'null':>6} {'unique':>7}  figures")
-    for f in report.fields:
+    for path, f in zip(paths, report.fields):
         unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
-        lines.append(f"{f.path:<{width}}  {f.kind:<7} {pct(f.missing_rate):>7} {pct(f.null_rate):>6} "
+        lines.append(f"{path:<{width}}  {f.kind:<7} {pct(f.missing_rate):>7} {pct(f.null_rate):>6} "
                      f"{unique:>7}  {describe_field(f)}")
     return "\n".join(lines)

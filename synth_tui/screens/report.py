@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
 from ..core.errors import StoreError
-from ..core.report import FieldReport, QualityReport, describe_field, pct, run_report
+from ..core.report import FieldReport, QualityReport, describe_field, json_value, pct, run_report
 from ..core.store import Store
 from ..messages import context
 from ..textsafe import clean_line, clean_text, plain
@@ -46,7 +46,7 @@ class ReportScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Computing the report of run {self.run_id}...", id="report-summary")
+        yield Static(plain(f"Computing the report of run {self.run_id}..."), id="report-summary")
         with Horizontal(id="report-body"):
             yield DataTable(id="report-fields", cursor_type="row", zebra_stripes=True)
             with Vertical(id="report-detail"):
@@ -104,14 +104,14 @@ class ReportScreen(Screen[None]):
         if f.coverage:
             figures.append("share of each value (│ marks an even spread):\n")
             for value, n, share, expected in f.coverage:
-                figures.append(f"{clean_line(value)[:10]:<10} ")
+                figures.append(f"{clean_line(json_value(value))[:10]:<10} ")
                 figures.append_text(bar(share, expected=expected))
                 figures.append(f" {pct(share):>6} ({n})\n")
         elif f.top_values:
             figures.append("most common values:\n")
             total = max(1, f.present - f.nulls)
             for value, n in f.top_values:
-                figures.append(f"{clean_line(value)[:10]:<10} ")
+                figures.append(f"{clean_line(json_value(value))[:10]:<10} ")
                 figures.append_text(bar(n / total))
                 figures.append(f" {n}\n")
         self.query_one("#field-figures", Static).update(figures)
@@ -130,7 +130,7 @@ class ComparisonScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Comparing {len(self.run_ids)} runs...", id="comparison-title")
+        yield Static(plain(f"Comparing {len(self.run_ids)} runs..."), id="comparison-title")
         yield DataTable(id="comparison-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="comparison-bars")
         yield Footer()
