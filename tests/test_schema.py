@@ -101,3 +101,16 @@ def test_short_form_is_told_apart_by_shape_not_key_names(text, short):
     s = parse_schema(text)
     assert s.short_form is short
     assert s.schema["properties"] and (s.schema.get("type") == "object" or not short)
+
+
+def test_records_are_put_in_the_schemas_key_order():
+    schema = check_schema({"name": {"type": "string"}, "age": {"type": "integer"},
+                           "address": {"street": {"type": "string"}, "city": {"type": "string"}},
+                           "tags": {"type": "array", "items": {"type": "object",
+                                                               "properties": {"b": {}, "a": {}}}}})
+    record = {"tags": [{"a": 1, "b": 2}], "address": {"city": "Porto", "street": "Rua"}, "extra": 0,
+              "age": 3, "name": "Ana"}
+    ordered = schema.in_order(record)
+    assert ordered == record
+    assert list(ordered) == ["name", "age", "address", "tags", "extra"]
+    assert list(ordered["address"]) == ["street", "city"] and list(ordered["tags"][0]) == ["b", "a"]

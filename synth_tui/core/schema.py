@@ -134,6 +134,12 @@ class RecordSchema:
     def field_names(self) -> list[str]:
         return list(self.schema.get("properties", {}))
 
+    def in_order(self, record: Any) -> Any:
+        """``record`` with its keys in the schema's order, nested objects and arrays of
+        objects too (a model, or a grammar, may return them in any order); keys the schema
+        does not name follow, as they came."""
+        return _ordered(record, self.schema)
+
     def pretty(self) -> str:
         return json.dumps(self.schema, indent=2, ensure_ascii=False)
 
@@ -582,6 +588,21 @@ def batch_schema(schema: dict[str, Any], count: int) -> dict[str, Any]:
         if key in schema:
             wrapper[key] = schema[key]
     return wrapper
+
+
+def _ordered(value: Any, schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, dict):
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return value
+        named = [k for k in properties if k in value]
+        rest = [k for k in value if k not in properties]
+        return {k: _ordered(value[k], properties[k]) for k in named} | {k: value[k] for k in rest}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_ordered(item, schema["items"]) for item in value]
+    return value
 
 
 def canonical_json(record: Any) -> str:
