@@ -2,7 +2,11 @@
 ``/api/chat`` protocols, answers with records that fit the schema it is sent, and
 injects faults on request. Used by the tests and the benchmarks; also runs on its own:
 
-    python -m tests.fake_llm --port 8765 [--delay 0.05] [--api-key KEY]
+    python -m tests.fake_llm --port 8765 [--delay 0.05] [--api-key KEY] [--models test-model,flaky]
+
+It serves the model ``test-model`` unless --models names others; any other model name
+is answered 404, as a real server does. Point synth-tui at it with
+``--backend openai --base-url http://127.0.0.1:8765/v1 --model test-model``.
 """
 
 from __future__ import annotations
@@ -385,11 +389,12 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, cod
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--api-key")
-    parser.add_argument("--models", default="test-model", help="comma-separated model names")
+    parser.add_argument("--models", default="test-model",
+                        help="comma-separated names of the models served (default: test-model)")
     parser.add_argument("--invalid-share", action="append", default=[], metavar="MODEL=SHARE",
                         help="a model whose records break the schema this often, e.g. flaky=0.3")
     args = parser.parse_args()
@@ -399,6 +404,8 @@ def main() -> None:
         models[name] = ModelBehaviour(invalid_share=float(share))
     server = FakeLLM(delay=args.delay, api_key=args.api_key, models=models)
     server.keep_bodies = False
+    print(f"serving {', '.join(models)} on http://127.0.0.1:{args.port} (OpenAI: /v1, Ollama: /api/chat)",
+          flush=True)
     web.run_app(server.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
