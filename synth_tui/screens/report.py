@@ -65,7 +65,7 @@ class ReportScreen(Screen[None]):
         return run_report(open_store(self), self.run_id)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, QualityReport):
             self.show(event.worker.result)
         elif event.state == WorkerState.ERROR:  # the App's handler tells what happened
             self.query_one("#report-summary", Static).update(plain(f"No report for run {self.run_id}."))
@@ -144,7 +144,7 @@ class ComparisonScreen(Screen[None]):
         return [comparison_row(store, run_id, self.prices) for run_id in self.run_ids]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, list):
             self.show(event.worker.result)
         elif event.state == WorkerState.ERROR:  # the App's handler tells what happened
             self.query_one("#comparison-title", Static).update(plain("No comparison."))
@@ -153,7 +153,7 @@ class ComparisonScreen(Screen[None]):
         self.rows = rows
         self.query_one("#comparison-title", Static).update(
             Text(f"{len(rows)} runs side by side (the same schema, count and seed when started from the editor)"))
-        labels = ["", *(plain(row.label, one_line=True) for row in rows)]
+        labels: list[str | Text] = ["", *(plain(row.label, one_line=True) for row in rows)]
         fill_table(self.query_one("#comparison-table", DataTable), labels,
                    [[title, *(metric_text(r, key) for r in rows)] for key, title in METRICS])
         bars = Text("validity\n", style="bold")
