@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
 from synth_tui.core.engine import Run, generate
 from synth_tui.core.errors import DataDirLocked, StoreError
-from synth_tui.core.store import Journal, Store, read_jsonl
+from synth_tui.core.store import DataDirBusy, DataDirLock, Journal, RunInProgress, Store, read_jsonl
 
 from .conftest import ROOT, fast_config, openai_backend
 
@@ -56,6 +57,9 @@ def test_list_filter_delete(tmp_path):
     j = store.open_journal(b)
     j.append([{"x": 1}])
     j.close()
+    with pytest.raises(RunInProgress, match="b2 is still being generated"):
+        store.delete_run(b)
+    store.update_run(b, status="cancelled")
     store.delete_run(b)
     assert [d["id"] for d in store.list_runs()] == ["a1"]
     assert not (tmp_path / "runs" / "b2").exists()
@@ -143,13 +147,82 @@ def test_corrupted_history_is_backed_up_and_rebuilt(tmp_path):
     store.close()
 
 
-def test_second_writer_is_refused(tmp_path):
-    first = Store(tmp_path)
-    with pytest.raises(DataDirLocked, match=f"pid {os.getpid()}"):
-        Store(tmp_path)
-    Store(tmp_path, writable=False).close()  # readers are fine
+def test_two_writable_stores_share_a_directory_without_losing_runs(tmp_path):
+    """Each write starts from the file: TinyDB's cached next id and query results of one
+    store would otherwise overwrite, or hide, what the other wrote."""
+    first, second = Store(tmp_path), Store(tmp_path)
+    first.create_run({"id": "a"})
+    second.create_run({"id": "b"})
+    assert [d["id"] for d in first.list_runs(status="running")] == ["b", "a"]
+    first.create_run({"id": "c"})  # after another store's insert: a new document id, not b's
+    second.update_run("b", status="done")
+    assert [d["id"] for d in first.list_runs(status="running")] == ["c", "a"]  # not a cached answer
+    first.update_run("a", status="done")
+    first.update_run("c", status="done")
+    for store in (first, second, Store(tmp_path, writable=False)):
+        assert {d["id"]: d["status"] for d in store.list_runs()} == {"a": "done", "b": "done", "c": "done"}
     first.close()
-    Store(tmp_path).close()  # free again
+    second.close()
+
+
+def test_a_live_run_is_left_alone_and_a_dead_one_is_marked_interrupted(tmp_path):
+    runner = Store(tmp_path)
+    run_id = runner.create_run({"schema": {}})
+    other = Store(tmp_path)  # opening marks dead runs only
+    assert other.get_run(run_id)["status"] == "running" and other.is_live(run_id)
+    with pytest.raises(RunInProgress, match=f"another synth-tui process \\(pid {os.getpid()}\\)"):
+        other.delete_run(run_id)
+    with pytest.raises(RunInProgress, match="cannot be resumed"):
+        other.update_run(run_id, status="running")
+    assert runner.get_run(run_id)["status"] == "running"
+    runner.close()  # its lock goes, as when a process dies
+    assert not other.is_live(run_id)
+    doc = other.get_run(run_id)  # a store that stays open notices too
+    assert doc["status"] == "interrupted" and "stopped" in doc["error"]
+    other.update_run(run_id, status="running")  # resumable now
+    other.update_run(run_id, status="done")
+    other.delete_run(run_id)
+    other.close()
+
+
+def test_a_history_write_waits_for_another_writer(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    holder = DataDirLock(tmp_path)
+    holder.acquire()
+    waiting = threading.Event()
+    pause = DataDirLock._pause
+    monkeypatch.setattr(DataDirLock, "_pause", staticmethod(lambda s: (waiting.set(), pause(s))))
+    done: list[str] = []
+    writer = threading.Thread(target=lambda: done.append(store.create_run({"id": "waited"})))
+    writer.start()
+    assert waiting.wait(10), "the write did not wait for the lock"
+    assert not done
+    holder.release()
+    writer.join(10)
+    assert done == ["waited"] and store.get_run("waited")["status"] == "running"
+    store.close()
+
+
+def test_a_lock_held_too_long_gives_a_message_and_changes_nothing(tmp_path):
+    store = Store(tmp_path, lock_wait=0.2)
+    holder = DataDirLock(tmp_path)
+    holder.acquire()
+    try:
+        with pytest.raises(DataDirBusy) as caught:
+            store.create_run({"id": "late"})
+        with pytest.raises(DataDirBusy):
+            Store(tmp_path, lock_wait=0.1)
+    finally:
+        holder.release()
+    message = str(caught.value)
+    assert f"another synth-tui process (pid {os.getpid()})" in message and "within 0.2 s" in message
+    assert "nothing was saved" in message and "--" not in message  # the CLI adds its flags
+    assert caught.value.pid == str(os.getpid())
+    assert isinstance(caught.value, DataDirLocked)  # what the CLI and the App already catch
+    assert store.list_runs() == [] and not (tmp_path / "runs" / "late" / "run.json").exists()
+    Store(tmp_path, writable=False).close()  # readers never wait
+    store.create_run({"id": "now"})
+    store.close()
 
 
 async def test_resume_continues_without_duplicates(tmp_path, llm, person_schema):
