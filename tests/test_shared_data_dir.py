@@ -150,3 +150,24 @@ def test_a_run_lock_is_not_inherited_by_a_child_process(tmp_path):
     finally:
         child.communicate("", timeout=10)
     assert os.path.exists(tmp_path / "runs" / run_id / "run.lock")
+
+
+def test_a_stuck_writer_gives_the_cli_a_message_not_a_hang(tmp_path, llm):
+    """A process that keeps the write lock (stuck mid-write): the CLI waits its bounded
+    wait, then exits 2 naming that process, before any request; reading still works."""
+    data = tmp_path / "d"
+    Store(data).close()
+    stuck = DataDirLock(data)
+    stuck.acquire()
+    try:
+        args = ["generate", str(write_schema(tmp_path)), "-n", "3", "--backend", "openai",
+                "--base-url", llm.url + "/v1", "--model", "test-model", "--data-dir", str(data)]
+        proc = cli(*args, env={"SYNTH_TUI_LOCK_WAIT": "0.3"})
+        listed = cli("history", "--data-dir", str(data))
+    finally:
+        stuck.release()
+    assert proc.returncode == 2, proc.stderr
+    assert f"being written by another synth-tui process (pid {os.getpid()})" in proc.stderr
+    assert "within 0.3 s" in proc.stderr and "Traceback" not in proc.stderr
+    assert llm.count_requests == 0 and listed.returncode == 0
+    assert cli(*args).returncode == 0  # free again

@@ -243,6 +243,16 @@ def _seek_line(fh: Any, index: int) -> int | None:
 LOCK_WAIT = 10.0  # how long a history write waits for another process's write, in seconds
 
 
+def lock_wait_setting() -> float:
+    """The wait for the write lock: $SYNTH_TUI_LOCK_WAIT seconds (a slow shared disk may
+    want more), else :data:`LOCK_WAIT`."""
+    try:
+        value = float(os.environ.get("SYNTH_TUI_LOCK_WAIT", ""))
+    except ValueError:
+        return LOCK_WAIT
+    return value if 0 <= value < float("inf") else LOCK_WAIT
+
+
 class DataDirBusy(DataDirLocked):
     """Another process held the data directory's write lock for longer than the wait.
     ``pid``: that process ("?" if unknown); ``waited``: the seconds waited."""
@@ -397,7 +407,8 @@ class Store:
 
     ``writable=True``: this store may write the history. Each write (create, update or
     delete of a run) takes the directory's lock for its moment, waiting up to
-    ``lock_wait`` seconds for another process's write, and works on the history as it is
+    ``lock_wait`` seconds (default :func:`lock_wait_setting`) for another process's
+    write, and works on the history as it is
     on disk then. Opening one repairs the history and marks runs that a crash or a kill
     left ``running`` (no live process holds their run lock) as ``interrupted``.
     Read-only stores take no lock. All methods are safe to call from several threads of
@@ -405,10 +416,10 @@ class Store:
     """
 
     def __init__(self, data_dir: str | Path | None = None, *, writable: bool = True,
-                 lock_wait: float = LOCK_WAIT) -> None:
+                 lock_wait: float | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.writable = writable
-        self.lock_wait = lock_wait
+        self.lock_wait = lock_wait_setting() if lock_wait is None else lock_wait
         self.warnings: list[str] = []
         self._mutex = threading.RLock()  # TinyDB is not thread-safe: one thread in it at a time
         self._write_mutex = threading.RLock()  # one writing thread per store; taken before the file lock
