@@ -42,7 +42,7 @@ from .screens.history import HistoryScreen
 from .screens.progress import ProgressScreen
 from .screens.report import ComparisonScreen
 from .screens.settings import SettingsScreen
-from .textsafe import clean_line, clean_text
+from .core.textsafe import clean_line, clean_text
 
 
 def stylesheet_path() -> Path:
@@ -87,6 +87,7 @@ class ProbeDoneMessage(Message):
         self.message = message
 
 
+STORE_LOCK_WAIT = 2.0  # seconds
 MIN_SIZE = (80, 24)  # every screen's layout and keys fit from this size up
 WORKER_FAILURES = {
     "generate": "Could not run the generation",
@@ -172,9 +173,9 @@ class SynthApp(App[None]):
             self.notify(self.store_error, title="History is read-only", severity="error", timeout=15)
 
     def open_store(self) -> None:
-        try:
-            self.store = Store(self.data_dir)
-        except DataDirLocked as exc:
+        try:  # the store opens on the UI thread: wait for another process's write only briefly
+            self.store = Store(self.data_dir, lock_wait=STORE_LOCK_WAIT)
+        except DataDirLocked as exc:  # another process stuck in a write: read, don't write
             self.store_error = str(exc)
             self.store = Store(self.data_dir, writable=False)
         except SynthError as exc:

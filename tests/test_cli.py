@@ -173,19 +173,6 @@ def test_ctrl_c_exits_130_and_keeps_records(tmp_path, server_process):
     assert doc["status"] == "cancelled" and doc["counts"]["accepted"] == len(written)
 
 
-def test_second_writer_process_is_refused(tmp_path, server_process):
-    from synth_tui.core.store import Store
-
-    data = tmp_path / "d"
-    holder = Store(data)
-    try:
-        proc = cli(*gen_args(server_process, write_schema(tmp_path), 3, data))
-    finally:
-        holder.close()
-    assert proc.returncode == 2
-    assert f"another synth-tui process (pid {os.getpid()})" in proc.stderr
-
-
 def test_corrupted_history_gives_a_message_not_a_traceback(tmp_path):
     data = tmp_path / "d"
     data.mkdir()

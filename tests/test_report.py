@@ -100,4 +100,4 @@ def test_kinds_use_the_schemas_words_and_values_their_json_spelling():
     ok = next(f for f in report.fields if f.path == "ok")
     assert describe_field(ok) in ("false: 6, true: 3", "true: 3, false: 6")
     text = format_report(report)
-    assert "line\\nbreak" in text and "line\nbreak" not in text  # a key cannot start a line of its own
+    assert "line␊break" in text and "line\nbreak" not in text  # a key cannot start a line of its own

@@ -169,5 +169,6 @@ def test_a_stuck_writer_gives_the_cli_a_message_not_a_hang(tmp_path, llm):
     assert proc.returncode == 2, proc.stderr
     assert f"being written by another synth-tui process (pid {os.getpid()})" in proc.stderr
     assert "within 0.3 s" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--no-save" in proc.stderr  # the CLI says how to go on without waiting
     assert llm.count_requests == 0 and listed.returncode == 0
     assert cli(*args).returncode == 0  # free again

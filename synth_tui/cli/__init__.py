@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import compare, export, generate, history, report, templates
-from .output import EXIT_BAD_INPUT, EXIT_FAILED, error, flush_stdout, out
+from .output import EXIT_BAD_INPUT, EXIT_FAILED, error, flush_stdout, out, say
 
 COMMAND_MODULES = (generate, history, export, report, compare, templates)
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..core.errors import DataDirLocked, SynthError, UserInputError
+    from ..core.store import DataDirBusy
 
     args = build_parser().parse_args(argv)
     if args.command is None:
@@ -68,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except (UserInputError, DataDirLocked) as exc:
         error(exc)
+        if isinstance(exc, DataDirBusy):
+            say("synth-tui: to go on without waiting: --no-save (generate: nothing kept in the history) "
+                 "or --data-dir DIR (a separate directory)")
         return EXIT_BAD_INPUT
     except SynthError as exc:
         error(exc)

@@ -59,7 +59,7 @@ def run_models(args: argparse.Namespace, schema: Any, config: Any, models: list[
     from ..core.compare import comparison_row
     from ..core.engine import Run, RunConfig
     from ..core.store import Store
-    from ..textsafe import clean_line
+    from ..core.textsafe import clean_line
     from .progress import progress_sink
     from .running import execute, summarize
 
@@ -85,7 +85,7 @@ def print_comparison(rows: list[ComparisonRow], as_json: bool) -> None:
 
     from ..core.compare import format_comparison
     from ..core.export import dumps_json
-    from ..textsafe import clean_text
+    from ..core.textsafe import clean_text
 
     if as_json:
         out(dumps_json([asdict(r) for r in rows], indent=2))

@@ -21,7 +21,7 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.export import OutputWriteError, export_to_path
     from ..core.store import Store
-    from ..textsafe import clean_line
+    from ..core.textsafe import clean_line
 
     with Store(data_dir(args), writable=False) as store:
         print_warnings(store)

@@ -45,7 +45,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def history_row(doc: dict[str, Any]) -> list[str]:
     """One history row as plain strings; each cell is made one harmless line."""
-    from ..textsafe import clean_line
+    from ..core.textsafe import clean_line
 
     counts = doc.get("counts") or {}
     backend = doc.get("backend") or {}
@@ -107,7 +107,7 @@ def show_lines(doc: dict[str, Any], sample: list[Any]) -> list[str]:
 def run_show(args: argparse.Namespace) -> int:
     from ..core.export import dumps_json
     from ..core.store import Store
-    from ..textsafe import clean_line
+    from ..core.textsafe import clean_line
 
     with Store(data_dir(args), writable=False) as store:
         print_warnings(store)

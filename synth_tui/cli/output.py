@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.export import OutputWriteError
-from ..textsafe import clean_line, clean_text
+from ..core.textsafe import clean_line, clean_text
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 from ..core.events import (
     Event, Notice, RateLimited, RecordRejected, RetryScheduled, RunFailed, RunFinished,
 )
-from ..textsafe import clean_line
+from ..core.textsafe import clean_line
 from .output import console, is_terminal
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.export import dumps_json
     from ..core.report import format_report, run_report
     from ..core.store import Store
-    from ..textsafe import clean_text
+    from ..core.textsafe import clean_text
 
     with Store(data_dir(args), writable=False) as store:
         print_warnings(store)

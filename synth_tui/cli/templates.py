@@ -26,7 +26,7 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core import templates
     from ..core.export import safe_json_text
-    from ..textsafe import clean_line
+    from ..core.textsafe import clean_line
     from .args import read_schema_text
 
     action = args.action or "list"

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, TextIO
 
 from .errors import SynthError, UserInputError
 from .fileio import check_writable, describe_os_error, replace_file
+from .textsafe import NON_C0_CONTROLS
 
 FORMATS = ("jsonl", "json", "csv")
 RecordSource = Callable[[], Iterable[dict[str, Any]]]
@@ -26,9 +27,8 @@ class OutputWriteError(SynthError):
     input: the CLI exits 1 and says where the records are kept."""
 
 
-# DEL, C1 and the bidi controls (the set synth_tui.textsafe makes visible on screen)
-_JSON_SAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F,
-                                         *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+# DEL, C1 and the bidi controls: the characters beyond C0 that textsafe makes visible on screen
+_JSON_SAFE = {c: f"\\u{c:04x}" for c in NON_C0_CONTROLS}
 
 
 def dumps_json(value: Any, **kw: Any) -> str:

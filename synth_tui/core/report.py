@@ -18,6 +18,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from .textsafe import clean_line
+
 HISTOGRAM_BINS = 10
 TOP_VALUES = 5
 
@@ -273,11 +275,6 @@ SPARKS = " ▁▂▃▄▅▆▇█"
 NUMERIC = ("integer", "number")
 
 
-def one_line(text: str) -> str:
-    """``text`` with its control characters escaped as JSON escapes them (\\n, \\u001b)."""
-    return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
 def sparkline(counts: list[int]) -> str:
     top = max(counts) if counts else 0
     return "".join(SPARKS[round(c / top * 8)] if top else " " for c in counts)
@@ -325,7 +322,7 @@ def format_report(report: QualityReport, title: str = "") -> str:
     if report.top_rejections:
         lines.append("top rejection reasons:")
         lines += [f"  {n:>5}x  {reason}" for reason, n in report.top_rejections]
-    paths = [one_line(f.path) for f in report.fields]  # a key of the model's cannot start a line
+    paths = [clean_line(f.path) for f in report.fields]  # a key of the model's cannot start a line
     width = max([len(p) for p in paths] + [5])
     lines.append(f"{'field':<{width}}  {'kind':<7} {'missing':>7} {'null':>6} {'unique':>7}  figures")
     for path, f in zip(paths, report.fields):

@@ -17,7 +17,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from ..core.errors import SynthError, UserInputError
 from ..core.events import RecordRejected
 from ..core.export import FORMATS
-from ..textsafe import clean_line, plain
+from ..core.textsafe import clean_line, plain
 from .fields import Field
 
 

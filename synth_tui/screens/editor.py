@@ -33,7 +33,7 @@ from ..core.templates import (
     template_text,
 )
 from ..messages import CompareRequested, GenerateRequested, JobSpec, context
-from ..textsafe import plain
+from ..core.textsafe import plain
 from .fields import Field, SchemaArea
 
 BACKEND_CHOICES = [("local (offline)", "local"), ("OpenAI-compatible", "openai"), ("Hugging Face", "hf"),

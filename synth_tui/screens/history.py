@@ -17,7 +17,7 @@ from ..core.errors import SynthError
 from ..core.export import export_to_path
 from ..core.store import RESUMABLE, STATUSES, Store
 from ..messages import RerunRequested, ResumeRequested, context
-from ..textsafe import plain
+from ..core.textsafe import plain
 from .progress import fmt_seconds, short
 from .tables import Table, fill_table
 

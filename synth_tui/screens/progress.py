@@ -25,7 +25,7 @@ from ..core.events import (
     RunStarted,
 )
 from ..messages import CancelRequested
-from ..textsafe import clean_text, plain
+from ..core.textsafe import clean_text, plain
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
 MAX_KEPT_REJECTIONS = 500

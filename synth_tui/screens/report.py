@@ -18,7 +18,7 @@ from ..core.errors import StoreError
 from ..core.report import FieldReport, QualityReport, describe_field, json_value, pct, run_report
 from ..core.store import Store
 from ..messages import context
-from ..textsafe import clean_line, clean_text, plain
+from ..core.textsafe import clean_line, clean_text, plain
 from .tables import fill_table
 
 BAR_WIDTH = 12

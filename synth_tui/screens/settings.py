@@ -11,7 +11,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 from ..core.backends import BackendSpec
 from ..core.config import Secret
 from ..messages import ConnectionTestRequested, context
-from ..textsafe import plain
+from ..core.textsafe import plain
 from .editor import BACKEND_CHOICES
 from .fields import Field
 
