@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .backends import KINDS
 from .errors import UserInputError
 from .fileio import write_atomic
 
@@ -29,15 +30,10 @@ Source = Literal["default", "file", "environment", "flag"]
 ENV_PREFIX = "SYNTH_TUI_"
 BACKEND_FIELDS = ("base_url", "model", "api_key_env", "api_key")
 TOP_FIELDS = ("backend", "data_dir", "concurrency", "prices", "keymap")
+# each backend's defaults, from the one registry of backend kinds
 BACKEND_DEFAULTS: dict[str, dict[str, str | None]] = {
-    "local": {"base_url": None, "model": "smollm2", "api_key_env": None},
-    "openai": {"base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"},
-    "hf": {
-        "base_url": "https://router.huggingface.co/v1",
-        "model": "meta-llama/Llama-3.1-8B-Instruct",
-        "api_key_env": "HF_TOKEN",
-    },
-    "ollama": {"base_url": "http://localhost:11434", "model": "llama3.2", "api_key_env": None},
+    kind.name: {"base_url": kind.default_base_url, "model": kind.default_model, "api_key_env": kind.key_env}
+    for kind in KINDS.values()
 }
 
 

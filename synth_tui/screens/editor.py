@@ -20,7 +20,7 @@ from textual.widgets import (
     TextArea,
 )
 
-from ..core.backends import BackendSpec, GenerationParams
+from ..core.backends import KINDS, BackendSpec, GenerationParams, kind_of
 from ..core.engine import RunConfig
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
@@ -36,8 +36,7 @@ from ..messages import CompareRequested, GenerateRequested, JobSpec, context
 from ..core.textsafe import plain
 from .fields import Field, SchemaArea
 
-BACKEND_CHOICES = [("local (offline)", "local"), ("OpenAI-compatible", "openai"), ("Hugging Face", "hf"),
-                   ("Ollama", "ollama")]
+BACKEND_CHOICES = [(kind.label, kind.name) for kind in KINDS.values()]
 DEFAULT_TEMPLATE = "customers"
 
 
@@ -206,7 +205,7 @@ class EditorScreen(Screen[None]):
     def _show_endpoint(self, kind: str) -> None:
         """The base URL row, for the backends that have one; blank means the settings' URL."""
         conf = context(self).settings.for_backend(kind)
-        self.query_one("#base-url-row").display = kind != "local"
+        self.query_one("#base-url-row").display = kind_of(kind).takes_base_url
         self.query_one("#base-url", Input).placeholder = conf.base_url or "(default)"
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from ..core.backends import BackendSpec
+from ..core.backends import KINDS, BackendSpec
 from ..core.config import Secret
 from ..messages import ConnectionTestRequested, context
 from ..core.textsafe import plain
@@ -50,9 +50,9 @@ class SettingsScreen(Screen[None]):
                     ("api_key_env", conf.api_key_env, False),
                     ("api_key", conf.api_key.get() if conf.api_key else "", True),
                 ):
-                    if kind == "local" and field != "model":
+                    if field == "base_url" and not KINDS[kind].takes_base_url:
                         continue
-                    if kind == "ollama" and field.startswith("api_key"):
+                    if field.startswith("api_key") and not KINDS[kind].takes_key:
                         continue
                     with Horizontal(classes="form-row"):
                         yield Label(_LABELS[field], classes="form-label")

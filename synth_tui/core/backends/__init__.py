@@ -1,59 +1,74 @@
-"""Backends: one module per protocol behind :class:`Backend`. Adding one is one module
-and one line in ``BACKENDS``."""
+"""Backends: one module per protocol behind :class:`Backend`, and one entry per kind in
+``KINDS``, the registry every other part reads: the CLI's choices, the settings and their
+defaults, the editor and settings screens, resume. Adding a backend is one module and
+one entry here."""
 
 from __future__ import annotations
 
+import importlib
 import shlex
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UserInputError
 from .base import Backend, BackendSpec, Completion, CompletionRequest, GenerationParams
 
 
-def _openai(**kw: Any) -> Backend:
-    from .openai import OpenAIBackend
+@dataclass(frozen=True)
+class BackendKind:
+    """What the rest of the app knows of one kind of backend."""
 
-    return OpenAIBackend(**kw)
+    name: str
+    label: str  # for people: the editor's and settings' choices
+    factory: str  # "module:Class", imported only when a backend of this kind is made
+    default_model: str
+    default_base_url: str | None = None  # None: it has no base URL (it runs here)
+    key_env: str | None = None  # the variable its key is read from; None: it takes no key
+    needs_key: bool = False  # refuses to run without one at its default URL
+
+    @property
+    def takes_base_url(self) -> bool:
+        return self.default_base_url is not None
+
+    @property
+    def takes_key(self) -> bool:
+        return self.key_env is not None
+
+    def make(self, **kw: Any) -> Backend:
+        module, _, name = self.factory.partition(":")
+        cls = getattr(importlib.import_module(module, __package__), name)
+        if not self.takes_base_url:
+            kw = {"model": kw.get("model")}  # runs in a local process: no HTTP options
+        elif not self.takes_key:
+            kw.pop("api_key", None)
+            kw.pop("api_key_env", None)
+        backend: Backend = cls(**kw)
+        return backend
 
 
-def _hf(**kw: Any) -> Backend:
-    from .openai import HuggingFaceBackend
-
-    return HuggingFaceBackend(**kw)
-
-
-def _ollama(**kw: Any) -> Backend:
-    from .ollama import OllamaBackend
-
-    kw.pop("api_key", None)
-    kw.pop("api_key_env", None)
-    return OllamaBackend(**kw)
+KINDS: dict[str, BackendKind] = {kind.name: kind for kind in (
+    BackendKind("local", "local (offline)", ".local:LocalBackend", "smollm2"),
+    BackendKind("openai", "OpenAI-compatible", ".openai:OpenAIBackend", "gpt-4o-mini",
+                "https://api.openai.com/v1", "OPENAI_API_KEY", needs_key=True),
+    BackendKind("hf", "Hugging Face", ".openai:HuggingFaceBackend", "meta-llama/Llama-3.1-8B-Instruct",
+                "https://router.huggingface.co/v1", "HF_TOKEN", needs_key=True),
+    BackendKind("ollama", "Ollama", ".ollama:OllamaBackend", "llama3.2", "http://localhost:11434"),
+)}
+BACKENDS = tuple(KINDS)  # the names, in the order people see them
 
 
-def _local(**kw: Any) -> Backend:
-    from .local import LocalBackend
-
-    return LocalBackend(model=kw.get("model"))  # no HTTP options: it runs in a local process
-
-
-BACKENDS: dict[str, Callable[..., Backend]] = {
-    "local": _local,
-    "openai": _openai,
-    "hf": _hf,
-    "ollama": _ollama,
-}
+def kind_of(name: str) -> BackendKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise UserInputError(f"unknown backend {name!r}: choose one of {', '.join(KINDS)}") from None
 
 
 def create_backend(spec: BackendSpec, *, api_key: str | None = None, **options: Any) -> Backend:
     """Build the backend a spec names. ``api_key`` overrides the environment variable."""
-    try:
-        factory = BACKENDS[spec.kind]
-    except KeyError:
-        raise UserInputError(f"unknown backend {spec.kind!r}: choose one of {', '.join(BACKENDS)}") from None
-    kwargs: dict[str, Any] = {"model": spec.model, **options}
-    if spec.kind != "local":
-        kwargs.update(base_url=spec.base_url, api_key=api_key, api_key_env=spec.api_key_env)
-    return factory(**kwargs)
+    kind = kind_of(spec.kind)
+    return kind.make(model=spec.model, base_url=spec.base_url, api_key=api_key, api_key_env=spec.api_key_env,
+                     **options)
 
 
 def backend_from_settings(spec: BackendSpec, settings: Any, **options: Any) -> Backend:
@@ -103,11 +118,11 @@ def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None =
     if not isinstance(described, dict):
         described = {}
     kind = described.get("backend") or "local"
-    if not isinstance(kind, str) or kind not in BACKENDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise UserInputError(f"{run} used the backend {kind!r}, which this version does not know: "
-                             f"choose one of {', '.join(BACKENDS)}")
+                             f"choose one of {', '.join(KINDS)}")
     model = described.get("model") if isinstance(described.get("model"), str) else None
-    if kind == "local":
+    if not KINDS[kind].takes_base_url:
         return BackendSpec(kind=kind, model=model)
     conf = settings.for_backend(kind)
     recorded_url = described.get("base_url") if isinstance(described.get("base_url"), str) else None
@@ -117,7 +132,7 @@ def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None =
     if base_url is None and recorded_url and not _same_url(recorded_url, conf.base_url):
         differences.append(("base URL", recorded_url, conf.base_url, "--base-url"))
     env = api_key_env or conf.api_key_env
-    if api_key_env is None and recorded_env and recorded_env != conf.api_key_env and kind != "ollama":
+    if api_key_env is None and recorded_env and recorded_env != conf.api_key_env and KINDS[kind].takes_key:
         differences.append(("key variable", recorded_env, conf.api_key_env, "--api-key-env"))
     if differences:
         raise ResumeNeedsConsent(run, differences)
@@ -125,6 +140,6 @@ def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None =
 
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendSpec", "Completion", "CompletionRequest", "GenerationParams",
+    "BACKENDS", "KINDS", "Backend", "BackendKind", "kind_of", "BackendSpec", "Completion", "CompletionRequest", "GenerationParams",
     "ResumeNeedsConsent", "backend_from_settings", "create_backend", "resume_spec",
 ]
