@@ -9,15 +9,22 @@ import re
 import pytest
 
 from synth_tui.core.backends.base import GenerationParams
-from synth_tui.core.engine import Run, generate
+from synth_tui.core.engine import Run
 from synth_tui.core.events import (
     EventLog, Notice, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunFailed, RunFinished,
     RunStarted,
 )
 from synth_tui.core.schema import canonical_json, check_schema
+from synth_tui.core.store import Store
 
 from .conftest import PERSON, fast_config, free_port, ollama_backend, openai_backend
 from .fake_llm import Fault, FakeLLM, ModelBehaviour
+
+
+async def execute(schema, config, backend, **kw):
+    """One run to its end, kept in the history of the test's data directory."""
+    with Store() as store:
+        return await Run(schema, config, backend, store=store, **kw).execute()
 
 
 async def run_openai(llm: FakeLLM, schema, count: int, **kw):
@@ -25,7 +32,7 @@ async def run_openai(llm: FakeLLM, schema, count: int, **kw):
     backend = openai_backend(llm, **backend_kw)
     log = EventLog()
     try:
-        result = await generate(schema, fast_config(count, **kw), backend, on_event=log)
+        result = await execute(schema, fast_config(count, **kw), backend, on_event=log)
     finally:
         await backend.aclose()
     return result, log
@@ -184,7 +191,7 @@ async def test_refused_connection_stops_quickly(person_schema):
     backend = OpenAIBackend(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m")
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    result = await generate(person_schema, fast_config(5), backend)
+    result = await execute(person_schema, fast_config(5), backend)
     await backend.aclose()
     assert result.status == "failed"
     assert "cannot connect" in result.error and "base URL" in result.error
@@ -275,7 +282,7 @@ async def test_concurrency_is_used(llm, person_schema):
 async def test_ollama_native_protocol(llm, person_schema):
     backend = ollama_backend(llm)
     params = GenerationParams(temperature=0.5, seed=7, max_tokens=300)
-    result = await generate(person_schema, fast_config(6, batch_size=3, params=params), backend)
+    result = await execute(person_schema, fast_config(6, batch_size=3, params=params), backend)
     await backend.aclose()
     assert_all_valid_unique(result, person_schema, 6)
     body = llm.requests[0]
@@ -288,12 +295,12 @@ async def test_ollama_busy_and_unknown_model(llm, person_schema):
     llm.faults.append(Fault(status=503))
     backend = ollama_backend(llm)
     log = EventLog()
-    result = await generate(person_schema, fast_config(3, batch_size=3, concurrency=4), backend, on_event=log)
+    result = await execute(person_schema, fast_config(3, batch_size=3, concurrency=4), backend, on_event=log)
     assert result.accepted == 3 and result.retries == 1
     assert log.of(RateLimited)[0].concurrency == 2  # a full queue means fewer requests at once
     await backend.aclose()
     backend = ollama_backend(llm, model="llama-nope")
-    result = await generate(person_schema, fast_config(3), backend)
+    result = await execute(person_schema, fast_config(3), backend)
     await backend.aclose()
     assert result.status == "failed" and "not found" in result.error and "llama-nope" in result.error
 
@@ -314,7 +321,7 @@ async def test_hf_router_sends_the_token(llm, person_schema, monkeypatch):
     llm.api_key = "hf_testtoken123456"
     monkeypatch.setenv("HF_TOKEN", "hf_testtoken123456")
     backend = HuggingFaceBackend(base_url=llm.url + "/v1", model="test-model")
-    result = await generate(person_schema, fast_config(2, batch_size=2), backend)
+    result = await execute(person_schema, fast_config(2, batch_size=2), backend)
     await backend.aclose()
     assert result.accepted == 2
 
@@ -363,3 +370,114 @@ async def test_a_burst_of_rate_limits_slows_the_run_but_does_not_stop_it(llm, pe
     assert result.status == "done" and result.accepted == 10
     assert len(log.of(RateLimited)) == 30 and result.retries == 30
     assert min(e.concurrency for e in log.of(RateLimited)) < 8
+
+
+# -- a backend closes itself; one comparison loop; the resume path -------------------------------
+async def test_a_backend_is_an_async_context_manager_that_closes_its_client(llm, person_schema):
+    async with openai_backend(llm) as backend:
+        result = await Run(person_schema, fast_config(2, batch_size=2), backend).execute()
+        assert not backend._client.is_closed
+    assert result.accepted == 2 and backend._client.is_closed
+    with pytest.raises(RuntimeError):
+        async with openai_backend(llm) as backend:
+            raise RuntimeError("whatever happens inside")
+    assert backend._client.is_closed
+
+
+def two_models(llm):
+    from synth_tui.core.backends import BackendSpec
+
+    return [BackendSpec("openai", "test-model", llm.url + "/v1"), BackendSpec("openai", "second", llm.url + "/v1")]
+
+
+def backend_of(spec):
+    from synth_tui.core.backends.openai import OpenAIBackend
+
+    return OpenAIBackend(base_url=spec.base_url, model=spec.model)
+
+
+async def test_comparison_runs_each_model_on_its_own_copy_with_one_seed(llm, person_schema, tmp_path):
+    from synth_tui.core.compare import Comparison
+
+    llm.models["second"] = llm.models["test-model"]
+    config = fast_config(4, batch_size=2, concurrency=1)
+    begun, ended, made = [], [], []
+
+    def make(spec):
+        made.append(backend_of(spec))
+        return made[-1]
+
+    with Store(tmp_path / "data") as store:
+        comparison = Comparison(person_schema, config, two_models(llm), make, store,
+                                on_begin=lambda spec, run: begun.append((spec.model, run.config)),
+                                on_end=ended.append)
+        results = await comparison.execute()
+        assert [store.get_run(r.run_id)["backend"]["model"] for r in results] == ["test-model", "second"]
+    assert [r.accepted for r in results] == [4, 4] and ended == results
+    assert config.params.seed is None  # the caller's config is left alone
+    seeds = [b["seed"] for b in llm.requests]
+    assert seeds[:2] == seeds[2:] == [comparison.seed, comparison.seed + 1]  # the same requests for both
+    assert begun[0][1] is not begun[1][1] and begun[0][1] is not config
+    assert all(b._client.is_closed for b in made)
+
+
+async def test_cancelling_a_comparison_keeps_the_current_run_and_starts_no_other(llm, person_schema, tmp_path):
+    from synth_tui.core.compare import Comparison
+
+    llm.delay = 0.02
+    made = []
+
+    def make(spec):
+        made.append(backend_of(spec))
+        return made[-1]
+
+    def on_event(event):
+        if isinstance(event, RecordsAccepted) and event.progress.done >= 2:
+            comparison.cancel()
+
+    with Store(tmp_path / "data") as store:
+        comparison = Comparison(person_schema, fast_config(50, batch_size=1, concurrency=1), two_models(llm),
+                                make, store, on_event=on_event)
+        results = await comparison.execute()
+    assert [r.status for r in results] == ["cancelled"] and 2 <= results[0].accepted < 50
+    assert all(b._client.is_closed for b in made) and len(made) == 2  # the unused one too
+
+
+async def test_a_comparison_with_a_missing_key_stops_before_any_request(llm, person_schema, tmp_path):
+    from synth_tui.core.backends import BackendSpec
+    from synth_tui.core.backends import create_backend
+    from synth_tui.core.compare import Comparison
+    from synth_tui.core.errors import BackendError
+
+    made = []
+
+    def make(spec):
+        made.append(create_backend(spec))
+        return made[-1]
+
+    specs = [BackendSpec("openai", "test-model", llm.url + "/v1"), BackendSpec("hf", "meta/llama")]
+    with Store(tmp_path / "data") as store, pytest.raises(BackendError, match="HF_TOKEN"):
+        await Comparison(person_schema, fast_config(2), specs, make, store).execute()
+    assert llm.count_requests == 0 and made[0]._client.is_closed
+
+
+async def test_a_resumed_run_starts_from_its_history(llm, person_schema, tmp_path):
+    from synth_tui.core.engine import ResumePoint
+
+    config = fast_config(6, batch_size=2, concurrency=1, params=GenerationParams(seed=5))
+    with Store(tmp_path / "data") as store:
+        async with openai_backend(llm) as backend:
+            run = Run(person_schema, config, backend, store=store)
+            run.on_event = lambda e: run.cancel() if isinstance(e, RecordsAccepted) else None
+            first = await run.execute()
+        assert first.status == "cancelled" and first.accepted == 2
+        point = ResumePoint.load(store, first.run_id)
+        assert point.records == first.records and point.counts.requests == first.requests == 1
+        assert point.config == config and point.started == first.started
+        llm.requests.clear()
+        async with openai_backend(llm) as backend:
+            resumed = await Run(point.schema, point.config, backend, store=store, resume=point).execute()
+        doc = store.get_run(first.run_id)
+    assert resumed.run_id == first.run_id and resumed.status == "done" and resumed.accepted == 6
+    assert [b["seed"] for b in llm.requests] == [6, 7]  # the request index goes on
+    assert resumed.requests == 3 and doc["counts"]["requests"] == 3 and doc["counts"]["accepted"] == 6

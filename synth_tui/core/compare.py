@@ -2,16 +2,102 @@
 
 Each model's data is a normal run in the history; the comparison is computed from those
 runs, so any runs can be compared later (the TUI's history does that for marked runs).
+Comparison runs the models one after the other, for the CLI and the TUI alike.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .backends import BackendSpec
+from .backends import BACKENDS, Backend, BackendSpec
+from .engine import Run, RunConfig, RunResult
 from .errors import UserInputError
+from .events import EventSink
 from .report import pct, run_report
+from .schema import RecordSchema
+from .store import Store
+
+
+class Comparison:
+    """Run ``schema`` on each of ``specs`` in turn, each a normal run in ``store`` with its
+    own copy of ``config``. Without a seed in ``config`` one is drawn, the same for every
+    model, so that they get the same requests.
+
+    ``make_backend(spec)`` builds each backend, all before the first run (a missing key
+    stops the comparison before it starts); each is closed after its run.
+    ``on_begin(spec, run)`` is called before each run starts and may return the event
+    sink for that run (otherwise ``on_event``); ``on_end(result)`` after it ends.
+    ``cancel()``, from any thread, stops the current run (keeping its records) and
+    starts no other; a cancelled run ends the comparison too."""
+
+    def __init__(
+        self,
+        schema: RecordSchema,
+        config: RunConfig,
+        specs: Sequence[BackendSpec],
+        make_backend: Callable[[BackendSpec], Backend],
+        store: Store,
+        *,
+        on_event: EventSink | None = None,
+        on_begin: Callable[[BackendSpec, Run], EventSink | None] | None = None,
+        on_end: Callable[[RunResult], None] | None = None,
+    ) -> None:
+        self.seed: int = config.params.seed if config.params.seed is not None else random.randrange(1, 2**31)
+        self.config = config.copy()
+        self.config.params.seed = self.seed
+        self.schema = schema
+        self.specs = list(specs)
+        self.make_backend = make_backend
+        self.store = store
+        self.on_event = on_event
+        self.on_begin = on_begin
+        self.on_end = on_end
+        self.current: Run | None = None
+        self._stopped = False
+
+    def cancel(self) -> None:
+        self._stopped = True
+        if self.current is not None:
+            self.current.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stopped
+
+    async def execute(self) -> list[RunResult]:
+        """The results of the runs that ran, in the order of ``specs``."""
+        backends: list[Backend] = []
+        try:
+            for spec in self.specs:
+                backends.append(self.make_backend(spec))
+            results: list[RunResult] = []
+            while backends and not self._stopped:
+                spec = self.specs[len(results)]
+                async with backends.pop(0) as backend:
+                    run = self._start(spec, backend)
+                    results.append(await run.execute())
+                if self.on_end is not None:
+                    self.on_end(results[-1])
+                if run.cancelled:
+                    break
+            return results
+        finally:
+            for backend in backends:  # built, never used
+                await backend.aclose()
+
+    def _start(self, spec: BackendSpec, backend: Backend) -> Run:
+        run = Run(self.schema, self.config.copy(), backend, store=self.store, on_event=self.on_event)
+        self.current = run
+        if self.on_begin is not None:
+            sink = self.on_begin(spec, run)
+            if sink is not None:
+                run.on_event = sink
+        if self._stopped:  # cancelled while the run was being set up
+            run.cancel()
+        return run
 
 
 @dataclass
@@ -39,7 +125,7 @@ def parse_model_spec(text: str, default_kind: str = "openai") -> BackendSpec:
     ``hf:meta-llama/Llama-3.1-8B-Instruct:novita``, ``local:smollm2``."""
     spec, _, base_url = text.partition("@")
     kind, sep, model = spec.partition(":")
-    if not sep or kind not in ("openai", "hf", "ollama", "local"):
+    if not sep or kind not in BACKENDS:
         kind, model = default_kind, spec
     if not model:
         raise UserInputError(f"model {text!r}: write backend:model, e.g. openai:gpt-4o-mini")

@@ -1,4 +1,5 @@
-"""Exceptions a user can cause or act on. Each message says what and where."""
+"""Exceptions a user can cause or act on, and every exception the engine reacts to.
+Each message says what and where."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ class RetryableError(SynthError):
         return self.status in (429, 503)
 
 
+class Unreachable(RetryableError):
+    """No connection could be made (refused, DNS, hung up before a byte). Fatal before a
+    run's first answer: nothing listens there."""
+
+
+class BackendDown(BackendError):
+    """The scheduler stopped sending: the backend is unreachable before its first answer,
+    a request failed past its retries, or most recent requests failed."""
+
+
 class ResponseTooLarge(SynthError):
     """An answer past the run's size cap: read no further, counted as a rejection."""
 
@@ -48,6 +59,14 @@ class TooManyOpenFiles(BackendError):
 
 class StructuredOutputRejected(SynthError):
     """The server refused the structured-output parameter; the caller may fall back."""
+
+
+class UnparseableOutput(SynthError, ValueError):
+    """A model's answer holds no JSON value at all: a rejection, not a failure of the run."""
+
+
+class TooDeep(UnparseableOutput):
+    """A model's answer nests objects and arrays deeper than the parser takes."""
 
 
 class StoreError(SynthError):

@@ -16,6 +16,10 @@ import json
 import re
 from typing import Any
 
+from .errors import TooDeep, UnparseableOutput
+
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "TooDeep", "UnparseableOutput", "extract_records"]
+
 WRAPPER_KEYS = ("records", "data", "items", "results", "rows", "entries", "objects")
 # Levels of objects and arrays an answer may nest: a schema has at most 32 (schema.py),
 # a wrapper adds two, a short form's expansion doubles nothing in the records.
@@ -28,14 +32,6 @@ _OPENER = re.compile(r"[{\[]")
 # bracket. Both alternatives always match where they start, so the scan is linear.
 _TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)|[{}\[\]]', re.DOTALL)
 _CLOSER = {"}": "{", "]": "["}
-
-
-class UnparseableOutput(ValueError):
-    """The text holds no JSON value at all."""
-
-
-class TooDeep(UnparseableOutput):
-    """The text nests objects and arrays deeper than MAX_DEPTH."""
 
 
 def extract_records(text: str, fields: frozenset[str] = frozenset()) -> list[Any]:

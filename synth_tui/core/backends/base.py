@@ -5,7 +5,8 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 # the most bytes of one answer a run reads by default (RunConfig.max_response_bytes)
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -67,6 +68,9 @@ class Backend(abc.ABC):
 
     Raises RetryableError for transient failures, BackendError for ones retries cannot
     mend. The engine owns retries, validation and everything else.
+
+    A backend holds a client (or a process) until closed: ``async with backend:`` closes
+    it on the way out, whatever happens inside.
     """
 
     kind: str = ""
@@ -92,6 +96,14 @@ class Backend(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.kind, "model": self.model, "base_url": self.base_url}

@@ -25,6 +25,7 @@ except ImportError:  # not on Windows
 
 from ..errors import (
     BackendError, ResponseTooLarge, RetryableError, StructuredOutputRejected, SynthError, TooManyOpenFiles,
+    Unreachable,
 )
 from .base import DEFAULT_MAX_RESPONSE_BYTES, Backend, redact
 
@@ -33,10 +34,6 @@ MAX_RETRY_AFTER = 120.0
 DEFAULT_READ_TIMEOUT = 300.0
 ERROR_BODY_BYTES = 64 * 1024  # read of an error answer: its message is in the first lines
 MAX_MESSAGE_CHARS = 300  # of a server's error text quoted in a message
-
-
-class Unreachable(RetryableError):
-    """No connection could be made (refused, DNS). Fatal before a run's first success."""
 
 
 def make_client(

@@ -1,0 +1,108 @@
+"""What a run is asked to do (RunConfig), what it has done so far (Counts) and what it
+gives back (RunResult)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..backends.base import DEFAULT_MAX_RESPONSE_BYTES, GenerationParams
+from ..errors import UserInputError
+from ..events import Rejection
+
+
+@dataclass
+class RunConfig:
+    count: int
+    batch_size: int | None = None  # None: the backend's preferred size
+    concurrency: int = 4
+    params: GenerationParams = field(default_factory=GenerationParams)
+    max_attempts: int = 4  # requests per record slot, on average, before the run gives up
+    max_retries: int = 5  # transient failures retried per request
+    variation_hints: bool = True
+    balance_enums: bool = True  # spread enum values evenly over the run
+    retry_base: float = 0.5
+    retry_cap: float = 8.0
+    # an answer larger than this (4 MiB: a model's is ~1000x smaller) is a rejection, read no further
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+
+    def check(self) -> None:
+        if self.count < 1:
+            raise UserInputError(f"count must be at least 1, not {self.count}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserInputError(f"records per request must be at least 1, not {self.batch_size}")
+        if self.concurrency < 1:
+            raise UserInputError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.max_response_bytes < 1024:
+            raise UserInputError(f"the response size cap must be at least 1024 bytes, not {self.max_response_bytes}")
+
+    def copy(self, **changes: Any) -> RunConfig:
+        """An independent copy (its own params), with ``changes`` applied."""
+        changes.setdefault("params", dataclasses.replace(self.params))
+        return dataclasses.replace(self, **changes)
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["params"] = self.params.as_dict()
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> RunConfig:
+        doc = dict(doc)
+        params = GenerationParams(**doc.pop("params", {}))
+        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        return cls(params=params, **known)
+
+
+@dataclass
+class Counts:
+    """What a run has done, over all its sessions: a resumed run starts from the counts
+    in its history. The scheduler counts requests, the acceptor rejections."""
+
+    requests: int = 0  # sent, retries included
+    retries: int = 0
+    answers: int = 0  # requests that got an answer
+    latency_ms: int = 0  # summed over the answers
+    rate_limited: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+
+    def to_doc(self, requested: int, accepted: int) -> dict[str, int]:
+        """The run document's ``counts``."""
+        return {
+            "requested": requested, "accepted": accepted, "rejected": self.rejected,
+            "duplicates": self.duplicates, "retries": self.retries, "requests": self.requests,
+            "rate_limited": self.rate_limited, "answers": self.answers, "latency_ms": self.latency_ms,
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Counts:
+        return cls(**{name: int(doc.get(name) or 0) for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str  # done | failed | cancelled
+    records: list[dict[str, Any]]
+    requested: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    retries: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    elapsed: float
+    started: str
+    finished: str
+    error: str | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.status == "done"

@@ -1,0 +1,206 @@
+"""One generation: schema + count -> N valid, varied records.
+
+The planner says what to ask, the scheduler sends it (adaptive limit, retries, breaker),
+the acceptor keeps what is valid and new (parse, validate, dedupe, journal), and the
+run's record keeps the history. Invalid or missing records are asked for again with the
+reasons fed back; failures that retrying cannot mend stop the run at once, keeping every
+accepted record (resumable). The run emits typed events (core/events.py) as it goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ..backends.base import Backend
+from ..errors import BackendError, ResponseTooLarge, StoreError, UserInputError
+from ..events import (
+    Event,
+    EventSink,
+    Progress,
+    RecordRejected,
+    RecordsAccepted,
+    Rejection,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from ..schema import RecordSchema
+from ..store import Store, new_run_id, now_iso
+from .acceptor import Acceptor
+from .config import Counts, RunConfig, RunResult
+from .history import ResumePoint, RunRecord
+from .planner import Plan, Planner
+from .scheduler import AdaptiveLimit, RetryPolicy, Scheduler
+
+
+class Run:
+    """One generation. ``await run.execute()`` returns a RunResult; ``cancel()`` may be
+    called from any thread and keeps what was accepted. ``resume`` (see Run.resume)
+    continues a stopped run from where its history says it stands."""
+
+    def __init__(
+        self,
+        schema: RecordSchema,
+        config: RunConfig,
+        backend: Backend,
+        *,
+        store: Store | None = None,
+        on_event: EventSink | None = None,
+        run_id: str | None = None,
+        resume: ResumePoint | None = None,
+    ) -> None:
+        config.check()
+        self.schema = schema
+        self.config = config
+        self.backend = backend
+        self.store = store
+        self.on_event: EventSink = on_event or (lambda event: None)
+        self.run_id = resume.run_id if resume else run_id or new_run_id()
+        self.counts = resume.counts if resume else Counts()
+        self._resumed = resume is not None
+        self._started_iso = resume.started if resume else now_iso()
+        self._elapsed_before = resume.elapsed if resume else 0.0  # earlier sessions' time
+        self.history = RunRecord(store, self.run_id)
+        self.acceptor = Acceptor(
+            schema, config.count, self.counts, max_response_bytes=config.max_response_bytes,
+            records=resume.records if resume else (), journal=self.history,
+            on_accept=self._accepted, on_reject=self._rejected,
+        )
+        self._done_before = len(self.acceptor.records)
+        self.planner = Planner(
+            schema, config, backend, accepted=self.acceptor.records, first_index=self.counts.requests,
+        )
+        limit = min(config.concurrency, backend.max_concurrency or config.concurrency)
+        self.scheduler = Scheduler(
+            backend, self.counts, limit=AdaptiveLimit(limit), emit=self._emit,
+            policy=RetryPolicy(config.max_retries, config.retry_base, config.retry_cap),
+        )
+        self._cancel = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._start = 0.0
+
+    @classmethod
+    def resume(
+        cls, store: Store, run_id: str, backend: Backend, *, on_event: EventSink | None = None,
+        config_overrides: dict[str, Any] | None = None,
+    ) -> Run:
+        """Continue a stopped run to its requested count with its schema and parameters."""
+        point = ResumePoint.load(store, run_id, config_overrides)
+        return cls(point.schema, point.config, backend, store=store, on_event=on_event, resume=point)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.acceptor.records
+
+    # -- cancel ------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_cancel)
+        else:
+            self._on_cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _on_cancel(self) -> None:
+        self._cancel.set()
+        self.scheduler.stop()
+
+    # -- the run -------------------------------------------------------------------------------
+    async def execute(self) -> RunResult:
+        self._loop = asyncio.get_running_loop()
+        self._start = time.monotonic()
+        error: str | None = None
+        status = "done"
+        try:
+            self.history.open(self._document(), resumed=self._resumed)
+            self._emit(RunStarted, backend=self.backend.kind, model=self.backend.model, resumed=self._resumed)
+            await self.scheduler.run(self._next_work)
+            if len(self.records) < self.config.count:
+                if not self.cancelled:
+                    raise BackendError(self.acceptor.give_up_message(self.planner.requests_made))
+                status = "cancelled"
+        except (BackendError, StoreError, UserInputError) as exc:
+            status, error = "failed", str(exc)
+        except Exception as exc:  # a bug must not lose the records: report it as a failure
+            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        return self._finish(status, error)
+
+    def _next_work(self) -> Any:
+        """The next request's work for the scheduler, or None when none is due now."""
+        if self.acceptor.complete:
+            return None
+        plan = self.planner.next(len(self.records))
+        return None if plan is None else self._handle(plan)
+
+    async def _handle(self, plan: Plan) -> None:
+        completion = None
+        try:
+            try:
+                completion = await self.scheduler.send(plan.request)
+            except ResponseTooLarge as exc:
+                self.acceptor.reject("too_large", str(exc), "")
+                got = 0
+            else:
+                got = await self.acceptor.take(completion, plan.ask.count)
+        finally:
+            self.planner.release(plan)
+        truncated = completion is not None and completion.finish_reason == "length"
+        self.planner.ask_again(plan, got, len(self.records), self.acceptor.top_reasons(4), truncated)
+
+    def _accepted(self, records: list[dict[str, Any]]) -> None:
+        self.planner.observe(records)
+        self._emit(RecordsAccepted, records=tuple(records))
+        self.history.save_progress(self._counts_doc())
+
+    def _rejected(self, rejection: Rejection) -> None:
+        self._emit(RecordRejected, reason=rejection.reason, raw=rejection.raw, duplicate=rejection.kind == "duplicate")
+
+    # -- events and history --------------------------------------------------------------------
+    def progress(self) -> Progress:
+        c = self.counts
+        return Progress(
+            done=len(self.records), total=self.config.count,
+            elapsed=time.monotonic() - self._start if self._start else 0.0,
+            rejected=c.rejected, duplicates=c.duplicates, retries=c.retries, requests=c.requests,
+            prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+            concurrency=self.scheduler.limit.value, done_this_session=len(self.records) - self._done_before,
+        )
+
+    def _emit(self, kind: type[Event], **fields: Any) -> None:
+        try:
+            self.on_event(kind(run_id=self.run_id, progress=self.progress(), **fields))
+        except Exception:  # a listener's bug must not stop generation
+            pass
+
+    def _counts_doc(self) -> dict[str, Any]:
+        return self.counts.to_doc(self.config.count, len(self.records))
+
+    def _document(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema.schema, "config": self.config.to_doc(), "backend": self.backend.describe(),
+            "counts": self._counts_doc(), "error": None,
+        }
+
+    def _finish(self, status: str, error: str | None) -> RunResult:
+        elapsed = time.monotonic() - self._start
+        finished = now_iso()
+        status, error = self.history.close(
+            status, error, counts=self._counts_doc(), elapsed=self._elapsed_before + elapsed, finished=finished,
+        )
+        c = self.counts
+        result = RunResult(
+            run_id=self.run_id, status=status, records=self.records, requested=self.config.count,
+            accepted=len(self.records), rejected=c.rejected, duplicates=c.duplicates, retries=c.retries,
+            requests=c.requests, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+            elapsed=elapsed, started=self._started_iso, finished=finished, error=error,
+            rejections=self.acceptor.rejections,
+        )
+        if status == "failed":
+            self._emit(RunFailed, message=error or "")
+        else:
+            self._emit(RunFinished, status=status, message=error or "")
+        return result
