@@ -7,21 +7,18 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import (
     Button,
     Footer,
     Header,
     Input,
-    Label,
     Select,
     Static,
     TextArea,
 )
 
-from ..core.backends import KINDS, BackendSpec, GenerationParams, kind_of
-from ..core.engine import RunConfig
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
 from ..core.templates import (
@@ -32,11 +29,11 @@ from ..core.templates import (
     template_names,
     template_text,
 )
-from ..messages import CompareRequested, GenerateRequested, JobSpec, context
+from ..messages import CompareRequested, GenerateRequested, JobSpec
 from ..core.textsafe import plain
-from .fields import Field, SchemaArea
+from .fields import SchemaArea
+from .run_form import RunForm, template_options
 
-BACKEND_CHOICES = [(kind.label, kind.name) for kind in KINDS.values()]
 DEFAULT_TEMPLATE = "customers"
 
 
@@ -68,7 +65,6 @@ class EditorScreen(Screen[None]):
         self._pending_check: Any = None
         self._loaded_text: str | None = template_text(DEFAULT_TEMPLATE)
         self.template_name: str | None = DEFAULT_TEMPLATE  # the template the schema came from
-        self._key_env: str | None = None  # a re-run's key variable, while its backend is chosen
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -77,38 +73,11 @@ class EditorScreen(Screen[None]):
                 editor = SchemaArea.code_editor(template_text(DEFAULT_TEMPLATE), language="json", id="schema-editor")
                 yield editor
                 yield SchemaStatus(id="schema-status")
-            with VerticalScroll(id="form"):
-                yield Static("ctrl+o here · ctrl+e back to the schema · Tab next", classes="hint", id="form-hint")
-                yield from self._row("Template", Select(template_options(), value=DEFAULT_TEMPLATE,
-                                                        prompt="(your schema)", compact=True, id="template"))
-                settings = context(self).settings
-                yield from self._row("Backend", Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False,
-                                                       compact=True, id="backend"))
-                model = settings.for_backend(settings.backend).model or ""
-                yield from self._row("Model", self._input(model, "model"))
-                yield from self._row("Base URL", self._input("", "base-url"), ident="base-url-row")
-                yield from self._row("Count", self._input("20", "count", "integer"))
-                yield from self._row("Per request", self._input("", "batch", "integer", "auto"))
-                yield from self._row("Concurrency", self._input(str(settings.concurrency), "concurrency", "integer"))
-                yield from self._row("Temperature", self._input("", "temperature", "number", "default"))
-                yield from self._row("Seed", self._input("", "seed", "integer", "random"))
-                yield from self._row("Compare", self._input("", "compare-models", placeholder="ollama:llama3.2, ..."))
-                yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
+            yield RunForm(DEFAULT_TEMPLATE)
         yield Footer()
-
-    def _input(self, value: str, ident: str, kind: str = "text", placeholder: str = "") -> Input:
-        return Field(value, placeholder=placeholder, type=kind, compact=True, id=ident,  # type: ignore[arg-type]
-                     select_on_focus=False)
-
-    @staticmethod
-    def _row(label: str, widget: Any, ident: str | None = None) -> ComposeResult:
-        with Horizontal(classes="form-row", id=ident):
-            yield Label(label, classes="form-label")
-            yield widget
 
     def on_mount(self) -> None:
         self.check_now()
-        self._show_endpoint(str(self.query_one("#backend", Select).value))
         self.query_one("#schema-editor", TextArea).focus()
 
     # -- validation ------------------------------------------------------------------------
@@ -141,12 +110,6 @@ class EditorScreen(Screen[None]):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "template" and not event.select.is_blank():
             self._choose_template(str(event.value))
-        elif event.select.id == "backend" and not event.select.is_blank():
-            kind = str(event.value)
-            self.query_one("#model", Input).value = context(self).settings.for_backend(kind).model or ""
-            self.query_one("#base-url", Input).value = ""
-            self._key_env = None
-            self._show_endpoint(kind)
 
     # -- templates -------------------------------------------------------------------------
     def _choose_template(self, name: str) -> None:
@@ -202,12 +165,6 @@ class EditorScreen(Screen[None]):
                 select.clear()
 
     # -- backend ----------------------------------------------------------------------------
-    def _show_endpoint(self, kind: str) -> None:
-        """The base URL row, for the backends that have one; blank means the settings' URL."""
-        conf = context(self).settings.for_backend(kind)
-        self.query_one("#base-url-row").display = kind_of(kind).takes_base_url
-        self.query_one("#base-url", Input).placeholder = conf.base_url or "(default)"
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "generate":
             self.action_generate()
@@ -237,7 +194,7 @@ class EditorScreen(Screen[None]):
         job = self._checked_job()
         if job is None:
             return
-        raw = self.query_one("#compare-models", Input).value
+        raw = self.query_one(RunForm).compare_with()
         try:
             others = [parse_model_spec(m.strip(), default_kind=job.backend.kind) for m in raw.split(",") if m.strip()]
         except UserInputError as exc:
@@ -254,8 +211,9 @@ class EditorScreen(Screen[None]):
         if schema is None:
             self.notify("The schema has an error: see the line under the editor.", severity="error")
             return None
+        form = self.query_one(RunForm)
         try:
-            return self._job(schema)
+            return JobSpec(schema=schema, config=form.run_config(), backend=form.backend())
         except UserInputError as exc:
             self.notify(str(exc), title="Check the parameters", severity="error")
             return None
@@ -312,51 +270,13 @@ class EditorScreen(Screen[None]):
             self.query_one("#template", Select).set_options(template_options())
         self._label_template(self.query_one("#schema-editor", TextArea).text)
 
-    def _job(self, schema: RecordSchema) -> JobSpec:
-        def number(ident: str, kind: type, required: bool = False) -> Any:
-            raw = self.query_one(f"#{ident}", Input).value.strip()
-            if not raw:
-                if required:
-                    raise UserInputError(f"{_LABELS[ident]} is required")
-                return None
-            try:
-                return kind(raw)
-            except ValueError:
-                raise UserInputError(f"{_LABELS[ident]} must be a number, not {raw!r}") from None
-
-        config = RunConfig(
-            count=number("count", int, True),
-            batch_size=number("batch", int),
-            concurrency=number("concurrency", int) or 4,
-            params=GenerationParams(temperature=number("temperature", float), seed=number("seed", int)),
-        )
-        config.check()
-        backend = BackendSpec(kind=str(self.query_one("#backend", Select).value),
-                              model=self.query_one("#model", Input).value.strip() or None,
-                              base_url=self.query_one("#base-url", Input).value.strip() or None,
-                              api_key_env=self._key_env)
-        return JobSpec(schema=schema, config=config, backend=backend)
-
     def load(self, schema: dict[str, Any], config: dict[str, Any], backend: dict[str, Any]) -> None:
         """Fill the editor from a past run (history's re-run): its schema, parameters and
         backend, the base URL and key variable included; the previous schema stays one
         ctrl+z away."""
         text = json.dumps(schema, indent=2, ensure_ascii=False)
         self._load_schema(text, next((n for n in template_names() if _same_schema(n, schema)), None))
-        params = config.get("params", {})
-        values = {
-            "count": config.get("count"), "batch": config.get("batch_size"),
-            "concurrency": config.get("concurrency"), "temperature": params.get("temperature"),
-            "seed": params.get("seed"), "model": backend.get("model"), "base-url": backend.get("base_url"),
-        }
-        kind = backend.get("backend")
-        if kind in dict((v, k) for k, v in BACKEND_CHOICES):
-            with self.prevent(Select.Changed):
-                self.query_one("#backend", Select).value = kind
-            self._show_endpoint(kind)
-        for ident, value in values.items():
-            self.query_one(f"#{ident}", Input).value = "" if value is None else str(value)
-        self._key_env = backend.get("api_key_env") if isinstance(backend.get("api_key_env"), str) else None
+        self.query_one(RunForm).fill(config, backend)
 
 
 def _same_schema(name: str, schema: dict[str, Any]) -> bool:
@@ -364,14 +284,6 @@ def _same_schema(name: str, schema: dict[str, Any]) -> bool:
         return json.loads(template_text(name)) == schema
     except (UserInputError, ValueError):
         return False
-
-
-def template_options() -> list[tuple[str, str]]:
-    return [(name if is_builtin(name) else f"{name} (yours)", name) for name in template_names()]
-
-
-_LABELS = {"count": "Count", "batch": "Per request", "concurrency": "Concurrency", "temperature": "Temperature",
-           "seed": "Seed"}
 
 
 def _describe_where(where: str) -> str:

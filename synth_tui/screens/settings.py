@@ -10,10 +10,10 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from ..core.backends import KINDS, BackendSpec
 from ..core.config import Secret
-from ..messages import ConnectionTestRequested, context
 from ..core.textsafe import plain
-from .editor import BACKEND_CHOICES
+from ..messages import ConnectionTestRequested, context
 from .fields import Field
+from .run_form import BACKEND_CHOICES
 
 
 class SettingsScreen(Screen[None]):
