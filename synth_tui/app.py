@@ -33,7 +33,7 @@ from .core.errors import DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
 from .core.store import Store, default_data_dir
 from .messages import (
-    CancelRequested, CompareRequested, ConnectionTestRequested, GenerateRequested, JobSpec, RerunRequested,
+    CompareRequested, ConnectionTestRequested, GenerateRequested, JobSpec, RerunRequested,
     ResumeRequested,
 )
 from .screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TooSmallScreen
@@ -109,6 +109,7 @@ class SynthApp(App[None]):
         Binding("f4", "show('history')", "History", id="app.history"),
         Binding("f5", "show('settings')", "Settings", id="app.settings"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("f8", "cancel_run", "Cancel run", id="app.cancel-run"),
     ]
 
     def __init__(
@@ -211,16 +212,30 @@ class SynthApp(App[None]):
 
     # -- quitting ------------------------------------------------------------------------
     async def action_quit(self) -> None:
-        """Quit at once when idle; with a run going, ask first, and say how to go on."""
-        if not self.running:
-            self.exit()
-            return
+        """Quit at once when idle; with a run going or settings not saved, ask first."""
         if isinstance(self.screen, ChoiceDialog):
+            return
+        if not self.running:
+            if self.settings_screen.unsaved:
+                self._ask_about_settings()
+            else:
+                self.exit()
             return
         choices = [("keep", "escape", "Keep running"), ("stop", "s", "Stop the run and quit")]
         question = ("A run is going. Stop it and quit? The records it has made are kept, "
                     "and the run can be resumed later.")
         self.push_screen(ChoiceDialog(question, choices), self._quit_answer)
+
+    def _ask_about_settings(self) -> None:
+        def answer(choice: str | None) -> None:
+            if choice == "save" and self.settings_screen.action_save():
+                self.exit()
+            elif choice == "quit":
+                self.exit()
+
+        self.push_screen(ChoiceDialog("The settings have changes that are not saved.",
+                                      [("save", "s", "Save and quit"), ("quit", "q", "Quit without saving"),
+                                       ("keep", "escape", "Keep editing")]), answer)
 
     def _quit_answer(self, answer: str | None) -> None:
         if answer != "stop" or not self.running:
@@ -237,6 +252,10 @@ class SynthApp(App[None]):
         self.exit(message=Text(clean_line(message)))
 
     @property
+    def settings_screen(self) -> SettingsScreen:
+        return cast(SettingsScreen, self.get_screen("settings"))
+
+    @property
     def history_screen(self) -> HistoryScreen:
         return cast(HistoryScreen, self.get_screen("history"))
 
@@ -245,7 +264,12 @@ class SynthApp(App[None]):
         """The footer leaves out the key of the screen already shown."""
         if action == "show" and parameters and self.screen_stack and parameters[0] == self.screen.id:
             return False
+        if action == "cancel_run":
+            return self.running  # shown, and working, from every screen while a run goes
         return True
+
+    def action_cancel_run(self) -> None:
+        self.cancel_run()
 
     def action_show(self, name: str) -> None:
         if self.screen.id != name and not isinstance(self.screen, ModalScreen):
@@ -339,9 +363,6 @@ class SynthApp(App[None]):
     def on_rerun_requested(self, message: RerunRequested) -> None:
         cast(EditorScreen, self.get_screen("editor")).load(message.schema, message.config, message.backend)
         self.switch_screen("editor")
-
-    def on_cancel_requested(self, message: CancelRequested) -> None:
-        self.cancel_run()
 
     def on_connection_test_requested(self, message: ConnectionTestRequested) -> None:
         self._test_connection(message.spec)

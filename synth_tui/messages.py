@@ -63,10 +63,6 @@ class RerunRequested(Message):
         self.backend = backend
 
 
-class CancelRequested(Message):
-    """Stop the current run; its accepted records are kept."""
-
-
 class ConnectionTestRequested(Message):
     def __init__(self, spec: BackendSpec) -> None:
         super().__init__()

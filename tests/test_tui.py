@@ -598,3 +598,51 @@ async def test_a_terminal_below_80x24_gets_a_notice_until_it_grows(tmp_path):
         assert "at least 80x24" in str(app.screen.query_one("#too-small", Static).render())
         await pilot.resize_terminal(100, 30)
         await until(pilot, lambda: app.screen.id == "editor", "the editor again")
+
+
+async def test_a_refused_template_name_keeps_the_dialog_open(tmp_path):
+    from synth_tui.screens.dialogs import NameDialog
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, NameDialog), "the name dialog")
+        dialog = app.screen
+        await pilot.press(*"my people", "enter")
+        problem = lambda: str(dialog.query_one("#name-problem", Static).render())  # noqa: E731
+        await until(pilot, lambda: "template name" in problem(), "the refusal in the dialog")
+        assert app.screen is dialog and dialog.query_one("#name", Input).value == "my people"
+
+
+async def test_quitting_with_unsaved_settings_asks(tmp_path):
+    from synth_tui.screens.dialogs import ChoiceDialog
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("f5")
+        await on_screen(pilot, app, "settings")
+        app.screen.query_one("#openai-model", Input).value = "another-model"
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the question")
+        await pilot.press("s")  # save and quit
+        await until(pilot, lambda: not app.is_running, "the app to quit")
+    assert json.loads((tmp_path / "settings.json").read_text())["backends"]["openai"]["model"] == "another-model"
+
+
+async def test_f8_cancels_a_run_from_any_screen(tmp_path, llm):
+    llm.delay = 0.05
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "300")
+        await set_input(pilot, app, "batch", "1")
+        await set_input(pilot, app, "concurrency", "1")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 2, "the run")
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        await pilot.press("f8")
+        await until(pilot, lambda: app.last_result is not None, "the run to stop")
+        assert app.last_result.status == "cancelled"

@@ -19,6 +19,7 @@ from ..core.events import RecordRejected
 from ..core.export import FORMATS
 from ..core.textsafe import clean_line, plain
 from .fields import Field
+from .tables import Table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -35,7 +36,7 @@ class HelpScreen(ModalScreen[None]):
         title = (self.under.id or "screen").capitalize()
         with Vertical(id="dialog-box", classes="help"):
             yield Label(plain(f"{title}: keys"), classes="dialog-title")
-            table: DataTable = DataTable(show_cursor=False, id="help-keys")
+            table: DataTable = Table(cursor_type="row", id="help-keys")
             table.add_columns("Key", "Action")
             # key names can come from the settings file's keymap: never markup
             table.add_rows([[escape(clean_line(key)), action] for key, action in rows])
@@ -119,22 +120,42 @@ class ChoiceDialog(ModalScreen[str | None]):
 
 
 class NameDialog(ModalScreen[str | None]):
+    """Asks for a name and hands it to ``accept``; what ``accept`` refuses (a SynthError)
+    is said in the dialog, which stays open with the typed name. Returns the name."""
+
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, question: str, value: str = "", hint: str = "") -> None:
+    def __init__(self, question: str, accept: Callable[[str], object], value: str = "", hint: str = "") -> None:
         super().__init__(classes="dialog")
         self.question = question
+        self.accept = accept
         self.value = value
         self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
-            yield Label(self.question, classes="dialog-title")
+            yield Static(plain(self.question), classes="dialog-title")
             yield Field(self.value, compact=True, id="name")
-            yield Label(plain(f"{self.hint} Enter saves, escape cancels.".strip()), classes="dialog-hint")
+            yield Static(plain(self.hint), classes="dialog-hint", id="name-hint")
+            yield Static("", classes="dialog-hint", id="name-problem")
+            yield Label("Enter saves, escape cancels.", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def on_input_changed(self) -> None:
+        self.query_one("#name-problem", Static).update("")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        name = event.value.strip()
+        if not name:
+            return
+        try:
+            self.accept(name)
+        except SynthError as exc:
+            self.query_one("#name-problem", Static).update(plain(str(exc)))
+            return
+        self.dismiss(name)
 
 
 Exporter = Callable[[Path, str, bool], int]  # (path, format, overwrite) -> records written
@@ -178,8 +199,13 @@ class ExportDialog(ModalScreen[tuple[Path, str, int] | None]):
         if current.suffix.lstrip(".") in FORMATS:
             path.value = str(current.with_suffix(f".{event.value}"))
 
-    def on_input_changed(self) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
         self._say("")
+        suffix = Path(event.value.strip()).suffix.lower().lstrip(".")
+        select = self.query_one("#format", Select)
+        if suffix in FORMATS and suffix != select.value:  # the file name typed decides the format
+            with self.prevent(Select.Changed):
+                select.value = suffix
 
     def on_input_submitted(self) -> None:
         self._submit()

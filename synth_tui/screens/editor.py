@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
@@ -159,21 +160,23 @@ class EditorScreen(Screen[None]):
         name = self.template_name
         with self.prevent(Select.Changed):
             if name is not None and text == self._loaded_text and name in dict(template_options()).values():
+                select.prompt = "(your schema)"  # the blank choice in the list, should it be picked
                 select.value = name
             else:
                 select.prompt = f"{name} (edited)" if name else "(your schema)"
                 select.clear()
 
-    # -- backend ----------------------------------------------------------------------------
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "generate":
             self.action_generate()
 
+    # focus moves at once, not later (focus() would): keys typed right after ctrl+o go
+    # to the field it moved to, not to the one it left
     def action_focus_form(self) -> None:
-        self.query_one("#template", Select).focus()
+        self.app.set_focus(self.query_one("#template", Select))
 
     def action_focus_editor(self) -> None:
-        self.query_one("#schema-editor", TextArea).focus()
+        self.app.set_focus(self.query_one("#schema-editor", TextArea))
 
     def action_convert(self) -> None:
         schema = self.check_now()
@@ -224,21 +227,22 @@ class EditorScreen(Screen[None]):
         if self.check_now() is None:
             self.notify("Fix the schema before saving it as a template.", severity="error")
             return
+        text = self.query_one("#schema-editor", TextArea).text
+        saved: list[Path] = []
+
+        def save(name: str) -> None:  # a refusal is said in the dialog, which stays open
+            saved.append(save_template(name, text, force=True))
 
         def done(name: str | None) -> None:
-            if not name:
-                return
-            try:
-                path = save_template(name, self.query_one("#schema-editor", TextArea).text, force=True)
-            except UserInputError as exc:
-                self.notify(str(exc), title="Template not saved", severity="error")
+            if not name or not saved:
                 return
             self.template_name = name
-            self._loaded_text = self.query_one("#schema-editor", TextArea).text
+            self._loaded_text = text
             self._refresh_templates()
-            self.notify(f"Saved to {path}", title=f"Template {name}")
+            self.notify(f"Saved to {saved[-1]}", title=f"Template {name}")
 
-        self.app.push_screen(NameDialog("Save this schema as a template named:", hint=f"A name of {NAME_RULES}."), done)
+        self.app.push_screen(NameDialog("Save this schema as a template named:", save,
+                                        hint=f"A name of {NAME_RULES}."), done)
 
     def action_delete_template(self) -> None:
         from .dialogs import ConfirmDialog

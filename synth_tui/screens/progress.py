@@ -24,7 +24,6 @@ from ..core.events import (
     RetryScheduled,
     RunStarted,
 )
-from ..messages import CancelRequested
 from ..core.textsafe import clean_text, plain
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
@@ -53,11 +52,9 @@ def short(value: object, width: int = 40) -> Text:
 
 class ProgressScreen(Screen[None]):
     BINDINGS = [
-        Binding("f8", "cancel_run", "Cancel run", id="progress.cancel-run"),
         Binding("f7", "show_rejected", "Rejected output", id="progress.show-rejected"),
     ]
     PALETTE = [
-        ("cancel_run", "Cancel run", "Stop the current run; the accepted records are kept (F8)"),
         ("show_rejected", "Show rejected output", "The raw text of rejected records (F7)"),
     ]
 
@@ -211,9 +208,6 @@ class ProgressScreen(Screen[None]):
         table.move_cursor(row=table.row_count - 1, animate=False)
 
     # -- actions ---------------------------------------------------------------------------
-    def action_cancel_run(self) -> None:
-        self.post_message(CancelRequested())
-
     def action_show_rejected(self) -> None:
         from .dialogs import RejectedScreen
 

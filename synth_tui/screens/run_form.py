@@ -30,8 +30,8 @@ def template_options() -> list[tuple[str, str]]:
 
 
 def _input(value: str, ident: str, kind: str = "text", placeholder: str = "") -> Input:
-    return Field(value, placeholder=placeholder, type=kind, compact=True, id=ident,  # type: ignore[arg-type]
-                 select_on_focus=False)  # kind is one of Input's type names, a Literal
+    """A field whose value is selected on focus, so what is typed replaces it."""
+    return Field(value, placeholder=placeholder, type=kind, compact=True, id=ident)  # type: ignore[arg-type]  # Literal
 
 
 def _row(label: str, widget: Any, ident: str | None = None) -> ComposeResult:
@@ -48,7 +48,7 @@ class RunForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         settings = context(self).settings
-        yield Static("ctrl+o here · ctrl+e back to the schema · Tab next", classes="hint", id="form-hint")
+        yield Static("Parameters (ctrl+o). Back to the schema: ctrl+e.", classes="hint", id="form-hint")
         yield from _row("Template", Select(template_options(), value=self.template, prompt="(your schema)",
                                            compact=True, id="template"))
         yield from _row("Backend", Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False,
@@ -60,7 +60,7 @@ class RunForm(VerticalScroll):
         yield from _row("Concurrency", _input(str(settings.concurrency), "concurrency", "integer"))
         yield from _row("Temperature", _input("", "temperature", "number", "default"))
         yield from _row("Seed", _input("", "seed", "integer", "random"))
-        yield from _row("Compare", _input("", "compare-models", placeholder="ollama:llama3.2, ..."))
+        yield from _row("Compare", _input("", "compare-models", placeholder="backend:model, ..."))
         yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
 
     def on_mount(self) -> None:

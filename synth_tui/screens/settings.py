@@ -29,6 +29,7 @@ class SettingsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="settings")
+        self._saved: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
         settings = context(self).settings
@@ -79,6 +80,15 @@ class SettingsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#default-backend", Select).focus()
+        self._saved = self._field_values()
+
+    def _field_values(self) -> dict[str, object]:
+        return {str(w.id): w.value for w in self.query("Input, Select") if w.id}
+
+    @property
+    def unsaved(self) -> bool:
+        """Fields changed on this screen since it opened or was saved."""
+        return self.is_mounted and self._field_values() != self._saved
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
@@ -103,14 +113,17 @@ class SettingsScreen(Screen[None]):
                 else:
                     setattr(conf, field, value)
 
-    def action_save(self) -> None:
+    def action_save(self) -> bool:
         self._apply()
         try:
             path = context(self).settings.save()
         except OSError as exc:
             self.notify(f"cannot write settings: {exc.strerror or exc}", severity="error")
+            return False
             return
+        self._saved = self._field_values()
         self.notify(f"Saved to {path}", title="Settings")
+        return True
 
     def action_test_connection(self) -> None:
         self._apply()
