@@ -441,3 +441,18 @@ def test_commands_that_run_nothing_do_not_load_the_engine(tmp_path, argv):
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stderr.splitlines()[-1]) == []
+
+
+def test_the_top_level_data_dir_applies_to_commands(tmp_path, server_process):
+    data = tmp_path / "d"
+    assert cli(*gen_args(server_process, write_schema(tmp_path), 2, data)).returncode == 0
+    listed = cli("--data-dir", str(data), "history", "--json")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
+
+
+def test_a_base_url_that_is_no_address_is_bad_input_before_any_run(tmp_path):
+    data = tmp_path / "d"
+    proc = cli("generate", str(write_schema(tmp_path)), "-n", "2", "--backend", "openai", "--base-url", "notaurl",
+               "--model", "m", "--data-dir", str(data))
+    assert proc.returncode == 2 and "is not an http:// or https:// address" in proc.stderr
+    assert json.loads(cli("history", "--json", "--data-dir", str(data)).stdout) == []

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth-tui", description="Generate synthetic datasets with LLMs.")
     parser.add_argument("--version", action=VersionAction)
     parser.add_argument("--data-dir", dest="tui_data_dir", metavar="DIR",
-                        help="the TUI's data directory (default: the user data dir, or $SYNTH_TUI_DATA_DIR)")
+                        help="the data directory, for the TUI and any command (default: the user data dir, "
+                             "or $SYNTH_TUI_DATA_DIR)")
     subparsers = parser.add_subparsers(dest="command")
     for module in COMMAND_MODULES:
         module.add_parser(subparsers)
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..core.store import DataDirBusy
 
     args = build_parser().parse_args(argv)
+    if args.tui_data_dir and hasattr(args, "data_dir") and not args.data_dir:
+        args.data_dir = args.tui_data_dir  # synth-tui --data-dir DIR history: the same as history --data-dir DIR
     if args.command is None:
         from ..app import run_app
 

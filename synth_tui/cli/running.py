@@ -123,11 +123,15 @@ def write_output(result: RunResult, output: str | None, fmt: str | None, force: 
     return None
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def summarize(result: RunResult, interrupted: bool) -> int:
     """The run's last line on stderr, its error if any; the exit code it deserves."""
     say(f"run {result.run_id}: {result.status}, {result.accepted}/{result.requested} records, "
         f"{result.rejected} rejected, {result.duplicates} duplicates, {result.retries} retries, "
-        f"{result.requests} requests, {result.prompt_tokens + result.completion_tokens} tokens, "
+        f"{plural(result.requests, 'request')}, {result.prompt_tokens + result.completion_tokens} tokens, "
         f"{result.elapsed:.1f} s")
     if result.error:
         error(result.error)

@@ -9,6 +9,7 @@ import importlib
 import shlex
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import UserInputError
 from .base import Backend, BackendSpec, Completion, CompletionRequest, GenerationParams
@@ -57,6 +58,16 @@ KINDS: dict[str, BackendKind] = {kind.name: kind for kind in (
 BACKENDS = tuple(KINDS)  # the names, in the order people see them
 
 
+def check_base_url(url: str) -> str:
+    """``url`` if it can be a server's address (http or https, with a host); else a
+    UserInputError that says so, before any run starts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserInputError(f"the base URL {url!r} is not an http:// or https:// address with a host "
+                             "(for example http://localhost:8000/v1)")
+    return url
+
+
 def kind_of(name: str) -> BackendKind:
     try:
         return KINDS[name]
@@ -67,6 +78,8 @@ def kind_of(name: str) -> BackendKind:
 def create_backend(spec: BackendSpec, *, api_key: str | None = None, **options: Any) -> Backend:
     """Build the backend a spec names. ``api_key`` overrides the environment variable."""
     kind = kind_of(spec.kind)
+    if spec.base_url and kind.takes_base_url:
+        check_base_url(spec.base_url)
     return kind.make(model=spec.model, base_url=spec.base_url, api_key=api_key, api_key_env=spec.api_key_env,
                      **options)
 
