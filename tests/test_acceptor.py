@@ -88,7 +88,8 @@ async def test_answers_without_records_are_rejections_of_their_kind():
     acc.on_reject = told.append
     for completion, _, _ in cases:
         assert await acc.take(completion, 1) == 0
-    assert [(r.kind, said in r.reason) for r, (_, _, said) in zip(told, cases)] == [(k, True) for _, k, _ in cases]
+    seen = [(r.kind, said in r.reason) for r, (_, _, said) in zip(told, cases, strict=True)]
+    assert seen == [(kind, True) for _, kind, _ in cases]
     assert acc.counts.rejected == 5 and len(told[1].raw) == acceptor_module.RAW_CHARS  # raw text kept, clipped
 
 

@@ -473,7 +473,7 @@ async def test_a_resumed_run_starts_from_its_history(llm, person_schema, tmp_pat
         assert first.status == "cancelled" and first.accepted == 2
         point = ResumePoint.load(store, first.run_id)
         assert point.records == first.records and point.counts.requests == first.requests == 1
-        assert point.config == config and point.started == first.started
+        assert point.config == config and point.started == store.get_run(first.run_id)["created"]
         llm.requests.clear()
         async with openai_backend(llm) as backend:
             resumed = await Run(point.schema, point.config, backend, store=store, resume=point).execute()

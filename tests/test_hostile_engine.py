@@ -403,7 +403,7 @@ def test_a_refused_connection_ends_the_run_at_once_without_retries(tmp_path):
     proc = cli("generate", str(schema), "-n", "5", "--concurrency", "1", "--backend", "openai",
                "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--model", "m", "--no-save", timeout=20)
     assert proc.returncode == 1
-    assert "cannot connect" in proc.stderr and "0 retries, 1 requests" in proc.stderr
+    assert "cannot connect" in proc.stderr and "0 retries, 1 request," in proc.stderr
 
 
 # -- 9. server error text is bounded -----------------------------------------------------------------

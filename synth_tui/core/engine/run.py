@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from ..backends.base import Backend
@@ -129,7 +130,7 @@ class Run:
             status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         return self._finish(status, error)
 
-    def _next_work(self) -> Any:
+    def _next_work(self) -> Coroutine[Any, Any, None] | None:
         """The next request's work for the scheduler, or None when none is due now."""
         if self.acceptor.complete:
             return None
