@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from rich.markup import escape
 from textual import events, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
+from textual.geometry import Size
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -304,6 +305,16 @@ class RejectedScreen(ModalScreen[None]):
 
 class TooSmallScreen(ModalScreen[None]):
     """Shown over everything while the terminal is smaller than the layouts need."""
+
+    @staticmethod
+    def follow(app: App[Any], size: Size, minimum: tuple[int, int]) -> None:
+        """Show the notice while ``size`` is below ``minimum``; take it away after."""
+        small = size.width < minimum[0] or size.height < minimum[1]
+        showing = isinstance(app.screen, TooSmallScreen)
+        if small and not showing:
+            app.push_screen(TooSmallScreen(minimum))
+        elif not small and showing:
+            app.pop_screen()
 
     def __init__(self, minimum: tuple[int, int]) -> None:
         super().__init__()

@@ -1,0 +1,159 @@
+"""What the App's worker threads do: run the engine, and tell the App how it went.
+
+Each job runs on a thread of its own with its own event loop. It talks to the UI only by
+posting messages (``post``) and by queueing engine events in ``events``, which the App
+drains ten times a second: a run of thousands of answers a second then costs the UI ten
+wake-ups a second, not thousands (bench/tui_overhead.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+from textual.message import Message
+
+from .core.backends import Backend, BackendSpec, backend_from_settings
+from .core.config import Settings
+from .core.engine import Run, RunConfig, RunResult, probe_backend
+from .core.errors import DataDirLocked, SynthError, UserInputError
+from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
+from .core.store import Store
+from .messages import JobSpec
+
+
+class EventsReady(Message):
+    """Engine events wait in the queue: drain it now (start, end, notices)."""
+
+
+class RunDone(Message):
+    def __init__(self, result: RunResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class RunBegins(Message):
+    """A comparison moves on to its next model."""
+
+    def __init__(self, total: int, spec: BackendSpec, columns: list[str]) -> None:
+        super().__init__()
+        self.total = total
+        self.spec = spec
+        self.columns = columns
+
+
+class ComparisonDone(Message):
+    def __init__(self, run_ids: list[str]) -> None:
+        super().__init__()
+        self.run_ids = run_ids
+
+
+class ProbeDone(Message):
+    def __init__(self, kind: str, ok: bool, message: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.ok = ok
+        self.message = message
+
+
+class Jobs:
+    """The bodies of the App's workers; ``current`` is the run going, if any."""
+
+    def __init__(self, settings: Settings, post: Callable[[Message], object]) -> None:
+        self.settings = settings
+        self.post = post
+        self.store: Store | None = None
+        self.store_error: str | None = None
+        self.current: Run | None = None
+        self.events: deque[Event] = deque()  # appends are thread-safe
+
+    def open_store(self, data_dir: Path, lock_wait: float) -> None:
+        """The history, writable; read-only when another process is stuck writing it; none
+        when the directory cannot be used (store_error says why)."""
+        try:
+            self.store = Store(data_dir, lock_wait=lock_wait)
+        except DataDirLocked as exc:
+            self.store_error = str(exc)
+            self.store = Store(data_dir, writable=False)
+        except SynthError as exc:
+            self.store_error = str(exc)
+            self.store = None
+
+    # -- run on worker threads ---------------------------------------------------------------
+    def generate(self, job: JobSpec) -> None:
+        store = self._writable_store()
+        backend = self._backend(job.backend)
+        self._execute(Run(job.schema, job.config, backend, store=store, on_event=self._queue), backend)
+
+    def resume(self, run_id: str, spec: BackendSpec) -> None:
+        store = self._writable_store()
+        backend = self._backend(spec)
+        self._execute(Run.resume(store, run_id, backend, on_event=self._queue), backend)
+
+    def compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
+        """The schema on each model in turn, each with its own copy of the config."""
+        store = self._writable_store()
+        backends = [self._backend(spec) for spec in specs]  # a missing key stops before any run
+        run_ids = []
+        for spec, backend in zip(specs, backends):
+            self.post(RunBegins(job.config.count, spec, job.schema.field_names()))
+            run = Run(job.schema, RunConfig.from_doc(job.config.to_doc()), backend, store=store,
+                      on_event=self._queue)
+            run_ids.append(run.run_id)
+            self._execute(run, backend)
+            if run.cancelled:
+                break
+        self.post(ComparisonDone(run_ids))
+
+    def probe(self, spec: BackendSpec) -> None:
+        backend = self._backend(spec)
+        ok, message = asyncio.run(_closing(backend, probe_backend(backend)))
+        self.post(ProbeDone(spec.kind, ok, message))
+
+    # -- shared ------------------------------------------------------------------------------
+    def cancel(self) -> bool:
+        run = self.current
+        if run is None:
+            return False
+        run.cancel()
+        return True
+
+    def _writable_store(self) -> Store:
+        if self.store is None or not self.store.writable:
+            reason = (self.store_error or "the history cannot be written").rstrip(".")
+            raise UserInputError(f"{reason}. This run would not be saved, so it was not started.")
+        return self.store
+
+    def _backend(self, spec: BackendSpec) -> Backend:
+        return backend_from_settings(spec, self.settings)
+
+    def _execute(self, run: Run, backend: Backend) -> None:
+        self.current = run
+        try:
+            result = asyncio.run(_closing(backend, run.execute()))
+        finally:
+            self.current = None
+        self.post(RunDone(result))
+
+    def _queue(self, event: Event) -> None:
+        """Called on the run's thread: queue the event; start, end and notices wake the UI."""
+        self.events.append(event)
+        if isinstance(event, (RunStarted, RunFinished, RunFailed, Notice)):
+            self.post(EventsReady())
+
+
+def describe_failure(error: BaseException | None) -> str:
+    """A worker's error for a person: ours say what happened; anything else is named."""
+    if isinstance(error, SynthError):
+        return str(error)
+    return f"unexpected error: {type(error).__name__}: {error}"
+
+
+async def _closing(backend: Backend, work: Any) -> Any:
+    """Await ``work``, then close the backend whatever happened."""
+    try:
+        return await work
+    finally:
+        await backend.aclose()
