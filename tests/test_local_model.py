@@ -3,6 +3,8 @@ GGUF in its child process, no mocks."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 
 import pytest
@@ -10,7 +12,9 @@ import pytest
 from synth_tui.core import prompts
 from synth_tui.core.backends.base import CompletionRequest, GenerationParams
 from synth_tui.core.backends.grammar import lower_schema, sanitize_pattern
-from synth_tui.core.backends.local import LocalBackend, model_process, resolve_model, with_first_letter
+from synth_tui.core.backends.local import (
+    Layout, LocalBackend, default_layout, model_pool, resolve_model, with_first_letter,
+)
 from synth_tui.core.engine import Run, RunConfig, generate, probe_backend
 from synth_tui.core.errors import BackendError
 from synth_tui.core.events import EventLog, RecordsAccepted, RunFinished
@@ -78,6 +82,13 @@ async def test_a_file_llama_cpp_cannot_load_fails_the_run_with_its_name(tmp_path
     assert str(broken) in result.error and "GGUF" in result.error, result.error
 
 
+async def test_a_request_longer_than_a_slot_fails_the_run_saying_what_to_do():
+    schema = check_schema({"type": "object", "description": "word " * 2500, "properties": {"a": {"type": "string"}}})
+    result = await generate(schema, RunConfig(count=1), LocalBackend(layout=Layout(processes=1, threads=1, slots=1)))
+    assert result.status == "failed"
+    assert "too long for the local model's context" in result.error and "--batch-size" in result.error, result.error
+
+
 async def test_test_connection_passes():
     ok, message = await probe_backend(LocalBackend())
     assert ok, message
@@ -90,19 +101,34 @@ def one_record_request(schema, seed: int) -> CompletionRequest:
 
 
 def test_slots_decode_several_requests_at_once():
-    backend = LocalBackend(slots=4)
-    proc = model_process(backend.path, backend.threads, backend.slots)
+    backend = LocalBackend(layout=Layout(processes=1, threads=1, slots=4))
+    proc = model_pool(backend.path, backend.layout).processes[0]
     futures = [proc.submit(backend.payload(one_record_request(NESTED, seed)))[1] for seed in range(4)]
     replies = [future.result(timeout=300) for future in futures]
-    assert all(NESTED.is_valid(__import__("json").loads(r["text"])) for r in replies), replies
+    assert all(NESTED.is_valid(json.loads(r["text"])) for r in replies), replies
     spans = sorted(r["span"] for r in replies)
     # decoding overlapped: some request was still decoding when the next one started
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
 
 
+async def test_requests_spread_over_the_processes():
+    backend = LocalBackend(layout=Layout(processes=2, threads=1, slots=2))
+    assert backend.max_concurrency == 4
+    result = await generate(NESTED, RunConfig(count=8, concurrency=4, params=GenerationParams(seed=5)), backend)
+    assert result.success, result.error
+    assert all(proc.answered >= 2 for proc in model_pool(backend.path, backend.layout).processes)
+
+
+def test_default_layout_uses_every_core_for_the_shipped_model():
+    layout = default_layout(resolve_model(None))
+    cores = len(os.sched_getaffinity(0))
+    assert layout.processes == min(cores, 4) and layout.processes * layout.threads <= cores
+    assert LocalBackend().max_concurrency == layout.processes * layout.slots
+
+
 def test_a_cancelled_request_stops_and_frees_its_slot():
-    backend = LocalBackend(slots=1)
-    proc = model_process(backend.path, backend.threads, backend.slots)
+    backend = LocalBackend(layout=Layout(processes=1, threads=1, slots=1))
+    proc = model_pool(backend.path, backend.layout).processes[0]
     story = {"messages": [{"role": "user", "content": "Write a very long story."}], "max_tokens": 4000}
     rid, future = proc.submit(story)
     proc.cancel(rid)
@@ -112,7 +138,7 @@ def test_a_cancelled_request_stops_and_frees_its_slot():
 
 
 async def test_cancelling_a_run_keeps_its_records_and_the_next_run_works():
-    backend = LocalBackend(slots=2)
+    backend = LocalBackend(layout=Layout(processes=2, threads=1, slots=1))
     run = None
 
     def on_event(event):
@@ -141,6 +167,7 @@ def test_lowering_for_the_grammar():
     assert "format" not in props["email"] and props["email"]["pattern"].startswith("^")
     assert props["address"]["properties"]["zip"]["pattern"] == "^[0-9]{5}$"
     assert props["name"]["maxLength"] == 60 and props["tags"]["maxItems"] == 4
+    assert lowered["additionalProperties"] is False and props["address"]["additionalProperties"] is False
     assert NESTED.schema["properties"]["age"] == {"type": "integer", "minimum": 18, "maximum": 90}  # untouched
     email = check_schema({"e": {"type": "string", "format": "email"}})
     assert email.is_valid({"e": "abc.de@mail.com"})

@@ -64,6 +64,8 @@ def _lower(node: Any) -> Any:
         if key in node:
             node[key] = _lower(node[key])
     kind = node.get("type")
+    if kind == "object" and "properties" in node and not {"additionalProperties", "patternProperties"} & node.keys():
+        node["additionalProperties"] = False  # else the grammar lets the model add keys
     if kind in ("integer", "number") and "enum" not in node and "multipleOf" not in node:
         lo, hi = _bounds(node, kind)
         if lo is not None and hi is not None and lo <= hi:

@@ -23,6 +23,7 @@ import sys
 import threading
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,49 @@ def free_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads() -> int:
-    """THREADS_DEFAULT_NOTE"""
-    return max(1, free_cores() - 1)
+@dataclass(frozen=True)
+class Layout:
+    """How the model runs: ``processes`` model processes (the weights are mapped from the
+    file, so they share one copy in memory; each has its own KV cache), each with
+    ``threads`` llama.cpp threads decoding up to ``slots`` requests at once."""
+
+    processes: int = 1
+    threads: int = 1
+    slots: int = 1
+
+    @property
+    def capacity(self) -> int:
+        return self.processes * self.slots
 
 
-# SLOTS_DEFAULT_NOTE
-DEFAULT_SLOTS = 8
-# the model process yields the CPU to the app: the UI stays responsive during a run
+def default_layout(path: Path) -> Layout:
+    """One single-threaded process per core (up to MAX_PROCESSES) for a small model, one
+    process with the cores but one for a larger one.
+
+    Measured on 2 cores with SmolLM2-135M (bench/local_model.py): a tiny model is
+    compute-bound, so batching in one thread gains little (8 slots 1.0-1.4x one slot),
+    while two threads in one process stall on each other whenever anything else runs
+    (they synchronise after every operation: 0.8-1.8 records/s for 8 slots, against
+    1.9-3.4 for two one-thread processes with 4 slots each, side by side). Processes run
+    at a lower priority, so the UI gets a core back the moment it needs one. A larger
+    model is memory-bound: there, batching in one process reads the weights once for all
+    its slots (not measured here)."""
+    cores = free_cores()
+    try:
+        small = path.stat().st_size <= SMALL_MODEL_BYTES
+    except OSError:
+        small = True
+    if small:
+        processes = min(cores, MAX_PROCESSES)
+        return Layout(processes=processes, threads=max(1, cores // processes), slots=SLOTS_PER_PROCESS)
+    return Layout(processes=1, threads=max(1, cores - 1), slots=SLOTS_PER_PROCESS)
+
+
+SMALL_MODEL_BYTES = 1 << 30
+MAX_PROCESSES = 4  # each holds its own KV cache (SLOTS_PER_PROCESS x CTX_PER_SLOT tokens)
+SLOTS_PER_PROCESS = 4
+CTX_PER_SLOT = 2048  # a one-record request takes 300-700 tokens, ten records about 2000
+# the model processes yield the CPU to the app: the UI stays responsive during a run
 MODEL_NICENESS = 10
 STDERR_LINES_KEPT = 200
 _LOG_LINE = re.compile(r"^[0-9.]+ ([A-Z]) (.*)$")  # llama.cpp's log: "0.00.006.062 E message"
@@ -91,6 +127,7 @@ class ModelProcess:
     loop go out as they come, and a reader thread hands each answer to its waiter."""
 
     def __init__(self, model_path: Path, threads: int, slots: int) -> None:
+        """Starts the process; ``wait_ready`` waits for the model to load."""
         self.model_path = model_path
         self.threads = threads
         self.slots = slots
@@ -99,15 +136,18 @@ class ModelProcess:
         self._pending: dict[int, Future[dict[str, Any]]] = {}
         self._pending_lock = threading.Lock()
         self._failure: ModelCrashed | None = None
+        self.answered = 0
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "synth_tui.core.backends.local_worker", str(model_path),
-             "--threads", str(threads), "--slots", str(slots), "--nice", str(MODEL_NICENESS)],
+            [sys.executable, "-m", "synth_tui.core.backends.local_worker", str(model_path), "--threads", str(threads),
+             "--slots", str(slots), "--ctx", str(slots * CTX_PER_SLOT), "--nice", str(MODEL_NICENESS)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, errors="replace",
         )
         self._stderr_reader = threading.Thread(target=self._drain_stderr, name="model-stderr", daemon=True)
         self._stderr_reader.start()
+
+    def wait_ready(self) -> None:
         ready = self.proc.stdout.readline() if self.proc.stdout else ""
         if not ready:
             raise self._crashed("loading")
@@ -115,6 +155,11 @@ class ModelProcess:
 
     def alive(self) -> bool:
         return self._failure is None and self.proc.poll() is None
+
+    @property
+    def busy(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._pending)
 
     def submit(self, payload: dict[str, Any]) -> tuple[int, Future[dict[str, Any]]]:
         """Send one request; the future gets its answer, or ModelCrashed."""
@@ -157,6 +202,7 @@ class ModelProcess:
                 continue
             with self._pending_lock:
                 future = self._pending.pop(reply.get("id"), None)
+                self.answered += 1
             if future is not None:
                 _resolve(future, result=reply)
         failure = self._crashed("generating")
@@ -218,31 +264,69 @@ def _resolve(future: Future[dict[str, Any]], *, result: Any = None, error: BaseE
         pass
 
 
-_processes: dict[tuple[str, int, int], ModelProcess] = {}
-_processes_lock = threading.Lock()
+class ModelPool:
+    """The processes of one model and layout; each request goes to the least busy."""
 
+    def __init__(self, path: Path, layout: Layout) -> None:
+        self.path = path
+        self.layout = layout
+        self.processes: list[ModelProcess] = []
+        self._lock = threading.Lock()
 
-def model_process(path: Path, threads: int, slots: int) -> ModelProcess:
-    """The session's process for this model, started on first use or after a crash."""
-    key = (str(path), threads, slots)
-    with _processes_lock:
-        proc = _processes.get(key)
-        if proc is None or not proc.alive():
-            if proc is not None:
+    def ready(self) -> bool:
+        return len(self.processes) == self.layout.processes and all(p.alive() for p in self.processes)
+
+    def start(self) -> None:
+        """Start the processes missing or dead (loading them side by side) and wait for them."""
+        with self._lock:
+            alive = [p for p in self.processes if p.alive()]
+            for proc in self.processes:
+                if proc not in alive:
+                    proc.close()
+            fresh = [ModelProcess(self.path, self.layout.threads, self.layout.slots)
+                     for _ in range(self.layout.processes - len(alive))]
+            try:
+                for proc in fresh:
+                    proc.wait_ready()
+            except ModelCrashed:
+                for proc in fresh:
+                    proc.close()
+                self.processes = alive
+                raise
+            self.processes = alive + fresh
+
+    def pick(self) -> ModelProcess:
+        return min(self.processes, key=lambda p: p.busy)
+
+    def close(self) -> None:
+        with self._lock:
+            for proc in self.processes:
                 proc.close()
-            proc = ModelProcess(path, threads, slots)
-            _processes[key] = proc
-        return proc
+            self.processes = []
+
+
+_pools: dict[tuple[str, Layout], ModelPool] = {}
+_pools_lock = threading.Lock()
+
+
+def model_pool(path: Path, layout: Layout) -> ModelPool:
+    """The session's processes for this model and layout, started on first use and
+    restarted after a crash. Blocks while a model loads: call it off the event loop."""
+    with _pools_lock:
+        pool = _pools.setdefault((str(path), layout), ModelPool(path, layout))
+    if not pool.ready():
+        pool.start()
+    return pool
 
 
 @atexit.register
 def close_model_processes() -> None:
     """Stop every model process this session started (they also stop when it exits)."""
-    with _processes_lock:
-        procs = list(_processes.values())
-        _processes.clear()
-    for proc in procs:
-        proc.close()
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
 
 
 def with_first_letter(schema: dict[str, Any], field: str, letter: str) -> dict[str, Any]:
@@ -269,7 +353,7 @@ def with_values(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, Any
 class LocalBackend(Backend):
     kind = "local"
     preferred_batch_size = 1  # SmolLM2 kept 20/20 records valid one at a time, 5/20 in lists
-    max_concurrency = DEFAULT_SLOTS  # one request per slot; set per instance from ``slots``
+    max_concurrency = None  # per instance: every slot of every process
     # SmolLM2 copies prompt hints into the data ("I am a software tester." as a name,
     # city names as names): its variation comes from the grammar (first letter, enum
     # values) instead. 30 records: 29 plausible names, 27 unique; with the hint text
@@ -278,7 +362,7 @@ class LocalBackend(Backend):
     hint_text = False
 
     def __init__(
-        self, model: str | None = None, *, threads: int | None = None, slots: int | None = None, lower: bool = True,
+        self, model: str | None = None, *, layout: Layout | None = None, lower: bool = True,
     ) -> None:
         path = resolve_model(model)
         super().__init__(model or DEFAULT_MODEL, "")
@@ -287,12 +371,12 @@ class LocalBackend(Backend):
                 "the embedded model needs the xllamacpp package (a prebuilt llama.cpp): "
                 "run `make install`, or pip install 'synth-tui[local]'"
             )
-        if slots is not None and slots < 1:
-            raise BackendError(f"the local model needs at least 1 slot, not {slots}")
+        layout = layout or default_layout(path)
+        if min(layout.processes, layout.threads, layout.slots) < 1:
+            raise BackendError(f"the local model needs at least one process, thread and slot: {layout}")
         self.path = path
-        self.threads = threads or default_threads()
-        self.slots = slots or DEFAULT_SLOTS
-        self.max_concurrency = self.slots
+        self.layout = layout
+        self.max_concurrency = layout.capacity
         self.lower = lower
         self._lowered: dict[tuple[int, str], dict[str, Any]] = {}
 
@@ -328,9 +412,10 @@ class LocalBackend(Backend):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         payload = self.payload(request)
-        proc = _processes.get((str(self.path), self.threads, self.slots))
-        if proc is None or not proc.alive():  # loading takes a while: off the event loop
-            proc = await asyncio.to_thread(model_process, self.path, self.threads, self.slots)
+        pool = _pools.get((str(self.path), self.layout))
+        if pool is None or not pool.ready():  # loading takes a while: off the event loop
+            pool = await asyncio.to_thread(model_pool, self.path, self.layout)
+        proc = pool.pick()
         rid, future = proc.submit(payload)
         try:
             reply = await asyncio.wrap_future(future)
@@ -338,7 +423,14 @@ class LocalBackend(Backend):
             proc.cancel(rid)
             raise
         if "error" in reply:
-            raise BackendError(f"the local model could not take this request: {reply['error']}")
+            error = str(reply["error"])
+            if "exceeds the available context size" in error:
+                raise BackendError(
+                    f"a request is too long for the local model's context of {CTX_PER_SLOT} tokens a slot "
+                    f"({error.split(', try')[0]}): ask for fewer records per request (--batch-size) "
+                    "or shorten the schema's descriptions"
+                )
+            raise BackendError(f"the local model could not take this request: {error}")
         return Completion(
             text=reply["text"], prompt_tokens=reply["prompt_tokens"], completion_tokens=reply["completion_tokens"],
             finish_reason=reply.get("finish_reason"),

@@ -32,6 +32,7 @@ from typing import Any
 
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.95
+GRAMMARS_KEPT = 512  # one per schema variation (first letter, enum values) in use
 
 
 def server_params(args: argparse.Namespace, sock_dir: str) -> Any:
@@ -40,9 +41,10 @@ def server_params(args: argparse.Namespace, sock_dir: str) -> Any:
     params = xllamacpp.CommonParams()
     params.model.path = args.model
     params.n_parallel = args.slots
-    # one KV pool shared by the slots: a long request may use what idle slots do not
+    # each slot gets ctx / slots tokens of KV cache: a request too long for it is refused
+    # with a message (a pool shared by the slots fails every slot once it fills up)
     params.n_ctx = args.ctx
-    params.kv_unified = True
+    params.kv_unified = False
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.verbosity = 1  # errors only: an info line per request would pile up
@@ -60,7 +62,7 @@ def main() -> None:
     ap.add_argument("model")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--slots", type=int, default=1)
-    ap.add_argument("--ctx", type=int, default=8192)
+    ap.add_argument("--ctx", type=int, default=2048, help="KV cache tokens, shared out among the slots")
     ap.add_argument("--nice", type=int, default=0, help="lower this process's priority by this much")
     args = ap.parse_args()
 
@@ -95,6 +97,7 @@ class Worker:
         self.state_lock = threading.Lock()
         self.active: set[Any] = set()  # ids taken and not yet answered
         self.cancelled: set[Any] = set()
+        self.grammars: dict[str, str] = {}
         # one thread per slot; more requests than slots wait here, in order
         self.pool = ThreadPoolExecutor(max_workers=args.slots, thread_name_prefix="slot")
         self.send({"ready": True, "slots": args.slots, "threads": args.threads})
@@ -132,6 +135,25 @@ class Worker:
             self.cancelled.discard(rid)
         self.send({"id": rid, **reply})
 
+    def grammar(self, schema: dict[str, Any]) -> str:
+        """The schema as a grammar for llama.cpp's LLGuidance sampler, which writes compact
+        JSON: no whitespace, so fewer tokens per record (44 against 67 for the bench's
+        schema with the server's own json_schema, which allows newlines and indents)."""
+        key = json.dumps(schema, sort_keys=True)
+        with self.state_lock:
+            grammar = self.grammars.get(key)
+        if grammar is None:
+            import xllamacpp
+
+            compact = {**schema, "x-guidance": {"whitespace_flexible": False, "item_separator": ",",
+                                                "key_separator": ":"}}
+            grammar = xllamacpp.json_schema_to_grammar(compact)
+            with self.state_lock:
+                if len(self.grammars) >= GRAMMARS_KEPT:
+                    self.grammars.pop(next(iter(self.grammars)))
+                self.grammars[key] = grammar
+        return grammar
+
     def complete(self, req: dict[str, Any]) -> dict[str, Any]:
         rid = req.get("id")
         if rid in self.cancelled:  # cancelled while it waited for a slot
@@ -148,7 +170,7 @@ class Worker:
         if req.get("grammar") is not None:
             body["grammar"] = req["grammar"]
         elif req.get("schema") is not None:
-            body["response_format"] = {"type": "json_schema", "json_schema": {"schema": req["schema"]}}
+            body["grammar"] = self.grammar(req["schema"])
         parts: list[str] = []
         span: list[float] = []
         out: dict[str, Any] = {"finish_reason": None, "prompt_tokens": 0, "completion_tokens": 0}
