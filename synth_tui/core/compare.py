@@ -107,15 +107,15 @@ class ComparisonRow:
     status: str
     accepted: int
     requested: int
-    validity: float
-    duplicate_rate: float
+    validity: float | None  # None: no records to judge by (a run that failed at once)
+    duplicate_rate: float | None
     records_per_s: float | None
     latency_ms: float | None
     tokens_per_record: float | None
     cost: float | None  # in the price's currency, None when no price is configured
     enum_evenness: float | None
     unique_ratio: float | None
-    missing_rate: float
+    missing_rate: float | None
 
 
 def parse_model_spec(text: str, default_kind: str = "openai") -> BackendSpec:
@@ -157,21 +157,22 @@ def comparison_row(store: Any, run_id: str, prices: dict[str, tuple[float, float
     if price is not None:
         cost = counts.get("prompt_tokens", 0) / 1e6 * price[0] + counts.get("completion_tokens", 0) / 1e6 * price[1]
     missing = [f.missing_rate for f in report.fields if "[]" not in f.path]
+    judged = report.accepted + report.rejected > 0  # without records, no share means anything
     return ComparisonRow(
         label=f"{backend.get('backend')}:{backend.get('model')}",
         run_id=doc["id"],
         status=doc.get("status", ""),
         accepted=accepted,
         requested=counts.get("requested", 0),
-        validity=report.validity,
-        duplicate_rate=report.duplicate_rate,
+        validity=report.validity if judged else None,
+        duplicate_rate=report.duplicate_rate if judged else None,
         records_per_s=accepted / elapsed if elapsed else None,
         latency_ms=counts["latency_ms"] / counts["answers"] if counts.get("answers") else None,
         tokens_per_record=tokens / accepted if accepted and tokens else None,
         cost=cost,
-        enum_evenness=report.enum_evenness(),
-        unique_ratio=report.mean_unique_ratio(),
-        missing_rate=sum(missing) / len(missing) if missing else 0.0,
+        enum_evenness=report.enum_evenness() if report.accepted else None,
+        unique_ratio=report.mean_unique_ratio() if report.accepted else None,
+        missing_rate=sum(missing) / len(missing) if missing and report.accepted else None,
     )
 
 

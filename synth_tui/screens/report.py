@@ -153,17 +153,24 @@ class ComparisonScreen(Screen[None]):
         self.rows = rows
         self.query_one("#comparison-title", Static).update(
             Text(f"{len(rows)} runs side by side (the same schema, count and seed when started from the editor)"))
-        labels: list[str | Text] = ["", *(plain(row.label, one_line=True) for row in rows)]
-        fill_table(self.query_one("#comparison-table", DataTable), labels,
-                   [[title, *(metric_text(r, key) for r in rows)] for key, title in METRICS])
+        labels: list[str | Text] = ["", *(plain(label, one_line=True) for label in column_labels(rows))]
+        lines: list[list[object]] = [[title, *(metric_text(r, key) for r in rows)] for key, title in METRICS]
+        lines.append(["run", *(plain(r.run_id, one_line=True) for r in rows)])
+        fill_table(self.query_one("#comparison-table", DataTable), labels, lines)
         bars = Text("validity\n", style="bold")
-        width = max((len(r.label) for r in rows), default=8)
-        for r in rows:
-            bars.append(f"{clean_line(r.label)[:width]:<{width}} ")
-            bars.append_text(bar(r.validity))
-            bars.append(f" {pct(r.validity)}\n")
+        width = max((len(label) for label in column_labels(rows)), default=8)
+        for r, label in zip(rows, column_labels(rows)):
+            bars.append(f"{clean_line(label)[:width]:<{width}} ")
+            bars.append_text(bar(r.validity or 0.0))
+            bars.append(f" {pct(r.validity) if r.validity is not None else '-'}\n")
         self.query_one("#comparison-bars", Static).update(bars)
         self.query_one("#comparison-table", DataTable).focus()
+
+
+def column_labels(rows: list[ComparisonRow]) -> list[str]:
+    """Each run's model, and its run's time where two runs share a model."""
+    seen = [r.label for r in rows]
+    return [f"{r.label} {r.run_id[9:15]}" if seen.count(r.label) > 1 else r.label for r in rows]
 
 
 def open_store(node: Any) -> Store:
