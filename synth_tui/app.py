@@ -8,7 +8,6 @@ worker thread runs the engine on its own event loop and talks to the UI only thr
 from __future__ import annotations
 
 import importlib.resources
-import random
 from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, cast
@@ -111,7 +110,7 @@ class SynthApp(App[None]):
 
     @property
     def running_run_id(self) -> str | None:
-        run = self.jobs.current
+        run = self.jobs.running
         return run.run_id if run is not None else None
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
@@ -209,9 +208,7 @@ class SynthApp(App[None]):
         self._start_run(job.config.count, job.backend, job.schema.field_names(), "generate", job)
 
     def on_compare_requested(self, message: CompareRequested) -> None:
-        job = message.job
-        if job.config.params.seed is None:  # the same seed for every model
-            job.config.params.seed = random.randrange(1, 2**31)
+        job = message.job  # one seed for every model: the comparison draws it when none is set
         self._start_run(job.config.count, message.specs[0], job.schema.field_names(), "compare", job, message.specs)
 
     def on_resume_requested(self, message: ResumeRequested) -> None:

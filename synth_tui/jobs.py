@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from textual.message import Message
 
 from .core.backends import Backend, BackendSpec, backend_from_settings
 from .core.config import Settings
-from .core.engine import Run, RunConfig, RunResult, probe_backend
+from .core.compare import Comparison
+from .core.engine import Run, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
 from .core.store import Store
@@ -66,7 +67,7 @@ class Jobs:
         self.post = post
         self.store: Store | None = None
         self.store_error: str | None = None
-        self.current: Run | None = None
+        self.current: Run | Comparison | None = None  # what cancel() stops
         self.events: deque[Event] = deque()  # appends are thread-safe
 
     def open_store(self, data_dir: Path, lock_wait: float) -> None:
@@ -93,31 +94,43 @@ class Jobs:
         self._execute(Run.resume(store, run_id, backend, on_event=self._queue), backend)
 
     def compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
-        """The schema on each model in turn, each with its own copy of the config."""
-        store = self._writable_store()
-        backends = [self._backend(spec) for spec in specs]  # a missing key stops before any run
-        run_ids = []
-        for spec, backend in zip(specs, backends):
+        """The schema on each model in turn (core.compare.Comparison: each run its own copy
+        of the config, one seed for all); cancel stops the current run and starts no other."""
+        def begin(spec: BackendSpec, run: Run) -> None:
             self.post(RunBegins(job.config.count, spec, job.schema.field_names()))
-            run = Run(job.schema, RunConfig.from_doc(job.config.to_doc()), backend, store=store,
-                      on_event=self._queue)
-            run_ids.append(run.run_id)
-            self._execute(run, backend)
-            if run.cancelled:
-                break
-        self.post(ComparisonDone(run_ids))
+
+        def end(result: RunResult) -> None:
+            self.post(RunDone(result))
+
+        comparison = Comparison(job.schema, job.config, specs, self._backend, self._writable_store(),
+                                on_event=self._queue, on_begin=begin, on_end=end)
+        self.current = comparison
+        try:
+            results = asyncio.run(comparison.execute())
+        finally:
+            self.current = None
+        self.post(ComparisonDone([r.run_id for r in results]))
 
     def probe(self, spec: BackendSpec) -> None:
-        backend = self._backend(spec)
-        ok, message = asyncio.run(_closing(backend, probe_backend(backend)))
+        async def go() -> tuple[bool, str]:
+            async with self._backend(spec) as backend:
+                return await probe_backend(backend)
+
+        ok, message = asyncio.run(go())
         self.post(ProbeDone(spec.kind, ok, message))
 
     # -- shared ------------------------------------------------------------------------------
+    @property
+    def running(self) -> Run | None:
+        """The run going, a comparison's current one included."""
+        going = self.current
+        return going.current if isinstance(going, Comparison) else going
+
     def cancel(self) -> bool:
-        run = self.current
-        if run is None:
+        going = self.current
+        if going is None:
             return False
-        run.cancel()
+        going.cancel()
         return True
 
     def _writable_store(self) -> Store:
@@ -130,9 +143,13 @@ class Jobs:
         return backend_from_settings(spec, self.settings)
 
     def _execute(self, run: Run, backend: Backend) -> None:
+        async def go() -> RunResult:
+            async with backend:
+                return await run.execute()
+
         self.current = run
         try:
-            result = asyncio.run(_closing(backend, run.execute()))
+            result = asyncio.run(go())
         finally:
             self.current = None
         self.post(RunDone(result))
@@ -149,11 +166,3 @@ def describe_failure(error: BaseException | None) -> str:
     if isinstance(error, SynthError):
         return str(error)
     return f"unexpected error: {type(error).__name__}: {error}"
-
-
-async def _closing(backend: Backend, work: Any) -> Any:
-    """Await ``work``, then close the backend whatever happened."""
-    try:
-        return await work
-    finally:
-        await backend.aclose()
