@@ -28,12 +28,10 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import random
-
     from ..core.compare import parse_model_spec, parse_price
     from ..core.config import load_settings
     from ..core.errors import UserInputError
-    from .running import load_schema, make_backend, run_config
+    from .running import load_schema, run_config
 
     schema = load_schema(args.schema)
     settings = load_settings()
@@ -41,43 +39,60 @@ def run(args: argparse.Namespace) -> int:
     if len(specs) < 2:
         raise UserInputError("compare needs at least two --model options")
     prices = {**settings.prices, **dict(parse_price(p) for p in args.price)}
-    if args.seed is None:  # the same seed for every model, so they get the same requests
-        args.seed = random.randrange(1, 2**31)
     config = run_config(args, settings)
-    backends = [make_backend(settings, spec, args.api_key_env, args.timeout) for spec in specs]
-    rows, interrupted = run_models(args, schema, config, list(zip(specs, backends)), data_dir(args, settings), prices)
+    rows, interrupted = run_models(args, schema, config, specs, settings, data_dir(args, settings), prices)
     print_comparison(rows, args.json)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.status == "done" for r in rows) else EXIT_FAILED
 
 
-def run_models(args: argparse.Namespace, schema: Any, config: Any, models: list[tuple[Any, Any]],
+def run_models(args: argparse.Namespace, schema: Any, config: Any, specs: list[Any], settings: Any,
                directory: str | None, prices: dict[str, tuple[float, float]]) -> tuple[list[ComparisonRow], bool]:
-    """One run per model, one after the other; Ctrl-C stops the comparison after the
-    current one. The rows of the runs that ran, and whether a signal stopped it."""
-    from ..core.compare import comparison_row
-    from ..core.engine import Run, RunConfig
+    """One run per model through core.compare.Comparison (one seed for all, each run its
+    own copy of the config); Ctrl-C stops the current run and starts no other. The rows
+    of the runs that ran, and whether a signal stopped it."""
+    import asyncio
+    import signal
+
+    from ..core.compare import Comparison, comparison_row
     from ..core.store import Store
     from ..core.textsafe import clean_line
     from .progress import progress_sink
-    from .running import execute, summarize
+    from .running import make_backend, summarize
 
-    run_ids = []
     interrupted = False
     with Store(directory) as store:
         print_warnings(store)
-        for spec, backend in models:
+        sinks: list[Any] = []
+
+        def begin(spec: Any, run: Any) -> Any:
             label = f"{clean_line(spec.kind)}:{clean_line(spec.model)}"
-            say(f"-- {label} (seed {args.seed})")
-            progress = progress_sink(args.quiet, label)
-            run = Run(schema, RunConfig.from_doc(config.to_doc()), backend, store=store, on_event=progress)
-            result, interrupted = execute(run, backend, progress)
+            say(f"-- {label} (seed {comparison.seed})")
+            sinks.append(progress_sink(args.quiet, label).__enter__())
+            return sinks[-1]  # this run's event sink
+
+        def end(result: Any) -> None:
+            sinks.pop().__exit__(None, None, None)
             summarize(result, interrupted)
-            run_ids.append(result.run_id)
-            if interrupted:
-                break
-        return [comparison_row(store, run_id, prices) for run_id in run_ids], interrupted
+
+        comparison = Comparison(schema, config, specs,
+                                lambda spec: make_backend(settings, spec, args.api_key_env, args.timeout), store,
+                                on_begin=begin, on_end=end)
+
+        async def main() -> list[Any]:
+            def on_signal() -> None:
+                nonlocal interrupted
+                interrupted = True
+                comparison.cancel()
+
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal)
+            return await comparison.execute()
+
+        results = asyncio.run(main())
+        return [comparison_row(store, r.run_id, prices) for r in results], interrupted
 
 
 def print_comparison(rows: list[ComparisonRow], as_json: bool) -> None:

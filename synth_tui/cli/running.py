@@ -67,10 +67,8 @@ def execute(run: Run, backend: Any, progress: ProgressSink) -> tuple[RunResult, 
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        try:
+        async with backend:
             return await run.execute()
-        finally:
-            await backend.aclose()
 
     with progress:
         result = asyncio.run(main())
