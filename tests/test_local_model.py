@@ -13,7 +13,7 @@ from synth_tui.core import prompts
 from synth_tui.core.backends.base import CompletionRequest, GenerationParams
 from synth_tui.core.backends.grammar import lower_schema, sanitize_pattern
 from synth_tui.core.backends.local import (
-    Layout, LocalBackend, default_layout, model_pool, resolve_model, with_first_letter,
+    Layout, LocalBackend, ModelCrashed, default_layout, model_pool, resolve_model, with_first_letter,
 )
 from synth_tui.core.engine import Run, RunConfig, generate, probe_backend
 from synth_tui.core.errors import BackendError
@@ -72,6 +72,24 @@ async def test_grammar_that_crashes_llama_cpp_is_contained():
     result = await generate(schema, RunConfig(count=2), LocalBackend())
     assert result.success, result.error
     assert all(r["site"].endswith(".com") for r in result.records)
+
+
+def test_a_crash_stops_the_other_processes_before_the_next_run_can_use_them():
+    backend = LocalBackend(layout=Layout(processes=2, threads=1, slots=1))
+    pool = model_pool(backend.path, backend.layout)
+    first, second = pool.processes
+    # the second process is busy; the same run's crashing request waits there for its slot
+    _, story = second.submit({"messages": [{"role": "user", "content": "Write a very long story."}],
+                              "max_tokens": 4000})
+    second.submit({"messages": [{"role": "user", "content": "hi"}], "grammar": CRASHING_GRAMMAR})
+    _, crashing = first.submit({"messages": [{"role": "user", "content": "hi"}], "grammar": CRASHING_GRAMMAR})
+    with pytest.raises(ModelCrashed, match="signal 11"):
+        crashing.result(timeout=300)
+    assert not second.alive()  # stopped before the crash was told, so no later run got it
+    with pytest.raises(ModelCrashed, match="signal 11"):
+        story.result(timeout=300)
+    fresh = model_pool(backend.path, backend.layout).processes
+    assert len(fresh) == 2 and first not in fresh and second not in fresh
 
 
 async def test_a_file_llama_cpp_cannot_load_fails_the_run_with_its_name(tmp_path):

@@ -25,7 +25,7 @@ from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import BackendError
 from .base import Backend, Completion, CompletionRequest
@@ -126,11 +126,16 @@ class ModelProcess:
     """One model process and its pipes. Thread-safe: requests from any thread or event
     loop go out as they come, and a reader thread hands each answer to its waiter."""
 
-    def __init__(self, model_path: Path, threads: int, slots: int) -> None:
-        """Starts the process; ``wait_ready`` waits for the model to load."""
+    def __init__(
+        self, model_path: Path, threads: int, slots: int,
+        on_crash: Callable[[ModelProcess, ModelCrashed], None] | None = None,
+    ) -> None:
+        """Starts the process; ``wait_ready`` waits for the model to load. ``on_crash`` is
+        called (from the reader thread) when it stops unasked, before its waiters hear."""
         self.model_path = model_path
         self.threads = threads
         self.slots = slots
+        self.on_crash = on_crash
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
         self._pending: dict[int, Future[dict[str, Any]]] = {}
@@ -205,9 +210,15 @@ class ModelProcess:
                 self.answered += 1
             if future is not None:
                 _resolve(future, result=reply)
-        failure = self._crashed("generating")
         with self._pending_lock:
-            self._failure = failure
+            failure = self._failure  # set when stopped on purpose
+        if failure is None:
+            failure = self._crashed("generating")
+            with self._pending_lock:
+                self._failure = failure
+            if self.on_crash is not None:
+                self.on_crash(self, failure)
+        with self._pending_lock:
             waiting, self._pending = list(self._pending.values()), {}
         for future in waiting:
             _resolve(future, error=failure)
@@ -242,10 +253,17 @@ class ModelProcess:
             "The schema's grammar may be one llama.cpp cannot handle: simplify its patterns."
         )
 
-    def close(self) -> None:
+    def stop(self, failure: ModelCrashed) -> None:
+        """Kill the process; what it was doing fails with ``failure``."""
+        with self._pending_lock:
+            if self._failure is None:
+                self._failure = failure
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+
+    def close(self) -> None:
+        self.stop(ModelCrashed("the local model process was stopped"))
+        self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 if stream:
@@ -283,7 +301,7 @@ class ModelPool:
             for proc in self.processes:
                 if proc not in alive:
                     proc.close()
-            fresh = [ModelProcess(self.path, self.layout.threads, self.layout.slots)
+            fresh = [ModelProcess(self.path, self.layout.threads, self.layout.slots, on_crash=self._crashed)
                      for _ in range(self.layout.processes - len(alive))]
             try:
                 for proc in fresh:
@@ -294,6 +312,13 @@ class ModelPool:
                 self.processes = alive
                 raise
             self.processes = alive + fresh
+
+    def _crashed(self, crashed: ModelProcess, failure: ModelCrashed) -> None:
+        """One process crashed: stop the others too. They may hold requests of the same
+        run (the same grammar) that would crash them once the next run had begun."""
+        for proc in list(self.processes):
+            if proc is not crashed:
+                proc.stop(failure)
 
     def pick(self) -> ModelProcess:
         return min(self.processes, key=lambda p: p.busy)
