@@ -93,7 +93,8 @@ def test_torn_last_line_is_dropped_and_appends_continue(tmp_path):
 def test_failed_history_write_keeps_the_previous_history(tmp_path, monkeypatch, code):
     store = Store(tmp_path)
     store.create_run({"id": "keep-me", "schema": {"a": 1}})
-    before = (tmp_path / "history.json").read_bytes()
+    kept = tmp_path / "runs" / "keep-me" / "run.json"
+    before = kept.read_bytes()
 
     def failing_fsync(fd):
         raise OSError(code, os.strerror(code))
@@ -101,23 +102,29 @@ def test_failed_history_write_keeps_the_previous_history(tmp_path, monkeypatch, 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(StoreError) as err:
         store.create_run({"id": "lost", "schema": {"big": "x" * 10000}})
+    with pytest.raises(StoreError):
+        store.update_run("keep-me", status="done")
     assert ("disk is full" in str(err.value)) if code == errno.ENOSPC else ("cannot write" in str(err.value))
     monkeypatch.undo()
-    assert (tmp_path / "history.json").read_bytes() == before
-    assert not list(tmp_path.glob(".history.json.*.tmp"))
-    store.close()
-    assert [d["id"] for d in Store(tmp_path, writable=False).list_runs()] == ["keep-me"]
+    assert kept.read_bytes() == before
+    assert not list(tmp_path.glob("runs/*/.run.json.*.tmp")) and not (tmp_path / "runs" / "lost").exists()
+    store.close()  # the index was put back as it was: a reader (which marks nothing) sees it running
+    with Store(tmp_path, writable=False) as reader:
+        assert [(d["id"], d["status"]) for d in reader.list_runs()] == [("keep-me", "running")]
 
 
 def test_file_size_limit_mid_write_keeps_history_readable(tmp_path):
-    """A real failing write(2): the child may not grow any file past a few KB."""
+    """A real failing write(2): the child may not grow any file past the index's size
+    and a few KB, and its run's document is 20 KB."""
     store = Store(tmp_path)
     store.create_run({"id": "first", "schema": {}})
+    store.update_run("first", status="done")
     store.close()
+    limit = (tmp_path / "index.sqlite").stat().st_size + 8192
     script = textwrap.dedent(f"""
         import resource, signal, sys
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
         from synth_tui.core.store import Store
         from synth_tui.core.errors import StoreError
         s = Store({str(tmp_path)!r})
@@ -131,20 +138,46 @@ def test_file_size_limit_mid_write_keeps_history_readable(tmp_path):
     assert proc.returncode == 3, proc.stderr
     assert "ERR cannot write" in proc.stdout
     assert [d["id"] for d in Store(tmp_path, writable=False).list_runs()] == ["first"]
+    assert not (tmp_path / "runs" / "second").exists()
 
 
-def test_corrupted_history_is_backed_up_and_rebuilt(tmp_path):
+@pytest.mark.parametrize("damage", [b"", b"not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 8000])
+def test_corrupted_index_is_backed_up_and_rebuilt(tmp_path, damage):
     store = Store(tmp_path)
     store.create_run({"id": "r1", "schema": {"x": 1}})
     store.update_run("r1", status="done")
     store.close()
-    (tmp_path / "history.json").write_text('{"_default": {"1": {"id": "r1", "sta')
+    (tmp_path / "index.sqlite").write_bytes(damage)
+    with Store(tmp_path, writable=False) as reader:  # a reader shows the runs from their files, writes nothing
+        assert reader.get_run("r1")["status"] == "done" and [d["id"] for d in reader.list_runs()] == ["r1"]
+        assert reader.warnings
+    assert (tmp_path / "index.sqlite").read_bytes() == damage
     store = Store(tmp_path)
-    assert any("is not valid JSON" in w and "moved to" in w for w in store.warnings)
-    backups = list(tmp_path.glob("history.corrupt-*.json"))
-    assert len(backups) == 1 and backups[0].read_text().startswith('{"_default"')
+    assert [d["id"] for d in store.list_runs()] == ["r1"]
     assert store.get_run("r1")["status"] == "done"  # rebuilt from runs/r1/run.json
+    if damage:
+        assert any("moved to" in w for w in store.warnings)
+        (backup,) = tmp_path.glob("index.corrupt-*.sqlite")
+        assert backup.read_bytes() == damage
     store.close()
+
+
+def test_a_corrupt_run_file_is_restored_from_the_index(tmp_path):
+    store = Store(tmp_path)
+    store.create_run({"id": "r1", "schema": {"x": 1}})
+    store.update_run("r1", status="done", counts={"accepted": 3})
+    store.close()
+    run_file = tmp_path / "runs" / "r1" / "run.json"
+    run_file.write_text('{"_default": {"1": {"id": "r1", "sta')
+    with Store(tmp_path, writable=False) as reader:
+        assert reader.get_run("r1")["counts"] == {"accepted": 3}  # the index's copy
+    assert run_file.read_text().endswith('"sta')
+    with Store(tmp_path) as store:
+        assert store.get_run("r1")["counts"] == {"accepted": 3}
+        assert any("written again from the history index" in w for w in store.warnings)
+    assert json.loads(run_file.read_text())["_default"]["1"]["status"] == "done"
+    (backup,) = run_file.parent.glob("run.corrupt-*.json")
+    assert backup.read_text().endswith('"sta')
 
 
 def test_two_writable_stores_share_a_directory_without_losing_runs(tmp_path):

@@ -1,5 +1,5 @@
-"""The history: ``history`` (list runs), ``show`` (one run and a sample of its records),
-``delete`` (a run and its records).
+"""The history: ``history`` (list runs, newest first, filtered), ``show`` (one run and a
+sample of its records), ``delete`` (a run and its records). ``prune`` is in prune.py.
 
 Every value printed here comes from the history file, which a person or a program may have
 edited, or from a model: each is made one harmless line first. ``--json`` prints the
@@ -9,7 +9,9 @@ documents as they are stored.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .args import Subparsers, add_data_dir, data_dir, whole
@@ -26,6 +28,11 @@ def add_parser(subparsers: Subparsers) -> None:
     h = subparsers.add_parser("history", help="list runs, newest first")
     h.add_argument("--status", choices=STATUSES)
     h.add_argument("--limit", type=whole(0), default=20, help="runs to list (0: all)")
+    h.add_argument("--since", type=moment, metavar="DATE",
+                   help="runs created at or after DATE: 2026-11-01, an ISO time (UTC unless it says), or an age "
+                        "such as 7d, 12h, 30m, 2w")
+    h.add_argument("--search", metavar="TEXT",
+                   help="runs whose schema title, field names, backend or model hold TEXT (any case)")
     h.add_argument("--json", action="store_true")
     add_data_dir(h)
     h.set_defaults(run=run_history)
@@ -41,6 +48,31 @@ def add_parser(subparsers: Subparsers) -> None:
     d.add_argument("id")
     add_data_dir(d)
     d.set_defaults(run=run_delete)
+
+
+AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def age(text: str) -> float:
+    """An argparse type: an age such as 30d, 12h, 90m, 2w or 45s, in seconds."""
+    match = AGE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected an age such as 30d, 12h, 90m or 2w, not {text!r}")
+    return float(match.group(1)) * AGE_UNITS[match.group(2).lower()]
+
+
+def moment(text: str) -> datetime:
+    """An argparse type: a date (2026-11-01), an ISO time (UTC unless it names a zone),
+    or an age before now (7d)."""
+    if AGE.match(text):
+        return datetime.now(UTC) - timedelta(seconds=age(text))
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (2026-11-01), an ISO time (2026-11-01T09:30) or an age (7d), not {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def history_row(doc: dict[str, Any]) -> list[str]:
@@ -66,11 +98,15 @@ def run_history(args: argparse.Namespace) -> int:
 
     with Store(data_dir(args), writable=False) as store:
         print_warnings(store)
-        runs = store.list_runs(args.status, args.limit)
-    if args.json:
-        out(dumps_json(runs, indent=2))
-    elif not runs:
-        out("no runs yet" + (f" with status {args.status}" if args.status else ""))
+        query = {"since": args.since, "search": args.search}
+        if args.json:
+            runs = store.iter_runs(args.status, **query) if not args.limit else store.list_runs(
+                args.status, args.limit, **query)
+            write_json_list(runs, dumps_json)
+            return EXIT_OK
+        runs = store.list_runs(args.status, args.limit, **query)
+    if not runs:
+        out("no runs yet" if not (args.status or args.since or args.search) else "no runs " + described(args))
     elif is_terminal(sys.stdout):
         rows = [history_row(d) for d in runs]
         styled = [[*r[:2], cell(r[2], STATUS_STYLES.get(r[2], "")), *r[3:]] for r in rows]
@@ -78,6 +114,34 @@ def run_history(args: argparse.Namespace) -> int:
     else:
         out(plain_columns([HEADERS] + [history_row(d) for d in runs]))
     return EXIT_OK
+
+
+def described(args: argparse.Namespace) -> str:
+    """The filters asked for, in words (the search text made one harmless line)."""
+    from ..core.textsafe import clean_line
+
+    parts = []
+    if args.status:
+        parts.append(f"with status {args.status}")
+    if args.since:
+        parts.append(f"since {args.since.astimezone(UTC).isoformat(timespec='seconds')}")
+    if args.search:
+        parts.append(f"matching {clean_line(args.search)!r}")
+    return " ".join(parts)
+
+
+def write_json_list(docs: Any, dumps_json: Any) -> None:
+    """A JSON list written a document at a time: every run of a large history without
+    holding them all (each held back until the next says whether a comma follows)."""
+    held = None
+    out("[")
+    for doc in docs:
+        if held is not None:
+            out(held + ",")
+        held = "\n".join("  " + line for line in dumps_json(doc, indent=2).splitlines())
+    if held is not None:
+        out(held)
+    out("]")
 
 
 def show_lines(doc: dict[str, Any], sample: list[Any]) -> list[str]:
