@@ -28,24 +28,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synth_tui.core.backends.base import Backend, GenerationParams  # noqa: E402
 from synth_tui.core.backends.local import (  # noqa: E402
-    Layout, LocalBackend, close_model_processes, default_layout, resolve_model,
+    Layout,
+    LocalBackend,
+    close_model_processes,
+    default_layout,
+    resolve_model,
 )
 from synth_tui.core.engine import Run, RunConfig  # noqa: E402
 from synth_tui.core.schema import canonical_json, check_schema  # noqa: E402
 
-SCHEMA = check_schema({
-    "name": {"type": "string"},
-    "age": {"type": "integer", "minimum": 18, "maximum": 90},
-    "email": {"type": "string", "format": "email"},
-    "plan": {"type": "string", "enum": ["free", "pro", "team"]},
-    "address": {"city": {"type": "string"}, "country": {"type": "string"}},
-})
+SCHEMA = check_schema(
+    {
+        "name": {"type": "string"},
+        "age": {"type": "integer", "minimum": 18, "maximum": 90},
+        "email": {"type": "string", "format": "email"},
+        "plan": {"type": "string", "enum": ["free", "pro", "team"]},
+        "address": {"city": {"type": "string"}, "country": {"type": "string"}},
+    }
+)
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 
 
 async def one(backend: Backend, n: int, concurrency: int, seed: int) -> dict:
-    config = RunConfig(count=n, batch_size=1, concurrency=concurrency, params=GenerationParams(seed=seed),
-                       max_attempts=3)
+    config = RunConfig(
+        count=n, batch_size=1, concurrency=concurrency, params=GenerationParams(seed=seed), max_attempts=3
+    )
     t0 = time.perf_counter()
     result = await Run(SCHEMA, config, backend).execute()
     elapsed = time.perf_counter() - t0
@@ -77,9 +84,25 @@ class LlamaCppPythonServer:
         self.port = free_port()
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--n_threads", str(threads),
-             "--n_threads_batch", str(threads), "--n_ctx", "4096", "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model),
+                "--n_threads",
+                str(threads),
+                "--n_threads_batch",
+                str(threads),
+                "--n_ctx",
+                "4096",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -98,9 +121,11 @@ class LlamaCppPythonServer:
 
 def row(label: str, r: dict, base: float | None) -> str:
     ratio = f"{r['rps'] / base:5.2f}x" if base else "     "
-    return (f"{label:<44} {r['rps']:>9.2f} {ratio} {r['tps']:>9.1f} {r['valid_first']:>6.0%} {r['dup_rate']:>5.0%}"
-            f" {r['unique_names']:>6}/{r['accepted']:<3} {r['unique_emails']:>6}/{r['accepted']:<3}"
-            + (f"  {r['error']}" if r["error"] else ""))
+    return (
+        f"{label:<44} {r['rps']:>9.2f} {ratio} {r['tps']:>9.1f} {r['valid_first']:>6.0%} {r['dup_rate']:>5.0%}"
+        f" {r['unique_names']:>6}/{r['accepted']:<3} {r['unique_emails']:>6}/{r['accepted']:<3}"
+        + (f"  {r['error']}" if r["error"] else "")
+    )
 
 
 async def key_latencies(concurrency: int | None, n: int, presses: int = 40) -> list[float]:
@@ -141,8 +166,10 @@ async def key_latencies(concurrency: int | None, n: int, presses: int = 40) -> l
 
 
 def describe(layout: Layout) -> str:
-    return (f"{layout.processes} process{'es' if layout.processes > 1 else ''} x {layout.threads} thread"
-            f"{'s' if layout.threads > 1 else ''} x {layout.slots} slot{'s' if layout.slots > 1 else ''}")
+    return (
+        f"{layout.processes} process{'es' if layout.processes > 1 else ''} x {layout.threads} thread"
+        f"{'s' if layout.threads > 1 else ''} x {layout.slots} slot{'s' if layout.slots > 1 else ''}"
+    )
 
 
 def main() -> None:
@@ -156,13 +183,19 @@ def main() -> None:
     default = default_layout(model)
     layout = Layout(*map(int, args.layout.split("/"))) if args.layout else default
     single = Layout(processes=1, threads=1, slots=1)
-    print(f"SmolLM2-135M-Instruct Q4_1, {args.n} records, 1 per request, {os.cpu_count()} cores, seed {args.seed}; "
-          f"as many requests in flight as slots")
-    print(f"{'':<44} {'records/s':>9} {'':>6} {'tokens/s':>9} {'valid':>6} {'dups':>5}"
-          f" {'unique names':>12} {'unique emails':>12}")
+    print(
+        f"SmolLM2-135M-Instruct Q4_1, {args.n} records, 1 per request, {os.cpu_count()} cores, seed {args.seed}; "
+        f"as many requests in flight as slots"
+    )
+    print(
+        f"{'':<44} {'records/s':>9} {'':>6} {'tokens/s':>9} {'valid':>6} {'dups':>5}"
+        f" {'unique names':>12} {'unique emails':>12}"
+    )
     rows = {}
-    for label, lay in (("one slot: " + describe(single), single),
-                       (("default: " if layout == default else "") + describe(layout), layout)):
+    for label, lay in (
+        ("one slot: " + describe(single), single),
+        (("default: " if layout == default else "") + describe(layout), layout),
+    ):
         backend = LocalBackend(layout=lay)
         asyncio.run(one(backend, lay.capacity, lay.capacity, 0))  # load the model, fill each slot's cache
         rows[lay] = r = asyncio.run(one(backend, args.n, lay.capacity, args.seed))
@@ -172,8 +205,10 @@ def main() -> None:
 
     missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        print(f"{'llama-cpp-python server':<44} skipped: not installed here ({', '.join(missing)} missing); "
-              "pip install 'llama-cpp-python[server]' into this environment to compare")
+        print(
+            f"{'llama-cpp-python server':<44} skipped: not installed here ({', '.join(missing)} missing); "
+            "pip install 'llama-cpp-python[server]' into this environment to compare"
+        )
     else:
         from synth_tui.core.backends.openai import OpenAIBackend
 
@@ -189,8 +224,11 @@ def main() -> None:
 
     if args.tui:
         print("\nkey-to-paint latency in the app (headless), ms: median / 95th percentile / max")
-        for label, concurrency in (("idle", None), ("run, 1 request at a time", 1),
-                                   (f"run, {default.capacity} at a time", default.capacity)):
+        for label, concurrency in (
+            ("idle", None),
+            ("run, 1 request at a time", 1),
+            (f"run, {default.capacity} at a time", default.capacity),
+        ):
             lat = sorted(asyncio.run(key_latencies(concurrency, 400)))
             p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
             print(f"  {label:<44} {statistics.median(lat):6.1f} / {p95:6.1f} / {lat[-1]:6.1f}  ({len(lat)} keys)")

