@@ -164,5 +164,5 @@ class Jobs:
 def describe_failure(error: BaseException | None) -> str:
     """A worker's error for a person: ours say what happened; anything else is named."""
     if isinstance(error, SynthError):
-        return str(error)
+        return error.remedy("tui")
     return f"unexpected error: {type(error).__name__}: {error}"

@@ -100,7 +100,7 @@ def ask_consent_to_resume(app: SynthApp, doc: dict[str, Any], differences: list[
             spec = resume_spec(doc.get("backend", {}), app.settings, run=f"run {doc['id']}",
                                base_url=recorded.get("base URL"), api_key_env=recorded.get("key variable"))
         except UserInputError as exc:
-            app.notify(str(exc), title="Could not resume the run", severity="error")
+            app.notify(exc.remedy("tui"), title="Could not resume the run", severity="error")
             return
         start(doc, spec)
 
@@ -120,6 +120,6 @@ def resume_or_ask(app: SynthApp, run_id: str, start: Callable[[dict[str, Any], B
     except ResumeNeedsConsent as exc:
         ask_consent_to_resume(app, doc, exc.differences, start)
     except SynthError as exc:
-        app.notify(str(exc), title="Could not resume the run", severity="error")
+        app.notify(exc.remedy("tui"), title="Could not resume the run", severity="error")
     else:
         start(doc, spec)

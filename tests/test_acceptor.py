@@ -80,7 +80,7 @@ async def test_answers_without_records_are_rejections_of_their_kind():
     cases = [
         (Completion(text="", refusal="I will not"), "refusal", "the model refused: I will not"),
         (Completion(text="x" * 4096), "too_large", "longer than the cap of 2048 bytes"),
-        (Completion(text='{"records": [{"name": "a", "n"', finish_reason="length"), "truncated", "raise --max-tokens"),
+        (Completion(text='{"records": [{"name": "a", "n"', finish_reason="length"), "truncated", "allow more tokens per answer"),
         (Completion(text="no JSON today"), "unparseable", "no JSON found"),
         (Completion(text=fake_llm.nested(1000), finish_reason="length"), "unparseable", "levels deep"),
     ]

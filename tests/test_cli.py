@@ -456,3 +456,15 @@ def test_a_base_url_that_is_no_address_is_bad_input_before_any_run(tmp_path):
                "--model", "m", "--data-dir", str(data))
     assert proc.returncode == 2 and "is not an http:// or https:// address" in proc.stderr
     assert json.loads(cli("history", "--json", "--data-dir", str(data)).stdout) == []
+
+
+def test_core_errors_give_each_interface_its_own_advice():
+    from synth_tui.core.errors import UserInputError
+    from synth_tui.core.export import check_output_path
+
+    import pytest as _pytest
+
+    with _pytest.raises(UserInputError) as caught:
+        check_output_path(__file__)
+    assert "--force" not in str(caught.value) and "--force" not in caught.value.remedy("tui")
+    assert "--force" in caught.value.remedy("cli")

@@ -632,9 +632,10 @@ def test_resume_spec_asks_for_consent_where_the_history_differs_from_the_setting
     assert [(d[0], d[1], d[3]) for d in refused.value.differences] == [
         ("base URL", "http://evil.example/v1", "--base-url"),
         ("key variable", "AWS_SECRET_ACCESS_KEY", "--api-key-env")]
-    assert "--base-url http://evil.example/v1 --api-key-env AWS_SECRET_ACCESS_KEY" in str(refused.value)
-    with pytest.raises(ResumeNeedsConsent, match="--api-key-env"):
+    assert "--base-url http://evil.example/v1 --api-key-env AWS_SECRET_ACCESS_KEY" in refused.value.remedy("cli")  # the CLI says which flags; the TUI asks instead
+    with pytest.raises(ResumeNeedsConsent) as refused_env:
         resume_spec(edited, settings, base_url="http://evil.example/v1")
+    assert "--api-key-env" in refused_env.value.remedy("cli")
     spec = resume_spec(edited, settings, base_url="http://evil.example/v1", api_key_env="AWS_SECRET_ACCESS_KEY")
     assert (spec.base_url, spec.api_key_env) == ("http://evil.example/v1", "AWS_SECRET_ACCESS_KEY")
     assert resume_spec({"backend": "local", "model": "smollm2", "base_url": "http://x"}, settings).kind == "local"

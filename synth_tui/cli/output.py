@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import SynthError
 from ..core.export import OutputWriteError
 from ..core.textsafe import clean_line, clean_text
 
@@ -25,7 +26,10 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def error(message: object) -> None:
-    """An error for a person: text from outside (a server, a file) made harmless first."""
+    """An error for a person, with the advice for the command line where it has some;
+    text from outside (a server, a file) made harmless first."""
+    if isinstance(message, SynthError):
+        message = message.remedy("cli")
     print(f"synth-tui: error: {clean_text(message)}", file=sys.stderr)
 
 

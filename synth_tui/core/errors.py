@@ -5,7 +5,21 @@ from __future__ import annotations
 
 
 class SynthError(Exception):
-    """Base class for errors with a message meant for a person."""
+    """Base class for errors with a message meant for a person.
+
+    The message says what happened and why, in words both interfaces can show. How to fix
+    it often depends on where the person is: ``cli`` and ``tui`` are that advice in each
+    one's terms (a flag to pass, a field to change); ``remedy(where)`` gives it."""
+
+    def __init__(self, message: str = "", *, cli: str = "", tui: str = "") -> None:
+        super().__init__(message)
+        self.advice = {"cli": cli, "tui": tui}
+
+    def remedy(self, where: str) -> str:
+        """The message, then the advice for ``where`` ("cli" or "tui"), if any."""
+        advice = getattr(self, "advice", {}).get(where, "")
+        text = str(self)
+        return f"{text.rstrip('.')}: {advice}" if advice else text
 
 
 class UserInputError(SynthError):

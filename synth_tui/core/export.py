@@ -127,7 +127,8 @@ def check_output_path(path: str | Path, *, force: bool = False) -> None:
     try:
         check_writable(target, force=force)
     except FileExistsError:
-        raise UserInputError(f"{target} already exists: choose another name or use --force to overwrite it") from None
+        raise UserInputError(f"{target} already exists", cli="choose another name or use --force to overwrite it",
+                             tui="choose another name, or export again to overwrite it") from None
     except OSError as exc:
         raise UserInputError(describe_os_error(exc, target)) from None
 

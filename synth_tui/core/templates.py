@@ -176,7 +176,8 @@ def save_template(name: str, text: str, *, force: bool = False) -> Path:
     folder = user_templates_dir()
     path = folder / f"{name}.json"
     if path.exists() and not force:
-        raise UserInputError(f"template {name!r} exists: use --force to replace it")
+        raise UserInputError(f"template {name!r} exists", cli="use --force to replace it",
+                             tui="choose another name")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))

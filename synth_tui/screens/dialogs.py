@@ -154,7 +154,7 @@ class NameDialog(ModalScreen[str | None]):
         try:
             self.accept(name)
         except SynthError as exc:
-            self.query_one("#name-problem", Static).update(plain(str(exc)))
+            self.query_one("#name-problem", Static).update(plain(exc.remedy("tui")))
             return
         self.dismiss(name)
 
@@ -259,7 +259,7 @@ class ExportDialog(ModalScreen[tuple[Path, str, int] | None]):
             event.stop()  # said here, where the path can be corrected, not in a notification
             self.query_one("#export", Button).disabled = False
             error = event.worker.error
-            self._say(str(error) if isinstance(error, SynthError) else f"unexpected error: {error!r}")
+            self._say(error.remedy("tui") if isinstance(error, SynthError) else f"unexpected error: {error!r}")
 
 
 class TextDialog(ModalScreen[None]):

@@ -122,7 +122,7 @@ class EditorScreen(Screen[None]):
         try:
             text = template_text(name)
         except UserInputError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(exc.remedy("tui"), severity="error")
             self._label_template(area.text)
             return
         if self._is_template_text(area.text):
@@ -201,7 +201,7 @@ class EditorScreen(Screen[None]):
         try:
             others = [parse_model_spec(m.strip(), default_kind=job.backend.kind) for m in raw.split(",") if m.strip()]
         except UserInputError as exc:
-            self.notify(str(exc), title="Compare", severity="error")
+            self.notify(exc.remedy("tui"), title="Compare", severity="error")
             return
         if not others:
             self.notify("Name the models to compare with under Compare, e.g. ollama:llama3.2", title="Compare")
@@ -218,7 +218,7 @@ class EditorScreen(Screen[None]):
         try:
             return JobSpec(schema=schema, config=form.run_config(), backend=form.backend())
         except UserInputError as exc:
-            self.notify(str(exc), title="Check the parameters", severity="error")
+            self.notify(exc.remedy("tui"), title="Check the parameters", severity="error")
             return None
 
     def action_save_template(self) -> None:
@@ -260,7 +260,7 @@ class EditorScreen(Screen[None]):
                 try:
                     delete_template(name)
                 except UserInputError as exc:
-                    self.notify(str(exc), severity="error")
+                    self.notify(exc.remedy("tui"), severity="error")
                     return
                 if self.template_name == name:
                     self.template_name = None

@@ -109,8 +109,8 @@ class ResumeNeedsConsent(UserInputError):
         flags = " ".join(f"{flag} {shlex.quote(recorded or '')}" for _, recorded, _, flag in differences)
         super().__init__(
             f"{run} did not use the endpoint your settings name ({said}). The history file alone does not "
-            f"choose where a key is sent: to resume with the run's values, pass {flags}"
-        )
+            "choose where a key is sent", cli=f"to resume with the run's values, pass {flags}",
+            tui="resume it from the history, which asks first")
 
 
 def _same_url(a: str | None, b: str | None) -> bool:

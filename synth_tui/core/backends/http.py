@@ -119,8 +119,9 @@ class HTTPBackend(Backend):
         self._api_key = api_key if api_key is not None else (os.environ.get(self.api_key_env or "") or None)
         if self.key_required and not self._api_key:
             raise BackendError(
-                f"{self.kind}: no API key. Set {self.api_key_env} in the environment "
-                f"(or name another variable with --api-key-env)."
+                f"{self.kind}: no API key. Set {self.api_key_env} in the environment",
+                cli="or name another variable with --api-key-env",
+                tui="or type the key, or another variable's name, in Settings (F5)",
             )
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         self._read_timeout = read_timeout

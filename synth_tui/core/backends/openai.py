@@ -21,8 +21,9 @@ class OpenAIBackend(HTTPBackend):
         # the hosted API needs a key; a local server (vLLM, LM Studio, ...) usually does not
         if self.base_url == self.default_base_url and not self._api_key:
             raise BackendError(
-                f"{self.kind}: no API key for {self.base_url}. Set {self.api_key_env}, or point "
-                "--base-url at an OpenAI-compatible server that needs none."
+                f"{self.kind}: no API key for {self.base_url}. Set {self.api_key_env}",
+                cli="or point --base-url at an OpenAI-compatible server that needs none",
+                tui="or type the key in Settings (F5), or a base URL of a server that needs none",
             )
         # the structured-output form this server accepts: json_schema (OpenAI, vLLM, LM
         # Studio, OpenRouter), json_object with the schema beside it (llama-cpp-python's

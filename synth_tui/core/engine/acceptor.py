@@ -100,7 +100,7 @@ class Acceptor:
                 returned, examined = self.examine(text, wanted)
         except UnparseableOutput as exc:
             if completion.finish_reason == "length" and not isinstance(exc, TooDeep):
-                self.reject("truncated", "the answer was cut off at max_tokens: raise --max-tokens", text)
+                self.reject("truncated", "the answer was cut off at max_tokens: allow more tokens per answer", text)
             else:
                 self.reject("unparseable", str(exc), text)
             return 0
