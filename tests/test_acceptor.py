@@ -165,3 +165,11 @@ async def test_the_journal_is_the_runs_record_in_a_real_store(tmp_path, kept):
             assert store.get_run("r1")["status"] == "done" and store.get_run("r1")["elapsed"] == 1.5
         else:
             assert store.list_runs() == []
+
+
+async def test_kept_records_follow_the_schemas_key_order():
+    from synth_tui.core.schema import check_schema
+
+    acceptor = make(1, schema=check_schema({"name": {"type": "string"}, "age": {"type": "integer"}}))
+    await acceptor.take(Completion(text='{"age": 3, "name": "Ana"}'), 1)
+    assert [list(r) for r in acceptor.records] == [["name", "age"]]

@@ -144,7 +144,7 @@ class Acceptor:
                 self.reject("duplicate", "exact duplicate of an accepted record", key)
                 continue
             self._seen.add(key)
-            fresh.append(candidate)
+            fresh.append(self.schema.in_order(candidate))  # kept and exported in the schema's key order
         if fresh:
             if self.journal is not None:
                 self.journal.append(fresh)
