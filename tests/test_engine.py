@@ -481,3 +481,29 @@ async def test_a_resumed_run_starts_from_its_history(llm, person_schema, tmp_pat
     assert resumed.run_id == first.run_id and resumed.status == "done" and resumed.accepted == 6
     assert [b["seed"] for b in llm.requests] == [6, 7]  # the request index goes on
     assert resumed.requests == 3 and doc["counts"]["requests"] == 3 and doc["counts"]["accepted"] == 6
+
+
+async def test_elapsed_after_a_resume_is_the_runs_whole_generating_time(llm, person_schema, tmp_path):
+    """The progress screen, the result and the history give one elapsed time: every
+    session's generating time summed, not only the last session's."""
+    from synth_tui.core.engine import Run
+    from synth_tui.core.store import Store
+
+    from .conftest import fast_config, openai_backend
+
+    llm.delay = 0.02
+    store = Store(tmp_path / "d")
+    events = []
+    first = Run(person_schema, fast_config(40, batch_size=1, concurrency=1), openai_backend(llm), store=store,
+                on_event=lambda e: (events.append(e), len(events) == 10 and first.cancel()))
+    async with first.backend:
+        done = await first.execute()
+    assert done.status == "cancelled"
+    before = store.get_run(done.run_id)["elapsed"]
+    progress = []
+    async with openai_backend(llm) as backend:
+        resumed = await Run.resume(store, done.run_id, backend, on_event=lambda e: progress.append(e.progress)).execute()
+    assert resumed.status == "done"
+    assert resumed.elapsed >= before and progress[-1].elapsed >= before
+    assert abs(store.get_run(done.run_id)["elapsed"] - resumed.elapsed) < 0.01
+    store.close()

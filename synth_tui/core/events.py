@@ -14,7 +14,7 @@ from typing import Any, Callable
 class Progress:
     done: int
     total: int
-    elapsed: float = 0.0
+    elapsed: float = 0.0  # the run's generating time, earlier sessions (before a resume) included
     rejected: int = 0
     duplicates: int = 0
     retries: int = 0
@@ -23,11 +23,13 @@ class Progress:
     completion_tokens: int = 0
     concurrency: int = 0
     done_this_session: int = 0  # accepted since this process started the run (rate, ETA)
+    session_elapsed: float | None = None  # seconds since this process started it; None: elapsed
 
     @property
     def rate(self) -> float:
         """Accepted records per second since the run (or this resume) started."""
-        return self.done_this_session / self.elapsed if self.elapsed > 0 else 0.0
+        seconds = self.elapsed if self.session_elapsed is None else self.session_elapsed
+        return self.done_this_session / seconds if seconds > 0 else 0.0
 
     @property
     def eta(self) -> float | None:

@@ -163,9 +163,10 @@ class Run:
     # -- events and history --------------------------------------------------------------------
     def progress(self) -> Progress:
         c = self.counts
+        session = time.monotonic() - self._start if self._start else 0.0
         return Progress(
             done=len(self.records), total=self.config.count,
-            elapsed=time.monotonic() - self._start if self._start else 0.0,
+            elapsed=self._elapsed_before + session, session_elapsed=session,
             rejected=c.rejected, duplicates=c.duplicates, retries=c.retries, requests=c.requests,
             prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
             concurrency=self.scheduler.limit.value, done_this_session=len(self.records) - self._done_before,
@@ -187,10 +188,10 @@ class Run:
         }
 
     def _finish(self, status: str, error: str | None) -> RunResult:
-        elapsed = time.monotonic() - self._start
+        elapsed = self._elapsed_before + time.monotonic() - self._start  # summed over resumes, as history says
         finished = now_iso()
         status, error = self.history.close(
-            status, error, counts=self._counts_doc(), elapsed=self._elapsed_before + elapsed, finished=finished,
+            status, error, counts=self._counts_doc(), elapsed=elapsed, finished=finished,
         )
         c = self.counts
         result = RunResult(
