@@ -8,9 +8,10 @@ worker thread runs the engine on its own event loop and talks to the UI only thr
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, cast
+from typing import Any, cast
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -28,19 +29,22 @@ from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
 from .core.store import Store, default_data_dir
+from .core.textsafe import clean_line, clean_text
 from .jobs import ComparisonDone, EventsReady, Jobs, ProbeDone, RunBegins, RunDone, describe_failure
-from .questions import ask_to_quit, exit_after, resume_or_ask
 from .messages import (
-    CompareRequested, ConnectionTestRequested, GenerateRequested, RerunRequested,
+    CompareRequested,
+    ConnectionTestRequested,
+    GenerateRequested,
+    RerunRequested,
     ResumeRequested,
 )
+from .questions import ask_to_quit, exit_after, resume_or_ask
 from .screens.dialogs import HelpScreen, TooSmallScreen
 from .screens.editor import EditorScreen
 from .screens.history import HistoryScreen
 from .screens.progress import ProgressScreen
 from .screens.report import ComparisonScreen
 from .screens.settings import SettingsScreen
-from .core.textsafe import clean_line, clean_text
 
 
 def stylesheet_path() -> Path:

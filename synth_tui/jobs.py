@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from textual.message import Message
 
 from .core.backends import Backend, BackendSpec, backend_from_settings
-from .core.config import Settings
 from .core.compare import Comparison
+from .core.config import Settings
 from .core.engine import Run, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted

@@ -3,7 +3,8 @@ not saved, and resuming a run whose history names another endpoint than the sett
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from rich.text import Text
 from textual.screen import Screen

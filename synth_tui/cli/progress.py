@@ -15,7 +15,13 @@ import time
 from typing import TYPE_CHECKING, Any, Self
 
 from ..core.events import (
-    Event, Notice, RateLimited, RecordRejected, RetryScheduled, RunFailed, RunFinished,
+    Event,
+    Notice,
+    RateLimited,
+    RecordRejected,
+    RetryScheduled,
+    RunFailed,
+    RunFinished,
 )
 from ..core.textsafe import clean_line
 from .output import console, is_terminal

@@ -138,7 +138,8 @@ def parse_price(text: str) -> tuple[str, tuple[float, float]]:
     try:
         price_in, price_out = (float(x) for x in prices.split(","))
     except ValueError:
-        raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens, e.g. gpt-4o-mini=0.15,0.6") from None
+        raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens, "
+                             "e.g. gpt-4o-mini=0.15,0.6") from None
     if not sep or not model:
         raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens")
     return model, (price_in, price_out)

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .backends import KINDS
 from .errors import UserInputError
@@ -133,7 +133,7 @@ class Settings:
         values = self._values()
         if path in values and values[path] != self._baseline.get(path, _MISSING):
             return "file"  # changed here: saving writes it
-        return self._sources.get(path, "default")  # type: ignore[return-value]
+        return cast(Source, self._sources.get(path, "default"))
 
     def overridden_by(self, name: str) -> str | None:
         """The environment variable or flag whose value setting ``name`` holds, or None."""

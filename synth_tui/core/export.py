@@ -11,8 +11,9 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, TextIO, cast
 
 from .errors import SynthError, UserInputError
 from .fileio import check_writable, describe_os_error, replace_file
@@ -148,7 +149,7 @@ def export_to_path(
     check_output_path(target, force=force)
     try:
         with replace_file(target, newline="") as fh:
-            return write_records(records, fh, fmt, schema)
+            return write_records(records, cast(TextIO, fh), fmt, schema)  # opened in text mode
     except OSError as exc:
         raise OutputWriteError(describe_os_error(exc, target)) from None
 

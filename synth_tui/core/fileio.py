@@ -19,8 +19,9 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # the most a schema or template file may hold
 

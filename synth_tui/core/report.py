@@ -15,8 +15,9 @@ import math
 import re
 from array import array
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .textsafe import clean_line
 
@@ -109,7 +110,9 @@ class _Acc:
         self.kinds: set[str] = set()
 
 
-def field_specs(schema: dict[str, Any], prefix: str = "", root: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def field_specs(
+    schema: dict[str, Any], prefix: str = "", root: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Path -> schema of every leaf field (objects flattened, array items as ``[]``)."""
     root = root or schema
     out: dict[str, dict[str, Any]] = {}
@@ -295,7 +298,8 @@ def describe_field(f: FieldReport) -> str:
                 f"{sparkline(f.histogram)}")
     if f.kind == "string" and f.length_mean is not None:
         top = ", ".join(f"{_short(v)} x{n}" for v, n in f.top_values[:3])
-        return f"length {f.length_min}-{f.length_max} (mean {f.length_mean:.1f})" + (f"; most common {top}" if top else "")
+        lengths = f"length {f.length_min}-{f.length_max} (mean {f.length_mean:.1f})"
+        return lengths + (f"; most common {top}" if top else "")
     if f.kind == "array" and f.length_mean is not None:
         return f"items {f.length_min}-{f.length_max} (mean {f.length_mean:.1f})"
     if f.kind == "boolean":

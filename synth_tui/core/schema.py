@@ -9,15 +9,22 @@ field is required unless it says ``"required": false``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 from jsonschema import (
-    Draft3Validator, Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator,
-    FormatChecker, validators,
+    Draft3Validator,
+    Draft4Validator,
+    Draft6Validator,
+    Draft7Validator,
+    Draft201909Validator,
+    Draft202012Validator,
+    FormatChecker,
+    validators,
 )
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry
@@ -500,8 +507,8 @@ def _check_dialects(schema: dict[str, Any], source: str) -> None:
 def _check_refs(schema: dict[str, Any], source: str) -> None:
     """Every $ref and $dynamicRef must point inside this schema, resolved the way the
     validators resolve it: against the nearest enclosing $id. Nothing is ever fetched."""
-    root_id = schema.get("$id") if isinstance(schema.get("$id"), str) else ""
-    root_uri = urldefrag(root_id)[0]
+    root_id: str = schema["$id"] if isinstance(schema.get("$id"), str) else ""
+    root_uri: str = urldefrag(root_id).url
     registry = Registry().with_resource(root_uri, DRAFT202012.create_resource(schema)).crawl()
     embedded = {root_uri} | set(registry)
     stack: list[tuple[str, Any, str]] = [("$", schema, root_uri)]
@@ -513,7 +520,7 @@ def _check_refs(schema: dict[str, Any], source: str) -> None:
         if not isinstance(node, dict):
             continue
         if node is not schema and isinstance(node.get("$id"), str) and not node["$id"].startswith("#"):
-            base = urldefrag(urljoin(base, node["$id"]))[0]
+            base = urldefrag(urljoin(base, str(node["$id"]))).url
             embedded.add(base)
         for keyword in ("$ref", "$dynamicRef"):
             if isinstance(node.get(keyword), str):

@@ -111,7 +111,10 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "account": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{10}$"},
         "amount": {"type": "number", "minimum": -5000, "maximum": 5000},
         "currency": {"type": "string", "enum": ["EUR", "USD", "GBP", "JPY"]},
-        "merchant": {"name": {"type": "string"}, "category": {"type": "string", "enum": ["grocery", "travel", "dining", "utilities", "retail"]}},
+        "merchant": {
+            "name": {"type": "string"},
+            "category": {"type": "string", "enum": ["grocery", "travel", "dining", "utilities", "retail"]},
+        },
         "booked_at": {"type": "string", "format": "date-time"},
     },
     "real_estate": {

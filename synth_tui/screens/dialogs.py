@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.markup import escape
 from textual import events, work
 from textual.app import App, ComposeResult
-from textual.geometry import Size
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen, Screen
-from textual.worker import Worker, WorkerState
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
 
 from ..core.errors import SynthError, UserInputError
 from ..core.events import RecordRejected

@@ -30,8 +30,8 @@ from ..core.templates import (
     template_names,
     template_text,
 )
-from ..messages import CompareRequested, GenerateRequested, JobSpec
 from ..core.textsafe import plain
+from ..messages import CompareRequested, GenerateRequested, JobSpec
 from .fields import SchemaArea
 from .run_form import RunForm, template_options
 

@@ -17,8 +17,8 @@ from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
 from ..core.errors import StoreError
 from ..core.report import FieldReport, QualityReport, describe_field, json_value, pct, run_report
 from ..core.store import Store
-from ..messages import context
 from ..core.textsafe import clean_line, clean_text, plain
+from ..messages import context
 from .tables import fill_table
 
 BAR_WIDTH = 12

@@ -31,7 +31,7 @@ def template_options() -> list[tuple[str, str]]:
 
 def _input(value: str, ident: str, kind: str = "text", placeholder: str = "") -> Input:
     """A field whose value is selected on focus, so what is typed replaces it."""
-    return Field(value, placeholder=placeholder, type=kind, compact=True, id=ident)  # type: ignore[arg-type]  # Literal
+    return Field(value, placeholder=placeholder, type=kind, compact=True, id=ident)  # type: ignore[arg-type]  # kind: one of Input's type names
 
 
 def _row(label: str, widget: Any, ident: str | None = None) -> ComposeResult:

@@ -83,7 +83,8 @@ class SettingsScreen(Screen[None]):
         self._saved = self._field_values()
 
     def _field_values(self) -> dict[str, object]:
-        return {str(w.id): w.value for w in self.query("Input, Select") if w.id}
+        fields: list[Input | Select[str]] = [*self.query(Input), *self.query(Select)]
+        return {str(w.id): w.value for w in fields if w.id}
 
     @property
     def unsaved(self) -> bool:

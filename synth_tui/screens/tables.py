@@ -8,7 +8,7 @@ leave it nothing to measure later.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual.binding import Binding

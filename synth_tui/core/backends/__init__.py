@@ -153,6 +153,7 @@ def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None =
 
 
 __all__ = [
-    "BACKENDS", "KINDS", "Backend", "BackendKind", "kind_of", "BackendSpec", "Completion", "CompletionRequest", "GenerationParams",
+    "BACKENDS", "KINDS", "Backend", "BackendKind", "kind_of", "BackendSpec", "Completion", "CompletionRequest",
+    "GenerationParams",
     "ResumeNeedsConsent", "backend_from_settings", "create_backend", "resume_spec",
 ]

@@ -57,7 +57,7 @@ class BackendSpec:
     api_key_env: str | None = None
 
     @classmethod
-    def from_described(cls, described: dict[str, Any]) -> "BackendSpec":
+    def from_described(cls, described: dict[str, Any]) -> BackendSpec:
         """The spec of a past run, from what its backend's describe() saved in history."""
         return cls(kind=described.get("backend") or "local", model=described.get("model"),
                    base_url=described.get("base_url"), api_key_env=described.get("api_key_env"))

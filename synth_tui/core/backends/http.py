@@ -14,17 +14,23 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 try:
     import resource
 except ImportError:  # not on Windows
-    resource = None  # type: ignore[assignment]
+    resource = None  # type: ignore[assignment]  # no such module on Windows: limits unknown
 
 from ..errors import (
-    BackendError, ResponseTooLarge, RetryableError, StructuredOutputRejected, SynthError, TooManyOpenFiles,
+    BackendError,
+    ResponseTooLarge,
+    RetryableError,
+    StructuredOutputRejected,
+    SynthError,
+    TooManyOpenFiles,
     Unreachable,
 )
 from .base import DEFAULT_MAX_RESPONSE_BYTES, Backend, redact
