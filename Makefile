@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make run    install (first time) and start the app on its embedded offline model
-#   make test   install (first time) and run the test suite
+#   make test   install (first time), then lint (ruff), type-check (mypy) and run the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -24,6 +24,8 @@ run: install
 	$(BIN)/synth-tui
 
 test: install
+	$(BIN)/ruff check synth_tui
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: install
