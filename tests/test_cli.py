@@ -318,7 +318,8 @@ def test_resume_needs_consent_for_the_runs_endpoint_and_key_variable(tmp_path):
         srv.stop()
     assert resumed.returncode == 0, resumed.stderr
     assert "300/300 records" in resumed.stderr
-    assert key not in (data / "history.json").read_text()
+    history = [data / "index.sqlite", *data.glob("runs/*/run.json")]
+    assert all(key.encode() not in path.read_bytes() for path in history)
 
 
 # -- on a terminal: rich progress and tables, outside text never markup -------------------------

@@ -361,17 +361,18 @@ def test_a_corrupt_history_is_rebuilt_and_never_drops_runs(tmp_path, name):
         assert sorted(d["id"] for d in store.list_runs()) == ["r1", "r2", "r3"]
 
 
-def test_a_valid_history_missing_runs_gets_them_back(tmp_path):
+def test_an_index_missing_runs_gets_them_back(tmp_path):
+    """The run files are the truth: an index that lost a run (or was lost) gets it back,
+    and no write leaves one out."""
     data = tmp_path / "d"
     make_run(data, [{"i": 1}], "r1")
-    (data / "history.json").write_text('{"_default": {}}')
+    (data / "index.sqlite").unlink()
     with Store(data, writable=False) as store:
-        assert [d["id"] for d in store.list_runs()] == ["r1"] and store.warnings
-    assert json.loads((data / "history.json").read_text()) == {"_default": {}}
+        assert [d["id"] for d in store.list_runs()] == ["r1"]
     with Store(data) as store:
         store.create_run({"id": "r2", "schema": {}})
-    docs = json.loads((data / "history.json").read_text())["_default"].values()
-    assert sorted(d["id"] for d in docs) == ["r1", "r2"]
+    with Store(data, writable=False) as store:
+        assert sorted(d["id"] for d in store.list_runs()) == ["r1", "r2"]
 
 
 # -- a disk that fills during a run ------------------------------------------------------------
@@ -655,11 +656,13 @@ def test_an_edited_history_cannot_send_another_variables_secret_elsewhere(tmp_pa
     assert first.returncode == 0, first.stderr
     other = FakeLLM().start()
     try:
-        history = json.loads((data / "history.json").read_text())
-        (doc_id, doc), = history["_default"].items()
+        (run_file,) = data.glob("runs/*/run.json")  # the run's document, a TinyDB file
+        history = json.loads(run_file.read_text())
+        (doc,) = history["_default"].values()
         doc.update(status="interrupted", backend={**doc["backend"], "base_url": other.url + "/v1",
                                                   "api_key_env": "OTHER_SECRET"})
-        (data / "history.json").write_text(json.dumps(history))
+        run_file.write_text(json.dumps(history))
+        (data / "index.sqlite").unlink()  # and the index, rebuilt from the edited file
         proc = cli("resume", doc["id"], "--data-dir", str(data),
                    env={"MY_KEY": "sk-mine-0000", "OTHER_SECRET": "sk-other-1111"})
         assert proc.returncode == 2, proc.stderr
