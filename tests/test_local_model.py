@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any
 
 import pytest
 
@@ -21,11 +22,16 @@ from synth_tui.core.backends.local import (
     resolve_model,
     with_first_letter,
 )
-from synth_tui.core.engine import Run, RunConfig, generate, probe_backend
+from synth_tui.core.engine import Run, RunConfig, RunResult, probe_backend
 from synth_tui.core.errors import BackendError
 from synth_tui.core.events import EventLog, RecordsAccepted, RunFinished
 from synth_tui.core.schema import canonical_json, check_schema
 from synth_tui.core.store import Store
+
+
+async def run_to_end(schema: Any, config: RunConfig, backend: Any, **kw: Any) -> RunResult:
+    """One run (kept in ``store=`` if given); the backend stays open, its model processes shared."""
+    return await Run(schema, config, backend, **kw).execute()
 
 pytestmark = pytest.mark.local_model
 
@@ -45,7 +51,7 @@ async def test_shipped_model_generates_valid_varied_records(tmp_path):
     store = Store(tmp_path)
     log = EventLog()
     backend = LocalBackend()
-    result = await generate(
+    result = await run_to_end(
         NESTED, RunConfig(count=4, params=GenerationParams(seed=3)), backend, store=store, on_event=log
     )
     assert result.success, result.error
@@ -73,12 +79,12 @@ class RawGrammar(LocalBackend):
 
 async def test_grammar_that_crashes_llama_cpp_is_contained():
     schema = check_schema({"site": {"type": "string", "pattern": "^[a-z]+\\.com$"}})
-    result = await generate(schema, RunConfig(count=3, concurrency=3), RawGrammar())
+    result = await run_to_end(schema, RunConfig(count=3, concurrency=3), RawGrammar())
     assert result.status == "failed"
     assert "local model process stopped" in result.error and "signal 11" in result.error
     assert "grammar" in result.error
     # this process survived, and the next run starts a fresh model process
-    result = await generate(schema, RunConfig(count=2), LocalBackend())
+    result = await run_to_end(schema, RunConfig(count=2), LocalBackend())
     assert result.success, result.error
     assert all(r["site"].endswith(".com") for r in result.records)
 
@@ -105,14 +111,14 @@ def test_a_crash_stops_the_other_processes_before_the_next_run_can_use_them():
 async def test_a_file_llama_cpp_cannot_load_fails_the_run_with_its_name(tmp_path):
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\x00" * 64)
-    result = await generate(check_schema({"a": {"type": "string"}}), RunConfig(count=1), LocalBackend(str(broken)))
+    result = await run_to_end(check_schema({"a": {"type": "string"}}), RunConfig(count=1), LocalBackend(str(broken)))
     assert result.status == "failed"
     assert str(broken) in result.error and "GGUF" in result.error, result.error
 
 
 async def test_a_request_longer_than_a_slot_fails_the_run_saying_what_to_do():
     schema = check_schema({"type": "object", "description": "word " * 2500, "properties": {"a": {"type": "string"}}})
-    result = await generate(schema, RunConfig(count=1), LocalBackend(layout=Layout(processes=1, threads=1, slots=1)))
+    result = await run_to_end(schema, RunConfig(count=1), LocalBackend(layout=Layout(processes=1, threads=1, slots=1)))
     assert result.status == "failed"
     assert "too long for the local model's context" in result.error and "--batch-size" in result.error, result.error
 
@@ -143,7 +149,7 @@ def test_slots_decode_several_requests_at_once():
 async def test_requests_spread_over_the_processes():
     backend = LocalBackend(layout=Layout(processes=2, threads=1, slots=2))
     assert backend.max_concurrency == 4
-    result = await generate(NESTED, RunConfig(count=8, concurrency=4, params=GenerationParams(seed=5)), backend)
+    result = await run_to_end(NESTED, RunConfig(count=8, concurrency=4, params=GenerationParams(seed=5)), backend)
     assert result.success, result.error
     assert all(proc.answered >= 2 for proc in model_pool(backend.path, backend.layout).processes)
 
@@ -177,7 +183,7 @@ async def test_cancelling_a_run_keeps_its_records_and_the_next_run_works():
     run = Run(NESTED, RunConfig(count=40, concurrency=2), backend, on_event=on_event)
     result = await run.execute()
     assert result.status == "cancelled" and 1 <= result.accepted < 40
-    result = await generate(NESTED, RunConfig(count=2, concurrency=2), backend)
+    result = await run_to_end(NESTED, RunConfig(count=2, concurrency=2), backend)
     assert result.success, result.error
 
 

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from synth_tui.core.engine import Run, generate
+from synth_tui.core.engine import Run
 from synth_tui.core.errors import DataDirLocked, StoreError
 from synth_tui.core.store import DataDirBusy, DataDirLock, Journal, RunInProgress, Store, read_jsonl
 
@@ -22,7 +22,7 @@ from .conftest import ROOT, fast_config, openai_backend
 async def test_run_is_kept_in_history_with_its_records(tmp_path, llm, person_schema):
     store = Store(tmp_path / "data")
     backend = openai_backend(llm)
-    result = await generate(person_schema, fast_config(12, batch_size=4), backend, store=store)
+    result = await Run(person_schema, fast_config(12, batch_size=4), backend, store=store).execute()
     await backend.aclose()
     doc = store.get_run(result.run_id)
     assert doc["status"] == "done"
@@ -40,7 +40,7 @@ async def test_failed_run_is_saved_with_its_error(tmp_path, llm, person_schema):
     llm.api_key = "k"
     store = Store(tmp_path / "data")
     backend = openai_backend(llm, api_key="wrong")
-    result = await generate(person_schema, fast_config(3), backend, store=store)
+    result = await Run(person_schema, fast_config(3), backend, store=store).execute()
     await backend.aclose()
     (doc,) = store.list_runs(status="failed")
     assert doc["id"] == result.run_id and "HTTP 401" in doc["error"]
@@ -292,17 +292,6 @@ def test_read_page_anywhere_in_a_journal(tmp_path):
     assert store.read_page(run_id, 5000, 20) == []
     store.close()
 
-
-async def test_generate_saves_by_default_and_save_to_db_false_skips_it(tmp_path, llm, person_schema):
-    backend = openai_backend(llm)
-    saved = await generate(person_schema, fast_config(3), backend, data_dir=str(tmp_path / "a"))
-    unsaved = await generate(person_schema, fast_config(3), backend, save_to_db=False, data_dir=str(tmp_path / "b"))
-    await backend.aclose()
-    assert saved.success and unsaved.success
-    with Store(tmp_path / "a", writable=False) as store:
-        assert [d["id"] for d in store.list_runs()] == [saved.run_id]
-        assert list(store.iter_records(saved.run_id)) == saved.records
-    assert not (tmp_path / "b").exists()
 
 
 def test_runs_started_in_the_same_second_list_newest_first(tmp_path):
