@@ -146,7 +146,7 @@ async def key_latencies(concurrency: int | None, n: int, presses: int = 40) -> l
                     app.screen.query_one(f"#{ident}", Input).value = str(value)
                 await pilot.pause()
                 await pilot.press("ctrl+g")
-                while app.current_run is None:
+                while app.jobs.current is None:
                     await asyncio.sleep(0.02)
                 await asyncio.sleep(2)  # past the model's start, into steady decoding
             out = []
@@ -158,8 +158,8 @@ async def key_latencies(concurrency: int | None, n: int, presses: int = 40) -> l
                 out.append((time.perf_counter() - t0) * 1000)
                 await asyncio.sleep(0.05)
             if concurrency is not None:
-                if app.current_run is not None:
-                    app.current_run.cancel()
+                if app.jobs.current is not None:
+                    app.jobs.current.cancel()
                 while app.last_result is None:
                     await asyncio.sleep(0.05)
         return out
