@@ -469,3 +469,12 @@ def test_core_errors_give_each_interface_its_own_advice():
         check_output_path(__file__)
     assert "--force" not in str(caught.value) and "--force" not in caught.value.remedy("tui")
     assert "--force" in caught.value.remedy("cli")
+
+
+def test_generate_takes_a_templates_name(tmp_path, server_process):
+    proc = cli("generate", "products", "-n", "3", "--backend", "openai", "--base-url", server_process.url + "/v1",
+               "--model", "test-model", "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 3 and "price" in proc.stdout
+    missing = cli("generate", "no-such-thing", "-n", "1", "--data-dir", str(tmp_path / "d"))
+    assert missing.returncode == 2 and "a template's name" in missing.stderr

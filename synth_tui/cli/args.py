@@ -49,7 +49,7 @@ def number(least: float, most: float | None = None, *, above: bool = False) -> C
 
 def add_run_options(g: argparse.ArgumentParser) -> None:
     """What a new run needs: the schema, the count and the knobs (generate, compare)."""
-    g.add_argument("schema", help="JSON Schema or short-form schema file ('-' reads stdin)")
+    g.add_argument("schema", help="JSON Schema or short-form schema file ('-' reads stdin), or a template's name")
     g.add_argument("-n", "--count", type=whole(1), required=True, help="number of records")
     g.add_argument("--api-key-env", help="environment variable that holds the API key")
     g.add_argument("--batch-size", type=whole(1), help="records per request")
@@ -104,7 +104,8 @@ def read_schema_text(path: str, source: str | None = None) -> str:
     try:
         data = read_capped(path)
     except FileNotFoundError:
-        raise UserInputError(f"{source}: schema file not found") from None
+        raise UserInputError(f"{source}: schema file not found",
+                             cli="give a file, or a template's name (synth-tui templates lists them)") from None
     except IsADirectoryError:
         raise UserInputError(f"{source}: is a directory, not a schema file") from None
     except OSError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from typing import Any
 
@@ -24,7 +25,13 @@ from .progress import ProgressSink
 
 
 def load_schema(path: str) -> RecordSchema:
+    """A schema file ('-': stdin), or a template named so (`generate products`) when no
+    file of that name exists."""
+    from ..core.templates import template_names, template_text
+
     source = "<stdin>" if path == "-" else path
+    if path != "-" and not os.path.exists(path) and path in template_names():
+        return parse_schema(template_text(path), f"template {path}")
     return parse_schema(read_schema_text(path, source), source)
 
 
