@@ -141,7 +141,8 @@ def test_file_size_limit_mid_write_keeps_history_readable(tmp_path):
     assert not (tmp_path / "runs" / "second").exists()
 
 
-@pytest.mark.parametrize("damage", [b"", b"not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 8000])
+@pytest.mark.parametrize("damage", [b"", b"not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 8000],
+                         ids=["empty", "garbage", "damaged-pages"])
 def test_corrupted_index_is_backed_up_and_rebuilt(tmp_path, damage):
     store = Store(tmp_path)
     store.create_run({"id": "r1", "schema": {"x": 1}})

@@ -159,13 +159,14 @@ class HistoryScreen(Screen[None]):
     def store(self) -> Store | None:
         return context(self).store
 
-    def refresh_runs(self, select: str | None = None, *, row: int | None = None) -> None:
+    def refresh_runs(self, select: str | None = None, *, row: int | None = None, keep: bool = True) -> None:
         """Read the page of runs again; the cursor stays on the run it was on (or
-        ``select``), on its page, or at the same place when that run is gone."""
+        ``select``), on its page, or at the same place when that run is gone.
+        ``keep=False``: the page and ``row`` as they are set, whatever run was there."""
         if not self.is_mounted:
             return
         table = self.query_one("#runs", DataTable)
-        selected = select or self.selected_id()
+        selected = select or (self.selected_id() if keep else None)
         row = table.cursor_row if row is None else row
         store = self.store
         if store is None:
@@ -204,10 +205,7 @@ class HistoryScreen(Screen[None]):
         if not 0 <= target < pages:
             return
         self.run_page = target
-        table = self.query_one("#runs", DataTable)
-        table.move_cursor(row=0, animate=False)  # forget the run under the cursor: the page decides
-        self.runs = []
-        self.refresh_runs(row=0 if event.step > 0 else RUN_PAGE - 1)
+        self.refresh_runs(row=0 if event.step > 0 else RUN_PAGE - 1, keep=False)
 
     def show_run_progress(self, run_id: str, done: int, total: int, elapsed: float) -> None:
         """A running run's row follows its progress (the App calls this while shown)."""
@@ -393,7 +391,7 @@ class HistoryScreen(Screen[None]):
         def answered(text: str | None) -> None:
             self.search = text.strip() if text and text.strip() else None
             self.run_page = 0
-            self.refresh_runs()
+            self.refresh_runs(row=0, keep=False)  # the best match first: the newest
 
         self.app.push_screen(NameDialog("Search runs by schema title, field names, backend or model",
                                         lambda _text: None, self.search or "",

@@ -489,9 +489,10 @@ class Store:
             doc = self._restore(index, run_id, path, exc)
         if doc is None:
             if dirty == WRITING:  # a create that a crash stopped before the run's file existed
+                journal = path.parent / "records.jsonl"
+                if not (journal.exists() and journal.stat().st_size):  # nothing was generated: no run
+                    self._remove_folder(path.parent)
                 index.remove([run_id], meta={"runs_mtime": self._runs_mtime()})
-                with contextlib.suppress(OSError):
-                    path.parent.rmdir()
             else:  # the run's files are gone: someone deleted them
                 index.remove([run_id])
             return
