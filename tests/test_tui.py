@@ -41,6 +41,16 @@ async def started(pilot, app) -> None:
     await until(pilot, lambda: app.screen.id == "editor" and app.screen.is_mounted, "the editor")
 
 
+async def start_a_slow_run(pilot, app, count: int, concurrency: int = 1, until_done: int = 2) -> None:
+    """A run of one record a request, started from the editor, waited for until it has
+    made ``until_done`` records (the test server's delay keeps it going a while)."""
+    await set_input(pilot, app, "count", str(count))
+    await set_input(pilot, app, "batch", "1")
+    await set_input(pilot, app, "concurrency", str(concurrency))
+    await pilot.press("ctrl+g")
+    await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= until_done, "the run")
+
+
 async def schema_checked(pilot, app, text: str) -> None:
     """Put ``text`` in the schema editor and wait for the check under it."""
     editor = app.get_screen("editor")
@@ -98,11 +108,7 @@ async def test_cancel_midway_then_resume_from_history(tmp_path, llm):
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, app)
-        await set_input(pilot, app, "count", "300")
-        await set_input(pilot, app, "batch", "1")
-        await set_input(pilot, app, "concurrency", "2")
-        await pilot.press("ctrl+g")
-        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 5)
+        await start_a_slow_run(pilot, app, count=300, concurrency=2, until_done=5)
         await pilot.press("f8")
         await until(pilot, lambda: app.last_result is not None)
         first = app.last_result
@@ -390,11 +396,7 @@ async def test_quit_during_a_run_asks_then_stops_it_resumable(tmp_path, llm, cap
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, app)
-        await set_input(pilot, app, "count", "200")
-        await set_input(pilot, app, "batch", "1")
-        await set_input(pilot, app, "concurrency", "1")
-        await pilot.press("ctrl+g")
-        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 2, "the run")
+        await start_a_slow_run(pilot, app, count=200, concurrency=1, until_done=2)
         await pilot.press("ctrl+q")
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the question")
         await pilot.press("escape")  # keep running
@@ -521,11 +523,7 @@ async def test_history_keeps_the_cursor_home_end_and_follows_a_new_run(tmp_path,
 
         await pilot.press("f2")
         await on_screen(pilot, app, "editor")
-        await set_input(pilot, app, "count", "60")
-        await set_input(pilot, app, "batch", "1")
-        await set_input(pilot, app, "concurrency", "1")
-        await pilot.press("ctrl+g")
-        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 3, "the run")
+        await start_a_slow_run(pilot, app, count=60, concurrency=1, until_done=3)
         await pilot.press("f4")
         await on_screen(pilot, app, "history")
         run_id = app.running_run_id
@@ -636,11 +634,7 @@ async def test_f8_cancels_a_run_from_any_screen(tmp_path, llm):
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, app)
-        await set_input(pilot, app, "count", "300")
-        await set_input(pilot, app, "batch", "1")
-        await set_input(pilot, app, "concurrency", "1")
-        await pilot.press("ctrl+g")
-        await until(pilot, lambda: app.last_event is not None and app.last_event.progress.done >= 2, "the run")
+        await start_a_slow_run(pilot, app, count=300, concurrency=1, until_done=2)
         await pilot.press("f4")
         await on_screen(pilot, app, "history")
         await pilot.press("f8")

@@ -76,7 +76,8 @@ def _unique_temp(folder: Path, name: str, perm: int) -> tuple[int, Path]:
             continue
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: some filesystems refuse)."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -128,7 +129,7 @@ def replace_file(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def write_atomic(path: str | Path, data: bytes, *, perm: int | None = None) -> None:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataDirLocked, StoreError, UserInputError
-from ..fileio import check_writable, describe_os_error
+from ..fileio import check_writable, describe_os_error, fsync_dir
 from .documents import (
     RESUMABLE,
     STATUSES,
@@ -113,15 +113,6 @@ def _plural(n: int, word: str) -> str:
 
 def _stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _disk_usage(folder: Path) -> int:
@@ -337,7 +328,7 @@ class Store:
             os.replace(path, backup)
         except OSError as exc:
             raise UserInputError(f"{path} cannot be moved aside: {exc.strerror or exc}") from None
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return backup
 
     def _scan_run_files(self, known: set[str]) -> Iterator[dict[str, Any]]:
@@ -422,7 +413,7 @@ class Store:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
-            _fsync_dir(self.data_dir)
+            fsync_dir(self.data_dir)
         except OSError as exc:
             raise StoreError(describe_os_error(exc, path)) from exc
         finally:
