@@ -15,7 +15,7 @@ For each directory, in fresh processes:
 and the ratio of each to the empty directory. Then the migration of a directory of the
 version before (history.json) of --migrate runs.
 
-    python bench/history_scale.py [--sizes 0,5000,100000] [--records 20000] [--repeat 3]
+    python bench/history_scale.py [--sizes 0,5000,100000] [--records 20000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="0,5000,100000")
     ap.add_argument("--records", type=int, default=20000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--migrate", type=int, default=5000, help="runs in the directory of the version before")
     ap.add_argument("--keep", help="build the directories here and keep them (reused when they exist)")
     args = ap.parse_args()
@@ -226,8 +226,8 @@ def main() -> None:
             env = {"SYNTH_TUI_CONFIG": str(tmp / "settings.json"), "HOME": str(tmp)}
             fast_run(tmp / f"runs-{sizes[0]}", url, args.records, schema, env)  # warm the server and the disk
             runs: dict[int, list[tuple[float, float]]] = {n: [] for n in sizes}
-            for _ in range(args.repeat):  # the sizes in turn, so that drift is shared
-                for n in sizes:
+            for rep in range(args.repeat):  # the sizes in turn, one way then the other: drift is shared
+                for n in sizes if rep % 2 == 0 else sizes[::-1]:
                     runs[n].append(fast_run(tmp / f"runs-{n}", url, args.records, schema, env))
             for n in sizes:
                 results[n] = {"rate": max(r for r, _ in runs[n]), "run_rss": max(m for _, m in runs[n]),

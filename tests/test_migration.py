@@ -195,3 +195,33 @@ def test_a_create_or_delete_that_a_kill_stopped_half_way_is_settled(tmp_path):
     with Store(data) as store:
         assert [d["id"] for d in store.list_runs()] == ["keep"]
     assert sorted(os.listdir(data / "runs")) == ["keep"]
+
+
+def test_a_progress_save_killed_between_the_run_file_and_the_index_is_settled(tmp_path):
+    """A running run's save writes its file, then its row: a kill between the two leaves a
+    row behind its file, which the next writer reads again (the run is then interrupted)."""
+    data = tmp_path / "d"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from synth_tui.core.store import Store
+        from synth_tui.core.store.index import HistoryIndex
+
+        put = HistoryIndex.put
+        def put_or_die(self, doc, **kw):
+            if (doc.get("counts") or {{}}).get("accepted") == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return put(self, doc, **kw)
+        HistoryIndex.put = put_or_die
+        store = Store({str(data)!r})
+        run_id = store.create_run({{"id": "r1", "schema": {{}}}})
+        for i in range(1, 10):
+            store.update_run(run_id, counts={{"accepted": i}})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    with Store(data, writable=False) as reader:  # the index as the kill left it: one save behind
+        assert reader.list_runs()[0]["counts"] == {"accepted": 4}
+        assert reader.get_run("r1")["counts"] == {"accepted": 5}  # the run's file: the truth
+    with Store(data) as store:
+        (doc,) = store.list_runs()
+        assert doc["counts"] == {"accepted": 5} and doc["status"] == "interrupted"

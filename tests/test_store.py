@@ -163,6 +163,29 @@ def test_corrupted_index_is_backed_up_and_rebuilt(tmp_path, damage):
     store.close()
 
 
+def test_an_index_damaged_past_its_first_page_is_rebuilt_when_it_is_found(tmp_path):
+    """SQLite finds the damage only when a query reads the bad pages: the store moves the
+    index aside and rebuilds it then (a reader: from the run files, in memory)."""
+    docs = [{"id": f"r{i:04d}", "created": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00", "status": "done",
+             "schema": {"title": "x" * 300}, "counts": {"accepted": i}} for i in range(400)]
+    with Store(tmp_path) as store:
+        store.import_runs(docs)
+        opened = Store(tmp_path)  # open before the damage, as a TUI left open
+    path = tmp_path / "index.sqlite"
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.seek(size // 3)
+        fh.write(b"\xff" * (size // 3))
+    with Store(tmp_path, writable=False) as reader:
+        assert len(reader.list_runs()) == 400 and any("damaged" in w for w in reader.warnings)
+    assert len(opened.list_runs()) == 400 and any("moved to" in w for w in opened.warnings)
+    assert opened.get_run("r0399")["counts"] == {"accepted": 399}
+    with Store(tmp_path) as store:  # the rebuilt index, as any other
+        assert store.warnings == [] and store.count_runs() == 400
+    opened.close()
+    assert len(list(tmp_path.glob("index.corrupt-*.sqlite"))) == 1
+
+
 def test_a_corrupt_run_file_is_restored_from_the_index(tmp_path):
     store = Store(tmp_path)
     store.create_run({"id": "r1", "schema": {"x": 1}})

@@ -152,6 +152,31 @@ class PruneResult:
                 self.records += counts["accepted"]
 
 
+class _HealingIndex:
+    """What :attr:`Store.index` gives: the store's current index, reopened when another
+    process replaced its file, and one call retried on a rebuilt index when SQLite finds
+    the file damaged."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        store = self._store
+        attr = getattr(store._index, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            store._reopen_if_replaced()
+            try:
+                return getattr(store._index, name)(*args, **kwargs)
+            except CorruptIndex as exc:
+                store._recover_index(exc)
+                return getattr(store._index, name)(*args, **kwargs)
+
+        return call
+
+
 class Store:
     """History and journals of one data directory.
 
@@ -206,8 +231,47 @@ class Store:
 
     @property
     def index(self) -> HistoryIndex:
+        """The index, through a guard that reopens it when another process rebuilt it and
+        rebuilds (or, read-only, replaces in memory) one that turns out damaged."""
         assert self._index is not None
-        return self._index
+        return _HealingIndex(self)  # type: ignore[return-value]
+
+    def _reopen_if_replaced(self) -> None:
+        index = self._index
+        if index is None or not index.replaced():
+            return
+        path = self.data_dir / INDEX
+        if not path.exists():
+            return  # being rebuilt, or gone: the next writer rebuilds it
+        with contextlib.suppress(StoreError):
+            fresh = HistoryIndex(path, writable=self.writable, timeout=self.lock_wait)
+            self._index = fresh
+            index.close()
+
+    def _recover_index(self, exc: CorruptIndex) -> None:
+        """An index that SQLite found damaged mid-way: moved aside and rebuilt from the
+        run files (a read-only store: one in memory, from the run files)."""
+        damaged = self._index
+        assert damaged is not None
+        if damaged.path is None:
+            raise exc
+        path = damaged.path
+        if not self.writable:
+            memory = HistoryIndex(None, writable=True)
+            memory.put_many(self._scan_run_files(set()))
+            self._index = memory
+            damaged.close()
+            self.warnings.append(f"{exc}. Run synth-tui once with write access to rebuild it.")
+            return
+        with self._writing():
+            damaged.close()
+            if not damaged.replaced():  # else another process rebuilt it already
+                backup = self._move_aside(path, "index.corrupt", ".sqlite")
+                self.warnings.append(f"{exc}. It was moved to {backup}; the history was rebuilt from "
+                                     "runs/*/run.json.")
+                self._index = self._build_index(path, self.data_dir / LEGACY)
+            else:
+                self._index = HistoryIndex(path, writable=True, timeout=self.lock_wait)
 
     # -- the write lock ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -251,12 +315,18 @@ class Store:
             except CorruptIndex as exc:
                 backup = self._move_aside(path, "index.corrupt", ".sqlite")
                 self.warnings.append(f"{exc}. It was moved to {backup}; the history is rebuilt from runs/*/run.json.")
-        if index is None:
-            return self._build_index(path, legacy)
-        if legacy_exists(legacy):
-            self._merge_legacy(index, legacy)
-        self._settle(index)
-        return index
+        if index is not None:
+            try:
+                if legacy_exists(legacy):
+                    self._merge_legacy(index, legacy)
+                self._settle(index)
+                return index
+            except CorruptIndex as exc:  # damaged past its first page
+                index.close()
+                backup = self._move_aside(path, "index.corrupt", ".sqlite")
+                self.warnings.append(f"{exc}. It was moved to {backup}; the history is rebuilt from "
+                                     "runs/*/run.json.")
+        return self._build_index(path, legacy)
 
     def _open_for_reading(self) -> HistoryIndex:
         """The index file as it is; where there is none (a directory of the version before,
@@ -583,8 +653,16 @@ class Store:
     # -- writing runs --------------------------------------------------------------------
     def _save(self, doc: dict[str, Any], before: dict[str, Any] | None, *, new_folder: bool = False) -> None:
         """Write ``doc`` to its run file and the index (under the lock): the row marked
-        first, the file, then the mark cleared. A failed file write puts the row back."""
+        first, the file, then the mark cleared; a failed file write puts the row back. A
+        running run's save needs no mark (see below)."""
         meta = {"runs_mtime": self._runs_mtime()} if new_folder else None
+        if before is not None and before.get("status") == "running" and not new_folder:
+            # a running run's row is read again from its file whenever a writer opens the
+            # directory: the file first, then the row, and no mark is needed (a progress
+            # save costs one fsynced file and one unsynced commit)
+            write_run_file(self.run_dir(doc["id"]) / "run.json", doc)
+            self.index.put(doc, sync=False)
+            return
         self.index.put(doc, dirty=WRITING, meta=meta)
         try:
             write_run_file(self.run_dir(doc["id"]) / "run.json", doc)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -114,9 +115,20 @@ class HistoryIndex:
         self._db = self._connect(path, writable, timeout)
         try:
             self._check()
+            self.inode = os.stat(path).st_ino if path is not None else None
         except BaseException:
             self._db.close()
             raise
+
+    def replaced(self) -> bool:
+        """Whether the file at this index's path is another one now (a store of another
+        process rebuilt it): this connection reads the old one."""
+        if self.path is None:
+            return False
+        try:
+            return os.stat(self.path).st_ino != self.inode
+        except OSError:
+            return True
 
     # -- opening -------------------------------------------------------------------------
     def _connect(self, path: Path | None, writable: bool, timeout: float) -> sqlite3.Connection:
