@@ -188,7 +188,7 @@ class HistoryScreen(Screen[None]):
     def filter_line(self) -> str:
         label = self.status_filter or "all"
         first = self.run_page * RUN_PAGE + 1
-        shown = (f"{self.total} runs" if self.total <= RUN_PAGE
+        shown = (f"{self.total} run{'' if self.total == 1 else 's'}" if self.total <= RUN_PAGE
                  else f"runs {first:,}-{first + len(self.runs) - 1:,} of {self.total:,}")
         line = f"{shown} · filter: {label} (f)"
         if self.search:
