@@ -271,7 +271,7 @@ def main() -> None:
                 if ratio:
                     text += f" ({results[n][key] / base[key]:.2f}x)"
                 elif key.endswith("rss"):
-                    text += f" ({results[n][key] - base[key]:+.0f})"
+                    text += f" ({round(results[n][key] - base[key]):+d})"
             cells.append(text)
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
