@@ -31,6 +31,7 @@ test: install
 bench: install
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/store_scale.py
+	$(BIN)/python bench/history_scale.py
 	$(BIN)/python bench/report_scale.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/tui_overhead.py

@@ -91,7 +91,7 @@ class RunRecord:
         now = self._clock()
         if self.store is not None and now - self._last_write >= self._every:
             self._last_write = now
-            self.store.update_run(self.run_id, counts=counts)
+            self.store.save_progress(self.run_id, counts=counts)  # written by the store's thread, off this loop
 
     def close(
         self, status: str, error: str | None, *, counts: dict[str, Any], elapsed: float, finished: str,
