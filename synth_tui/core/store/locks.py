@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,31 +94,14 @@ class DataDirLock:
                 f"cannot write the data directory {self.path.parent}: {exc.strerror or exc}. Use --data-dir "
                 "(or $SYNTH_TUI_DATA_DIR) for a directory you can write"
             ) from None
-        deadline = time.monotonic() + wait
-        pause = 0.001
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    pid = _read_pid(fh)
-                    fh.close()
-                    raise DataDirBusy(self.path.parent, pid, wait) from None
-                self._pause(min(pause, max(0.0, deadline - time.monotonic())))
-                pause = min(pause * 2, 0.05)
-            except BaseException:
-                fh.close()
-                raise
-        _write_pid(fh)
+        holder = _flock_within(fh, wait, self._pause)
+        if holder is not _TAKEN:
+            raise DataDirBusy(self.path.parent, holder, wait)
         self._fh = fh
 
     def release(self) -> None:
-        if self._fh is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        _unlock(self._fh)
+        self._fh = None
 
 
 class RunLock:
@@ -135,27 +119,50 @@ class RunLock:
             fh = open(self.path, "a+")  # close-on-exec, as the directory's lock
         except OSError as exc:
             raise StoreError(describe_os_error(exc, self.path)) from None
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    pid = _read_pid(fh)
-                    fh.close()
-                    return pid
-                time.sleep(0.01)
-        _write_pid(fh)
+        holder = _flock_within(fh, wait, time.sleep)
+        if holder is not _TAKEN:
+            return holder
         self._fh = fh
         return None
 
     def release(self) -> None:
-        if self._fh is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        _unlock(self._fh)
+        self._fh = None
+
+
+_TAKEN = object()
+
+
+def _flock_within(fh: Any, wait: float, pause: Callable[[float], object]) -> Any:
+    """Lock ``fh`` exclusively, retrying for ``wait`` seconds with growing pauses; on
+    success its pid is written and ``_TAKEN`` returned. Otherwise ``fh`` is closed and
+    the holder's pid (or None) returned."""
+    deadline = time.monotonic() + wait
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                pid = _read_pid(fh)
+                fh.close()
+                return pid
+            pause(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.05)
+        except BaseException:
+            fh.close()
+            raise
+    _write_pid(fh)
+    return _TAKEN
+
+
+def _unlock(fh: Any) -> None:
+    """Let go of a lock taken by _flock_within and close its file."""
+    if fh is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
 
 
 def run_lock_holder(path: Path) -> str | None:
