@@ -182,7 +182,9 @@ def test_rules_on_nested_objects_and_arrays_of_arrays():
     rules = compile_rules(schema)
     assert [r.scope for r in rules.rules] == ["$.address", "$.grid[*][*]"]
     assert rules.broken({"address": {"zip": "04109"}, "grid": [[{"v": 1}], [{"v": 2}]]}) == []
-    assert rules.broken({"address": {"zip": "4109"}, "grid": [[{"v": 1}], [{"v": -2}]]}) == rules.rules
+    bad = {"address": {"zip": "4109"}, "grid": [[{"v": 1}], [{"v": 0}, {"v": -2}]]}
+    assert rules.broken(bad) == rules.rules
+    assert [v.at for v in rules.violations(bad)] == ["$.address", "$.grid[1][1]"]
     assert rules.broken({"grid": []}) == []  # no address, no items: nothing to check
 
 
@@ -217,8 +219,8 @@ def test_ref_is_followed_for_a_fields_type_and_nullable_any_of_is_unwrapped():
     (["items[0:1] == []"], "an index must be a constant"),
     (["count ** 2 > 1"], "the power operator '**' is not allowed"),
     (["count & 1 == 1"], "only + - * / // % are allowed"),
-    (["f'{name}' == 'x'"], "f-strings is not allowed"),
-    (["{'a': 1} == count"], "{...} objects is not allowed"),
+    (["f'{name}' == 'x'"], "f-strings are not allowed"),
+    (["{'a': 1} == count"], "{...} objects are not allowed"),
     (["count is 1"], "'is' and 'is not' compare only with null"),
     (["sum(a * b for a in items for b in items) > 1"], "a loop in a rule has one 'for'"),
     (["all(x for (x, y) in items)"], "a loop names one variable"),

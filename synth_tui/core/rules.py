@@ -174,22 +174,27 @@ class RuleSet:
             for at, obj in _objects_at(record, rule.route):
                 why = rule.why_broken(obj)
                 if why is not None:
-                    out.append(Violation(rule, at, why))
+                    out.append(Violation(rule, _json_path(rule.route, at), why))
                     break
         return out
 
 
-def _objects_at(record: Any, steps: tuple[str | None, ...]) -> Iterator[tuple[str, Any]]:
-    """The objects a scope names in a record, with their paths; none where a part is missing."""
-    level: list[tuple[str, Any]] = [("$", record)]
+def _objects_at(record: Any, steps: tuple[str | None, ...]) -> list[tuple[tuple[int, ...], Any]]:
+    """The objects a scope names in a record, each with its array indexes on the way; none
+    where a part is missing."""
+    level: list[tuple[tuple[int, ...], Any]] = [((), record)]
     for step in steps:
         if step is EACH:
-            level = [(f"{path}[{i}]", item) for path, value in level if isinstance(value, list)
-                     for i, item in enumerate(value)]
+            level = [((*at, i), item) for at, value in level if isinstance(value, list) for i, item in enumerate(value)]
         else:
-            level = [(f"{path}.{step}", value[step]) for path, value in level
-                     if isinstance(value, dict) and step in value]
-    return ((path, value) for path, value in level if isinstance(value, dict))
+            level = [(at, value[step]) for at, value in level if isinstance(value, dict) and step in value]
+    return [(at, value) for at, value in level if isinstance(value, dict)]
+
+
+def _json_path(steps: tuple[str | None, ...], indexes: tuple[int, ...]) -> str:
+    """'$.orders[2].lines[0]' from a route and the indexes taken at its EACH steps."""
+    taken = iter(indexes)
+    return "$" + "".join(f"[{next(taken)}]" if step is EACH else f".{step}" for step in steps)
 
 
 # ---------------------------------------------------------------- compiling a schema's rules
@@ -278,8 +283,10 @@ def _compile_rule(text: str, level: dict[str, Any], root: dict[str, Any], place:
             tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise refuse(exc.msg, _position(text, exc.lineno or 1, exc.offset)) from None
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError):
         raise refuse("the rule nests too deeply to read") from None
+    except ValueError as exc:
+        raise refuse(f"the rule cannot be read: {exc}") from None
     nodes = sum(1 for _ in ast.walk(tree))
     if nodes > MAX_RULE_NODES:
         raise refuse(f"the rule is too complex ({nodes} parts, at most {MAX_RULE_NODES}): split it into several rules")
@@ -360,10 +367,10 @@ class _Refused(Exception):
 Value = tuple[Fn, dict[str, Any] | None]  # how to compute it, and its schema where known
 
 _REFUSED_NAMES = {
-    ast.Lambda: "lambda", ast.NamedExpr: "assignment with ':='", ast.Dict: "{...} objects",
-    ast.DictComp: "dict comprehensions", ast.SetComp: "set comprehensions", ast.JoinedStr: "f-strings",
-    ast.Starred: "* unpacking", ast.Slice: "slices", ast.Await: "await", ast.Yield: "yield",
-    ast.YieldFrom: "yield", ast.FormattedValue: "f-strings",
+    ast.Lambda: "lambda is", ast.NamedExpr: "assignment with ':=' is", ast.Dict: "{...} objects are",
+    ast.DictComp: "dict comprehensions are", ast.SetComp: "set comprehensions are", ast.JoinedStr: "f-strings are",
+    ast.Starred: "* unpacking is", ast.Slice: "slices are", ast.Await: "await is", ast.Yield: "yield is",
+    ast.YieldFrom: "yield is", ast.FormattedValue: "f-strings are",
 }
 _VALUE_FUNCTIONS = frozenset({"len", "sum", "min", "max", "abs", "round", "lower", "upper"})
 
@@ -400,8 +407,8 @@ class _Compiler:
     def value(self, node: ast.AST) -> Value:
         handler = self._HANDLERS.get(type(node))
         if handler is None:
-            what = _REFUSED_NAMES.get(type(node), f"'{self.segment(node)}'")
-            raise _Refused(node, f"{what} is not allowed in a rule")
+            what = _REFUSED_NAMES.get(type(node), f"'{self.segment(node)}' is")
+            raise _Refused(node, f"{what} not allowed in a rule")
         return handler(self, node)
 
     def run(self, node: ast.AST) -> Fn:
