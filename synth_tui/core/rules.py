@@ -13,7 +13,9 @@ The language
   literals      1, 2.5, "text", true, false, null (and True, False, None)
   fields        end_date: a field of the object the rule sits on; address.city and
                 items[0].qty (a constant index; a missing one is null) for nested values.
-                A name that is not a property at its level fails the schema check.
+                A name that is not a property at its level fails the schema check;
+                true, false and null are the constants even where a field has that name,
+                and a nested field whose name is no identifier reads as address["zip code"].
   comparisons   == != < <= > >=, chains (0 <= a <= b), in / not in (a list or text),
                 is / is not null
   logic         and, or, not, x if cond else y
@@ -34,7 +36,7 @@ Meaning
     date-time compares on the date; a date-time without a zone counts as UTC.
   - numbers: int and float compare as numbers; true/false are not numbers. Two numbers
     are equal within 1e-9 relative (1e-12 absolute), so a computed total compares with
-    a rounded one; round() rounds half away from zero on the decimal written
+    a rounded one (<= and >= count that as equal, < and > need more); round() rounds half away from zero on the decimal written
     (round(2.675, 2) is 2.68).
   - a comparison of different kinds (text < number) or any other evaluation error
     breaks the rule with that reason; it never raises out of ``holds``.
@@ -744,9 +746,7 @@ def _utc(moment: datetime) -> datetime:
 def _equal(a: Any, b: Any, env: _Env) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if _is_number(a) and _is_number(b):
+    if _is_number(a) and _is_number(b):  # true and false are not numbers: they fall to the last line
         return _close(a, b)
     if isinstance(a, date) or isinstance(b, date):
         try:
@@ -764,6 +764,8 @@ def _order(a: Any, b: Any) -> int:
     """-1, 0 or 1; numbers within the tolerance are equal. Raises RuleFailure for kinds
     that have no order between them."""
     if _is_number(a) and _is_number(b):
+        if a != a or b != b:  # NaN
+            raise RuleFailure(f"cannot order {_show(a)} and {_show(b)}")
         return 0 if _close(a, b) else (-1 if a < b else 1)
     if isinstance(a, date) or isinstance(b, date):
         a, b = _moment_pair(a, b)
