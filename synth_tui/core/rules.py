@@ -36,8 +36,8 @@ Meaning
     date-time compares on the date; a date-time without a zone counts as UTC.
   - numbers: int and float compare as numbers; true/false are not numbers. Two numbers
     are equal within 1e-9 relative (1e-12 absolute), so a computed total compares with
-    a rounded one (<= and >= count that as equal, < and > need more); round() rounds half away from zero on the decimal written
-    (round(2.675, 2) is 2.68).
+    a rounded one (<= and >= count that as equal, < and > need more); round() rounds
+    half away from zero on the decimal written (round(2.675, 2) is 2.68).
   - a comparison of different kinds (text < number) or any other evaluation error
     breaks the rule with that reason; it never raises out of ``holds``.
 
