@@ -206,7 +206,7 @@ def _check_depth(text: str, start: int, where: str) -> None:
     if text.count("{", start) + text.count("[", start) <= MAX_DEPTH:
         return
     try:
-        _follow_brackets(text, start, 0)
+        _follow_brackets(text, start, "")
     except _TooDeep:
         raise UserInputError(f"{where}: {_too_deep()}") from None
 
@@ -215,31 +215,37 @@ class _TooDeep(Exception):
     pass
 
 
-def _follow_brackets(text: str, i: int, depth: int) -> tuple[int, int, bool]:
-    """Follow a value's brackets from ``text[i]``, ``depth`` levels already open: (index,
-    depth, closed). Closed: the value ends just before index. Otherwise the text ran out,
-    and index is where to go on once there is more of it. Linear: strings are skipped whole."""
+def _follow_brackets(text: str, i: int, open_: str) -> tuple[int, str, bool]:
+    """Follow a value's brackets from ``text[i]``, with the brackets in ``open_`` still open:
+    (index, open brackets, done). Done: the value ends just before index, or breaks there (a
+    bracket closing the wrong kind: the decoder says how). Otherwise the text ran out, and
+    index is where to go on once there is more. Linear: strings are skipped whole."""
     while True:
         found = _OPEN_OR_CLOSE.search(text, i)
         if found is None:
-            return len(text), depth, False
+            return len(text), open_, False
         i = found.start()
         char = found.group()
         if char == '"':
             string = _STRING.match(text, i)
             if string is None:
-                return i, depth, False  # the string goes on past the text
+                return i, open_, False  # the string goes on past the text
             i = string.end()
             continue
         i += 1
         if char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
+            open_ += char
+            if len(open_) > MAX_DEPTH:
                 raise _TooDeep
+        elif not open_ or open_[-1] != _OPENER[char]:
+            return i, open_, True
         else:
-            depth -= 1
-            if depth <= 0:
-                return i, depth, True
+            open_ = open_[:-1]
+            if not open_:
+                return i, open_, True
+
+
+_OPENER = {"]": "[", "}": "{"}
 
 
 def _valid_text(value: Any, text: str, where: str) -> Any:
@@ -342,7 +348,7 @@ def _read_object(window: _Window, where: str) -> Any:
     """The object at the window's position, reading on until its brackets close. Tried at
     once (the row is usually whole in the window); else its brackets are followed through
     new chunks (linear, bounded by MAX_ROW_BYTES and MAX_DEPTH) and it is decoded again."""
-    scan, depth, closed = window.pos, 0, False
+    scan, open_, closed = window.pos, "", False
     while True:
         try:
             value, end = _DECODER.raw_decode(window.text, window.pos)
@@ -357,7 +363,7 @@ def _read_object(window: _Window, where: str) -> Any:
             raise UserInputError(f"{where}: {exc}") from None
         while not closed:
             try:
-                scan, depth, closed = _follow_brackets(window.text, scan, depth)
+                scan, open_, closed = _follow_brackets(window.text, scan, open_)
             except _TooDeep:
                 raise UserInputError(f"{where}: {_too_deep()}") from None
             if closed:
