@@ -7,6 +7,7 @@ import math
 import random
 import re
 import statistics
+import time
 from collections import Counter
 from datetime import date, datetime
 
@@ -128,11 +129,13 @@ def test_an_integer_uniform_cdf_is_the_discrete_one():
 
 @pytest.mark.parametrize("field,message", [
     ({"type": "integer", "minimum": 1, "x-generator": {"uniform": {"min": 0, "max": 10}}},
-     'uniform "min" 0 is below the lowest value the field takes (1)'),
+     'uniform "min" 0 is below what the field takes (minimum 1)'),
     ({"type": "integer", "exclusiveMaximum": 10, "x-generator": {"uniform": {"min": 0, "max": 10}}},
-     'uniform "max" 10 is above the highest value the field takes (9)'),
+     'uniform "max" 10 is above what the field takes (exclusiveMaximum 10)'),
+    ({"type": "number", "exclusiveMinimum": 0, "x-generator": {"uniform": {"min": 0, "max": 1}}},
+     'uniform "min" 0 is below what the field takes (exclusiveMinimum 0)'),
     ({"type": "number", "maximum": 1, "x-generator": {"uniform": {"min": 0, "max": 1.5}}},
-     'uniform "max" 1.5 is above the highest value the field takes (1)'),
+     'uniform "max" 1.5 is above what the field takes (maximum 1)'),
     ({"type": "integer", "x-generator": {"uniform": {"min": 0, "max": 1.5}}}, "needs whole numbers for min and max"),
     ({"type": "number", "x-generator": {"uniform": {"min": 3, "max": 1}}}, 'uniform "min" 3 is above its "max" 1'),
     ({"type": "number", "x-generator": {"uniform": {"min": 0}}}, 'uniform needs "max"'),
@@ -441,6 +444,32 @@ def test_a_long_chain_of_templates_is_ordered_without_recursion():
     fields["t3000"] = {"type": "string"}
     generated = compiled(fields)
     assert list(generated.templates)[0] == "t2999" and generated.fill({"t3000": "X"}, 0)["t0"] == "x"
+
+
+# -- hostile specs: refused quickly, never a traceback ---------------------------------------
+@pytest.mark.parametrize("field,message", [
+    ({"type": "integer", "minimum": 10**400, "x-generator": {"normal": {"mean": 1, "stdev": 1}}}, None),
+    ({"type": "number", "multipleOf": 1e-320, "x-generator": {"normal": {"mean": 1, "stdev": 1}}},
+     "failed while drawing a value: OverflowError"),
+    ({"type": "number", "multipleOf": 1e-320, "minimum": 1, "x-generator": {"normal": {"mean": 1, "stdev": 1}}},
+     "numbers out of range"),
+    ({"type": "number", "x-generator": {"normal": {"mean": 10**400, "stdev": 1}}}, '"mean" must be a number'),
+    ({"type": "string", "x-generator": {"datetime": {"from": "0001-01-01T00:00:00+05:00", "to": "2000-01-01"}}},
+     "outside the years 1 to 9999"),
+    ({"type": "integer", "x-generator": {"weights": {"[" * 5000: 1}}}, "is not JSON text"),
+])
+def test_hostile_numbers_and_keys_are_check_errors(field, message):
+    with pytest.raises(SchemaError) as info:
+        compile_generators({"type": "object", "properties": {"f": field}}, "s.json")
+    assert info.value.where == "s.json $.properties.f.x-generator"
+    assert message is None or message in info.value.detail
+
+
+def test_many_weights_over_a_large_enum_compile_in_linear_time():
+    values = [f"v{i}" for i in range(50_000)]
+    started = time.perf_counter()
+    generated = one({"enum": values, "x-generator": {"weights": {v: 1 for v in values}}})
+    assert time.perf_counter() - started < 5 and generated.draw(random.Random(1))["f"] in values
 
 
 # -- seed columns, the whole record, places and shapes -------------------------------------

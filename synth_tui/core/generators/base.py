@@ -136,8 +136,29 @@ def round_to_step(value: float, step: float) -> float:
 
 
 def is_number(value: Any) -> TypeGuard[int | float]:
-    """A JSON number: int or float, finite, and not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number a float can hold: int or float, finite, not a bool (an int of 400
+    digits, which JSON allows, is not one: float() of it overflows)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else abs(value) < 1e308
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as JSON for a message, cut short; never raises (deep or odd values too)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    except (ValueError, RecursionError):
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def hashable(value: Any) -> Any:
+    """A key equal for equal JSON values (1 and 1.0), different for true and 1."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    return ("json", shown(value, 10**9))
 
 
 def number_param(spec: dict[str, Any], key: str, *, default: float | None = None) -> float:
@@ -148,7 +169,7 @@ def number_param(spec: dict[str, Any], key: str, *, default: float | None = None
         raise SpecProblem(f'"{key}" is missing: give a number')
     value = spec[key]
     if not is_number(value):
-        raise SpecProblem(f'"{key}" must be a number, not {json.dumps(value)[:60]}')
+        raise SpecProblem(f'"{key}" must be a number, not {shown(value)}')
     if abs(value) > MAX_MAGNITUDE:
         raise SpecProblem(f'"{key}" is {value}: numbers here stay within ±{MAX_MAGNITUDE:g}')
     return value
@@ -158,7 +179,7 @@ def only_keys(spec: Any, what: str, allowed: tuple[str, ...], required: tuple[st
     """``spec`` as an object with no key outside ``allowed`` and every key of ``required``."""
     if not isinstance(spec, dict):
         keys = ", ".join(f'"{k}"' for k in allowed)
-        raise SpecProblem(f"{what} takes an object with {keys}, not {json.dumps(spec)[:60]}")
+        raise SpecProblem(f"{what} takes an object with {keys}, not {shown(spec)}")
     unknown = [k for k in spec if k not in allowed]
     if unknown:
         keys = ", ".join(f'"{k}"' for k in allowed)
@@ -175,8 +196,7 @@ def needs_type(shape: FieldShape, json_type: str, what: str, gives: str) -> None
         raise SpecProblem(f"{what} gives {gives}, but this field is {shape.type_text}")
 
 
-def same_json_value(a: Any, b: Any) -> bool:
-    """Equal as JSON values: 1 == 1.0, but true != 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return bool(a == b)
+def bounds_text(schema: dict[str, Any]) -> str:
+    """The field's bound keywords, for a message: "minimum 1, exclusiveMaximum 10"."""
+    keys = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "multipleOf")
+    return ", ".join(f"{key} {schema[key]}" for key in keys if key in schema) or "no bounds"

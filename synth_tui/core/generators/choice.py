@@ -10,7 +10,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .base import FieldGenerator, FieldShape, SpecProblem, is_number, needs_type, only_keys, same_json_value
+from .base import FieldGenerator, FieldShape, SpecProblem, hashable, is_number, needs_type, only_keys, shown
 
 EPOCH = datetime(1970, 1, 1)
 DATE_FORMATS = (None, "date", "date-time")
@@ -38,7 +38,7 @@ class Bool(FieldGenerator):
 
     def __init__(self, spec: Any, shape: FieldShape) -> None:
         if not is_number(spec) or not 0 <= spec <= 1:
-            raise SpecProblem(f'bool takes the probability of true, a number from 0 to 1, not {json.dumps(spec)[:60]}')
+            raise SpecProblem(f'bool takes the probability of true, a number from 0 to 1, not {shown(spec)}')
         needs_type(shape, "boolean", "bool", "true or false")
         self.p = float(spec)
 
@@ -66,13 +66,16 @@ class Weights(FieldGenerator):
         self.keys: list[str] = []
         self.values: list[Any] = []
         weights: list[float] = []
+        enum = shape.schema.get("enum")
+        members = {hashable(m) for m in enum} if isinstance(enum, list) else None
+        seen: set[Any] = set()
         for key, weight in spec.items():
             if not is_number(weight) or weight <= 0:
-                raise SpecProblem(f"weights: the weight of {key!r} must be a number above 0, not "
-                                  f"{json.dumps(weight)[:60]}")
-            value = _weight_value(key, shape)
-            if any(same_json_value(value, seen) for seen in self.values):
-                raise SpecProblem(f"weights name the value {json.dumps(value)} twice")
+                raise SpecProblem(f"weights: the weight of {key!r} must be a number above 0, not {shown(weight)}")
+            value = _weight_value(key, shape, members)
+            if hashable(value) in seen:
+                raise SpecProblem(f"weights name the value {shown(value)} twice")
+            seen.add(hashable(value))
             self.keys.append(key)
             self.values.append(value)
             weights.append(float(weight))
@@ -92,24 +95,22 @@ class Weights(FieldGenerator):
         return "weights"
 
 
-def _weight_value(key: str, shape: FieldShape) -> Any:
-    enum = shape.schema.get("enum")
-    enum = enum if isinstance(enum, list) else None
-    if shape.allows("string") and (enum is None or key in enum):
+def _weight_value(key: str, shape: FieldShape, members: set[Any] | None) -> Any:
+    """The value a weights key names; ``members`` are the enum's values (hashable()), if any."""
+    if shape.allows("string") and (members is None or hashable(key) in members):
         value: Any = key
     else:
         try:
             value = json.loads(key)
         except (ValueError, RecursionError):
-            if shape.allows("string"):
-                value = key  # the enum check below says what is wrong
-            else:
+            if not shape.allows("string"):
                 raise SpecProblem(f"weights: {key!r} is not JSON text; the keys of a {shape.type_text} field "
                                   'are its values written as JSON, like "1" or "true"') from None
-    if enum is not None and not any(same_json_value(value, member) for member in enum):
-        listed = ", ".join(json.dumps(m, ensure_ascii=False)[:40] for m in enum[:20])
-        raise SpecProblem(f"weights name {json.dumps(value, ensure_ascii=False)[:60]}, which is not in the "
-                          f"field's enum ({listed})")
+            value = key  # the enum check below says what is wrong
+    if members is not None and hashable(value) not in members:
+        enum = shape.schema["enum"]
+        listed = ", ".join(shown(m, 40) for m in enum[:20]) + (", ..." if len(enum) > 20 else "")
+        raise SpecProblem(f"weights name {shown(value)}, which is not in the field's enum ({listed})")
     return value
 
 
@@ -160,7 +161,7 @@ def _day(spec: dict[str, Any], key: str) -> date:
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
-        raise SpecProblem(f'date "{key}" must be a date like "2020-01-31", not {json.dumps(value)[:60]}') from None
+        raise SpecProblem(f'date "{key}" must be a date like "2020-01-31", not {shown(value)}') from None
 
 
 def _second(spec: dict[str, Any], key: str, end_of_day: bool) -> int:
@@ -172,9 +173,12 @@ def _second(spec: dict[str, Any], key: str, end_of_day: bool) -> int:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise SpecProblem(f'datetime "{key}" must be a date-time like "2020-01-31T08:00:00Z" or a date, not '
-                          f"{json.dumps(value)[:60]}") from None
+                          f"{shown(value)}") from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise SpecProblem(f'datetime "{key}" {value} is outside the years 1 to 9999 in UTC') from None
     seconds = int((moment - EPOCH).total_seconds())
     if end_of_day and len(value) == 10:
         seconds += 86399

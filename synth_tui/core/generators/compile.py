@@ -9,7 +9,6 @@ a city breaks, a pattern) fails the check, not the run."""
 from __future__ import annotations
 
 import difflib
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,17 @@ from urllib.parse import quote
 
 from ..errors import SchemaError
 from ..schema import RecordSchema
-from .base import FieldGenerator, FieldShape, SpecProblem, decimals_of, is_number, needs_type, number_param, only_keys
+from .base import (
+    FieldGenerator,
+    FieldShape,
+    SpecProblem,
+    decimals_of,
+    is_number,
+    needs_type,
+    number_param,
+    only_keys,
+    shown,
+)
 from .choice import Bool, DateRange, Uuid, Weights
 from .fake import Fake, FakerLibrary
 from .numeric import Lognormal, Normal, Uniform
@@ -107,6 +116,8 @@ def compile_generators(schema: dict[str, Any], source: str = "schema") -> Genera
                 found[name] = _compile_one(subschema[KEYWORD], FieldShape.of(name, subschema), library)
             except SpecProblem as exc:
                 raise SchemaError(str(exc), _where(source, name)) from None
+            except ArithmeticError as exc:  # a bound or step too large or small for a float
+                raise SchemaError(f"numbers out of range for a generator: {exc}", _where(source, name)) from None
     if not found:
         return Generated()
     generated = _assemble(found, properties, source)
@@ -145,7 +156,7 @@ def _compile_one(spec: Any, shape: FieldShape, library: FakerLibrary) -> Any:
         return Template.parse(value)
     if kind == "from_seed":
         if not isinstance(value, str) or not value.strip() or len(value) > 200:
-            raise SpecProblem(f'from_seed takes the name of a column of the seed data, not {json.dumps(value)[:60]}')
+            raise SpecProblem(f'from_seed takes the name of a column of the seed data, not {shown(value)}')
         return value
     raise SpecProblem(f'"{kind}" takes no settings: write "{KEYWORD}": "{kind}"')  # uuid as an object
 
@@ -157,7 +168,7 @@ def _kind_of(spec: Any) -> str:
         raise SpecProblem(f"unknown generator {spec[:60]!r}{hint}; the generators are {listed}")
     if not isinstance(spec, dict) or not spec:
         raise SpecProblem(f'{KEYWORD} takes "uuid" or an object like {{"normal": {{"mean": 42, "stdev": 14}}}}, not '
-                          f"{json.dumps(spec)[:60]}")
+                          f"{shown(spec)}")
     kinds = [k for k in spec if k in GENERATOR_NAMES]
     if len(kinds) > 1:
         raise SpecProblem(f"one generator per field: this one names {kinds[0]} and {kinds[1]}")
@@ -248,15 +259,15 @@ class _SampleCheck:
         shape = FieldShape.of(name, self.schema["properties"][name])
         kind = _json_type(value)
         if not shape.allows(kind):
-            raise SchemaError(f"{what} gives {kind} values like {_shown(value)}, but this field is {shape.type_text}",
-                              _where(self.source, name))
+            raise SchemaError(f"{what} gives {kind} values like {shown(value, 80)}, but this field is "
+                              f"{shape.type_text}", _where(self.source, name))
         validator = self.validators.get(name)
         if validator is None:
             validator = self.validators[name] = RecordSchema(schema=self._field_schema(name))
         if not validator.is_valid(value):
             reasons = validator.errors(value, limit=1) or ["the field's schema refuses it"]
             reason = reasons[0].split(": ", 1)[-1]
-            raise SchemaError(f"{what} cannot meet the field's constraints: it drew {_shown(value)}, and {reason}",
+            raise SchemaError(f"{what} cannot meet the field's constraints: it drew {shown(value, 80)}, and {reason}",
                               _where(self.source, name))
 
     def _field_schema(self, name: str) -> dict[str, Any]:
@@ -279,11 +290,6 @@ def _json_type(value: Any) -> str:
         return "number"
     names: dict[type, str] = {str: "string", list: "array", dict: "object"}
     return names.get(type(value), type(value).__name__)
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_places(schema: dict[str, Any], source: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import json
 import random
 import threading
 from datetime import date, datetime, time
@@ -21,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from .base import FieldGenerator, FieldShape, SpecProblem
+from .base import FieldGenerator, FieldShape, SpecProblem, shown
 
 DEFAULT_LOCALE = "en_US"
 
@@ -39,7 +38,7 @@ class Fake(FieldGenerator):
 
     def __init__(self, provider: Any, locale: Any, shape: FieldShape, library: FakerLibrary) -> None:
         if not isinstance(provider, str) or not provider:
-            raise SpecProblem(f'fake takes the name of a Faker provider, like "email", not {json.dumps(provider)[:60]}')
+            raise SpecProblem(f'fake takes the name of a Faker provider, like "email", not {shown(provider)}')
         self.provider = provider
         self.locale = library.locale_name(locale)
         self.generator = library.generator(self.locale)
@@ -68,7 +67,7 @@ class FakerLibrary:
             return DEFAULT_LOCALE
         known = available_locales()
         if not isinstance(locale, str):
-            raise SpecProblem(f'"locale" must be a locale name like "de_DE", not {json.dumps(locale)[:60]}')
+            raise SpecProblem(f'"locale" must be a locale name like "de_DE", not {shown(locale)}')
         name = locale.replace("-", "_")
         if name not in known:
             near = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)

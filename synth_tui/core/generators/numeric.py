@@ -15,7 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import FieldGenerator, FieldShape, SpecProblem, needs_type, number_param, only_keys, round_to_step
+from .base import (
+    FieldGenerator,
+    FieldShape,
+    SpecProblem,
+    bounds_text,
+    needs_type,
+    number_param,
+    only_keys,
+    round_to_step,
+)
 
 # exp() of more than this overflows: a lognormal's exponent is held below it
 MAX_EXPONENT = 709.0
@@ -97,11 +106,9 @@ class Uniform(FieldGenerator):
             raise SpecProblem(f"uniform on an integer field needs whole numbers for min and max, not {self.low} "
                               f"and {self.high}")
         if self.low < self.shaper.low:
-            raise SpecProblem(f'uniform "min" {self.low} is below the lowest value the field takes '
-                              f"({_bound(self.shaper.low)})")
+            raise SpecProblem(f'uniform "min" {self.low} is below what the field takes ({bounds_text(shape.schema)})')
         if self.high > self.shaper.high:
-            raise SpecProblem(f'uniform "max" {self.high} is above the highest value the field takes '
-                              f"({_bound(self.shaper.high)})")
+            raise SpecProblem(f'uniform "max" {self.high} is above what the field takes ({bounds_text(shape.schema)})')
         if self.shaper.integer:
             self.low, self.high = int(self.low), int(self.high)
 
@@ -178,7 +185,3 @@ class Lognormal(FieldGenerator):
 
     def describe(self) -> str:
         return f"lognormal(mean {self.mean}, sigma {self.sigma})"
-
-
-def _bound(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)

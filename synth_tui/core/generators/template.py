@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .base import SpecProblem
+from .base import SpecProblem, shown
 
 MAX_TEMPLATE_CHARS = 2000
 # letters that Unicode decomposition does not reduce to ASCII
@@ -50,7 +50,7 @@ class Template:
     def parse(cls, text: Any) -> Template:
         if not isinstance(text, str):
             raise SpecProblem(f'template takes text like "{{first_name}}.{{last_name}}@example.com", not '
-                              f"{json.dumps(text)[:60]}")
+                              f"{shown(text)}")
         if len(text) > MAX_TEMPLATE_CHARS:
             raise SpecProblem(f"template is {len(text)} characters long; the most is {MAX_TEMPLATE_CHARS}")
         parts: list[tuple[bool, str]] = []
