@@ -7,6 +7,8 @@ import math
 import random
 import re
 import statistics
+import sys
+import threading
 import time
 from collections import Counter
 from datetime import date, datetime
@@ -352,6 +354,28 @@ def test_fake_values_are_reproducible_for_the_same_seed():
     generated = compiled({name: {"type": "string", "x-generator": {"fake": name}} for name in PROVIDERS})
     assert generated.draw(random.Random(9)) == generated.draw(random.Random(9))
     assert generated.draw(random.Random(9)) != generated.draw(random.Random(10))
+
+
+def test_runs_in_threads_draw_fake_values_from_their_own_rng():
+    generated = compiled({name: {"type": "string", "x-generator": {"fake": name}} for name in PROVIDERS[:6]})
+
+    def records(seed: int) -> list[dict]:
+        rng = random.Random(seed)
+        return [generated.draw(rng) for _ in range(1500)]
+
+    alone = {seed: records(seed) for seed in (1, 2)}
+    together: dict[int, list[dict]] = {}
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=lambda s=seed: together.__setitem__(s, records(s))) for seed in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert together == alone
 
 
 @pytest.mark.parametrize("field,message", [

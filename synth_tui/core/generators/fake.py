@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from .base import FieldGenerator, FieldShape, SpecProblem, shown
+from .base import FieldGenerator, SpecProblem, shown
 
 DEFAULT_LOCALE = "en_US"
 
@@ -31,84 +31,76 @@ class Fake(FieldGenerator):
     The generator draws each element uniformly (``use_weighting=False``): en_US's weighted
     first names cost 33 us a value against 0.9 us unweighted, and spread over the same
     names. A provider relative to today (``date_this_year``) depends on the day it runs.
-    Not for drawing from two threads at once: the rng is handed to the shared generator
-    just before each value."""
+    One Faker generator per locale serves every schema and run; each value is drawn under
+    its lock, with the caller's rng handed to it, so runs in threads do not share draws."""
 
     kind = "fake"
 
-    def __init__(self, provider: Any, locale: Any, shape: FieldShape, library: FakerLibrary) -> None:
+    def __init__(self, provider: Any, locale: Any) -> None:
         if not isinstance(provider, str) or not provider:
             raise SpecProblem(f'fake takes the name of a Faker provider, like "email", not {shown(provider)}')
         self.provider = provider
-        self.locale = library.locale_name(locale)
-        self.generator = library.generator(self.locale)
-        self.method = library.provider(self.generator, provider, self.locale)
-        del shape  # the sample check compares values with the field
+        self.locale = locale_name(locale)
+        self.faker = FakerLocale.of(self.locale)
+        self.method = self.faker.provider(provider)
 
     def draw(self, rng: random.Random) -> Any:
-        self.generator.random = rng
-        value = self.method()
+        with self.faker.lock:
+            self.faker.generator.random = rng
+            value = self.method()
         return value if type(value) is str else jsonable(value, self.provider)
 
     def describe(self) -> str:
         return f"fake {self.provider!r}" + (f" ({self.locale})" if self.locale != DEFAULT_LOCALE else "")
 
 
-class FakerLibrary:
-    """Faker generators for one compiled schema, one per locale (each takes ~20 ms to build),
-    and the names of their providers."""
+def locale_name(locale: Any) -> str:
+    """Faker's name for ``locale`` ("de-DE" -> "de_DE"), or SpecProblem naming the nearest."""
+    if locale is None:
+        return DEFAULT_LOCALE
+    if not isinstance(locale, str):
+        raise SpecProblem(f'"locale" must be a locale name like "de_DE", not {shown(locale)}')
+    from faker.config import AVAILABLE_LOCALES
 
-    def __init__(self) -> None:
-        self._generators: dict[str, Any] = {}
-        self._providers: dict[str, dict[str, Any]] = {}
+    name = locale.replace("-", "_")
+    if name not in AVAILABLE_LOCALES:
+        near = difflib.get_close_matches(name, sorted(AVAILABLE_LOCALES), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(near)}?" if near else (
+            f"; Faker has {len(AVAILABLE_LOCALES)}, like de_DE, fr_FR, ja_JP")
+        raise SpecProblem(f"Faker has no locale {locale[:40]!r}{hint}")
+    return name
 
-    def locale_name(self, locale: Any) -> str:
-        if locale is None:
-            return DEFAULT_LOCALE
-        known = available_locales()
-        if not isinstance(locale, str):
-            raise SpecProblem(f'"locale" must be a locale name like "de_DE", not {shown(locale)}')
-        name = locale.replace("-", "_")
-        if name not in known:
-            near = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(near)}?" if near else (
-                f"; Faker has {len(known)}, like de_DE, fr_FR, ja_JP")
-            raise SpecProblem(f"Faker has no locale {locale[:40]!r}{hint}")
-        return name
 
-    def generator(self, locale: str) -> Any:
-        if locale not in self._generators:
-            from faker import Factory
+class FakerLocale:
+    """A Faker generator for one locale (~20 ms to build: built once per process), the lock
+    its draws take, and its providers by name."""
 
-            self._generators[locale] = Factory.create(locale, use_weighting=False)
-        return self._generators[locale]
+    _built: dict[str, FakerLocale] = {}
+    _building = threading.Lock()
 
-    def provider(self, generator: Any, name: str, locale: str) -> Any:
+    def __init__(self, locale: str) -> None:
+        from faker import Factory
+
+        self.generator = Factory.create(locale, use_weighting=False)
+        self.lock = threading.Lock()
+        self.providers = _providers_of(self.generator)
+
+    @classmethod
+    def of(cls, locale: str) -> FakerLocale:
+        with cls._building:
+            if locale not in cls._built:
+                cls._built[locale] = cls(locale)
+            return cls._built[locale]
+
+    def provider(self, name: str) -> Any:
         """The bound method of provider ``name``, or SpecProblem naming the nearest names."""
-        providers = self._providers.get(locale)
-        if providers is None:
-            providers = self._providers[locale] = _providers_of(generator)
-        if name not in providers:
-            near = difflib.get_close_matches(name, sorted(providers), n=3, cutoff=0.6)
+        if name not in self.providers:
+            near = difflib.get_close_matches(name, sorted(self.providers), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(near)}?" if near else (
                 "; it has first_name, last_name, email, phone_number, street_address, city, country, postcode, "
                 "company, job, url, ipv4 and more")
             raise SpecProblem(f"Faker has no provider {name[:60]!r}{hint}")
-        return providers[name]
-
-
-_locales: frozenset[str] | None = None
-_lock = threading.Lock()
-
-
-def available_locales() -> frozenset[str]:
-    global _locales
-    with _lock:
-        if _locales is None:
-            from faker.config import AVAILABLE_LOCALES
-
-            _locales = frozenset(AVAILABLE_LOCALES)
-        return _locales
+        return self.providers[name]
 
 
 def _providers_of(generator: Any) -> dict[str, Any]:
