@@ -563,6 +563,13 @@ def test_x_generator_anywhere_but_a_top_level_field_is_refused(schema, where):
     assert "works only on a field of the record itself" in info.value.detail
 
 
+def test_a_short_form_field_with_nothing_but_a_generator_is_not_taken_for_an_object():
+    with pytest.raises(SchemaError) as info:
+        compiled({"name": {"type": "string"}, "city": {"x-generator": {"fake": "city"}}})
+    assert info.value.where == "s.json $.properties.city" and "Give it a type beside it" in info.value.detail
+    assert compiled({"id": {"x-generator": "uuid"}}).generators["id"].kind == "uuid"
+
+
 @pytest.mark.parametrize("spec,message", [
     ("email", 'unknown generator \'email\'; for a Faker value write {"fake": "email"}'),
     ("uuid4", "unknown generator 'uuid4'"),

@@ -292,6 +292,12 @@ def _json_type(value: Any) -> str:
 def _check_places(schema: dict[str, Any], source: str) -> None:
     """x-generator belongs on a top-level field: anywhere else is an error, not ignored."""
     for path, node, top_field in _subschemas(schema):
+        spec = node.get("properties", {}).get(KEYWORD) if isinstance(node.get("properties"), dict) else None
+        if isinstance(spec, dict) and spec.keys() & set(GENERATOR_NAMES):
+            raise SchemaError(
+                f"this field reads as an object with a field named {KEYWORD}: in the short form, a field whose "
+                f"schema holds nothing but {KEYWORD} is taken for a nested object. Give it a type beside it, like "
+                f'{{"type": "string", "{KEYWORD}": ...}}', f"{source} {path}")
         if KEYWORD in node and not top_field:
             raise SchemaError(
                 f"{KEYWORD} works only on a field of the record itself ($.properties.NAME), not inside a nested "
