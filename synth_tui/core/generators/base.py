@@ -183,7 +183,7 @@ def only_keys(spec: Any, what: str, allowed: tuple[str, ...], required: tuple[st
     unknown = [k for k in spec if k not in allowed]
     if unknown:
         keys = ", ".join(f'"{k}"' for k in allowed)
-        raise SpecProblem(f'{what} has no setting "{unknown[0]}"; it takes {keys}')
+        raise SpecProblem(f'{what} has no setting "{unknown[0][:60]}"; it takes {keys}')
     missing = [k for k in required if k not in spec]
     if missing:
         raise SpecProblem(f'{what} needs "{missing[0]}"')

@@ -137,7 +137,7 @@ def _compile_one(spec: Any, shape: FieldShape) -> Any:
         return Fake(value, spec.get("locale"))  # the sample check compares its values with the field
     if len(spec) > 1:
         extra = next(k for k in spec if k != kind)
-        raise SpecProblem(f'{kind} has no setting "{extra}" beside it (only fake takes one: "locale")')
+        raise SpecProblem(f'{kind} has no setting "{extra[:60]}" beside it (only fake takes one: "locale")')
     if kind in ("uniform", "normal", "lognormal"):
         return {"uniform": Uniform, "normal": Normal, "lognormal": Lognormal}[kind](value, shape)
     if kind in ("date", "datetime"):
