@@ -14,6 +14,7 @@ from synth_tui.core.backends.base import Completion
 from synth_tui.core.engine import acceptor as acceptor_module
 from synth_tui.core.engine.acceptor import Acceptor
 from synth_tui.core.engine.config import Counts
+from synth_tui.core.engine.drafts import Draft
 from synth_tui.core.engine.history import RunRecord
 from synth_tui.core.events import Rejection
 from synth_tui.core.schema import check_schema
@@ -22,6 +23,11 @@ from synth_tui.core.store import Store
 from . import fake_llm
 
 SCHEMA = check_schema({"name": {"type": "string"}, "n": {"type": "integer", "minimum": 0}})
+
+
+async def take(acceptor, completion, wanted: int) -> int:
+    """How many of ``wanted`` records (no fixed values) one answer filled."""
+    return wanted - len(await acceptor.take(completion, [Draft() for _ in range(wanted)]))
 
 
 class ListJournal:
@@ -48,7 +54,7 @@ def answer(*records: Any, **kw: Any) -> Completion:
 async def test_valid_new_records_are_kept_in_order_and_journalled_before_anyone_hears():
     journal, heard = ListJournal(), []
     acc = make(journal=journal, on_accept=lambda records: heard.append((list(records), len(journal.records))))
-    got = await acc.take(answer({"name": "a", "n": 1}, {"name": "b", "n": 2}), 2)
+    got = await take(acc, answer({"name": "a", "n": 1}, {"name": "b", "n": 2}), 2)
     assert got == 2 and acc.records == [{"name": "a", "n": 1}, {"name": "b", "n": 2}]
     assert journal.records == acc.records and heard == [(acc.records, 2)]
     assert acc.returned == 2 and acc.counts == Counts()
@@ -57,8 +63,8 @@ async def test_valid_new_records_are_kept_in_order_and_journalled_before_anyone_
 async def test_invalid_and_duplicate_records_are_counted_apart_with_reasons():
     journal, told = ListJournal(), []
     acc = make(journal=journal, on_reject=told.append)
-    await acc.take(answer({"name": "a", "n": 1}), 1)
-    got = await acc.take(answer({"name": "a", "n": 1}, {"name": "b", "n": -1}, {"n": 3}, {"name": "c", "n": 3}), 3)
+    await take(acc, answer({"name": "a", "n": 1}), 1)
+    got = await take(acc, answer({"name": "a", "n": 1}, {"name": "b", "n": -1}, {"n": 3}, {"name": "c", "n": 3}), 3)
     assert got == 1 and [r["name"] for r in acc.records] == ["a", "c"]
     assert acc.counts.duplicates == 1 and acc.counts.rejected == 2
     assert [r.kind for r in told] == ["duplicate", "invalid", "invalid"] == [r.kind for r in journal.rejections]
@@ -70,8 +76,8 @@ async def test_invalid_and_duplicate_records_are_counted_apart_with_reasons():
 
 async def test_only_what_was_asked_for_is_kept_and_never_past_the_count():
     acc = make(count=3)
-    assert await acc.take(answer(*[{"name": str(i), "n": i} for i in range(5)]), 2) == 2
-    assert await acc.take(answer(*[{"name": f"x{i}", "n": i} for i in range(5)]), 2) == 1
+    assert await take(acc, answer(*[{"name": str(i), "n": i} for i in range(5)]), 2) == 2
+    assert await take(acc, answer(*[{"name": f"x{i}", "n": i} for i in range(5)]), 2) == 1
     assert len(acc.records) == 3 and acc.complete and acc.counts.rejected == 0  # the surplus is not a rejection
 
 
@@ -87,7 +93,7 @@ async def test_answers_without_records_are_rejections_of_their_kind():
     told: list[Rejection] = []
     acc.on_reject = told.append
     for completion, _, _ in cases:
-        assert await acc.take(completion, 1) == 0
+        assert await take(acc, completion, 1) == 0
     seen = [(r.kind, said in r.reason) for r, (_, _, said) in zip(told, cases, strict=True)]
     assert seen == [(kind, True) for _, kind, _ in cases]
     assert acc.counts.rejected == 5 and len(told[1].raw) == acceptor_module.RAW_CHARS  # raw text kept, clipped
@@ -97,7 +103,7 @@ async def test_records_it_starts_with_are_kept_once_and_count_as_seen():
     held = [{"name": "a", "n": 1}, {"name": "a", "n": 1}, {"name": "b", "n": 2}]
     acc = make(count=4, records=held)
     assert acc.records == held[1:]  # a journal repeated by a crash holds each record once
-    assert await acc.take(answer({"name": "b", "n": 2}, {"name": "c", "n": 3}), 2) == 1
+    assert await take(acc, answer({"name": "b", "n": 2}, {"name": "c", "n": 3}), 2) == 1
     assert acc.counts.duplicates == 1
 
 
@@ -109,7 +115,7 @@ async def test_checks_run_after_the_schema_and_their_reasons_are_rejections():
         return [] if record["n"] >= len(record["name"]) else ["n >= len(name) is false"]
 
     acc = make(checks=[ordered])
-    got = await acc.take(answer({"name": "abc", "n": 5}, {"name": "abcdef", "n": 2}, {"name": "x", "n": -1}), 3)
+    got = await take(acc, answer({"name": "abc", "n": 5}, {"name": "abcdef", "n": 2}, {"name": "x", "n": -1}), 3)
     assert got == 1 and acc.records == [{"name": "abc", "n": 5}]
     assert len(calls) == 2  # not called on a record the schema turned away
     assert acc.reasons["n >= len(name) is false"] == 1 and acc.counts.rejected == 2
@@ -123,8 +129,8 @@ async def test_a_large_answer_is_examined_off_the_event_loop():
         return []
 
     acc = make(count=2, checks=[where], max_response_bytes=4 * 1024 * 1024)
-    await acc.take(answer({"name": "x" * (acceptor_module.OFF_LOOP_CHARS + 1), "n": 1}), 1)
-    await acc.take(answer({"name": "short", "n": 1}), 1)
+    await take(acc, answer({"name": "x" * (acceptor_module.OFF_LOOP_CHARS + 1), "n": 1}), 1)
+    await take(acc, answer({"name": "short", "n": 1}), 1)
     assert len(acc.records) == 2 and len(threads) == 2
     assert threading.current_thread().name in threads
 
@@ -133,18 +139,18 @@ async def test_kept_rejections_are_bounded_but_counts_stay_exact(monkeypatch):
     monkeypatch.setattr(acceptor_module, "MAX_KEPT_REJECTIONS", 3)
     journal, told = ListJournal(), []
     acc = make(journal=journal, on_reject=told.append)
-    await acc.take(answer(*[{"name": str(i)} for i in range(8)]), 8)
+    await take(acc, answer(*[{"name": str(i)} for i in range(8)]), 8)
     assert acc.counts.rejected == 8 and len(told) == 8
     assert len(acc.rejections) == 3 and len(journal.rejections) == 3
 
 
 async def test_giving_up_names_the_commonest_problem():
     acc = make(count=5)
-    await acc.take(answer({"name": "a", "n": 1}, {"name": "a", "n": 1}, {"name": "a", "n": 1}), 3)
+    await take(acc, answer({"name": "a", "n": 1}, {"name": "a", "n": 1}, {"name": "a", "n": 1}), 3)
     assert acc.give_up_message(4).startswith("gave up after 4 requests: 1 of 5 records accepted. ")
     assert "the model kept returning duplicates: 2 of 3 records it returned" in acc.give_up_message(4)
     acc = make(count=5)
-    await acc.take(answer({"n": 1}), 1)
+    await take(acc, answer({"n": 1}), 1)
     assert "$: 'name' is a required property (1x)" in acc.give_up_message(1)
     assert "Try a larger model" in acc.give_up_message(1)
 
@@ -156,7 +162,7 @@ async def test_the_journal_is_the_runs_record_in_a_real_store(tmp_path, kept):
         history.open({"schema": SCHEMA.schema, "config": {}, "backend": {}, "counts": {}, "error": None},
                      resumed=False)
         acc = make(journal=history)
-        await acc.take(answer({"name": "a", "n": 1}, {"name": "b"}), 2)
+        await take(acc, answer({"name": "a", "n": 1}, {"name": "b"}), 2)
         status, error = history.close("done", None, counts={}, elapsed=1.5, finished="now")
         assert (status, error) == ("done", None)
         if kept:
@@ -171,5 +177,5 @@ async def test_kept_records_follow_the_schemas_key_order():
     from synth_tui.core.schema import check_schema
 
     acceptor = make(1, schema=check_schema({"name": {"type": "string"}, "age": {"type": "integer"}}))
-    await acceptor.take(Completion(text='{"age": 3, "name": "Ana"}'), 1)
+    await take(acceptor, Completion(text='{"age": 3, "name": "Ana"}'), 1)
     assert [list(r) for r in acceptor.records] == [["name", "age"]]

@@ -64,7 +64,7 @@ def test_missing_records_are_asked_for_again_with_the_reasons():
     p = planner(10, batch_size=10)
     (first,) = drain(p)
     p.release(first)
-    p.ask_again(first, 7, 7, ["$.name: value is not of type 'string'"], truncated=False)
+    p.ask_again(first, first.ask.drafts[7:], 7, ["$.name: value is not of type 'string'"], truncated=False)
     (again,) = drain(p, 7)
     assert again.ask.count == 3 and "Generate 3 different records" in prompt(again)
     assert "rejected for these reasons" in prompt(again) and "is not of type 'string'" in prompt(again)
@@ -74,7 +74,7 @@ def test_a_cut_off_answer_is_asked_for_again_in_halves():
     p = planner(8, batch_size=8)
     (first,) = drain(p)
     p.release(first)
-    p.ask_again(first, 2, 2, [], truncated=True)
+    p.ask_again(first, first.ask.drafts[2:], 2, [], truncated=True)
     assert [plan.ask.count for plan in drain(p, 2)] == [3, 3]
 
 
@@ -82,7 +82,7 @@ def test_nothing_is_asked_again_that_the_run_no_longer_needs():
     p = planner(4, batch_size=2)
     first, second = drain(p)
     p.release(first)
-    p.ask_again(first, 1, 3, [], truncated=False)  # other answers brought the run to 3 of 4
+    p.ask_again(first, first.ask.drafts[1:], 3, [], truncated=False)  # other answers brought the run to 3 of 4
     assert p.needed(3) == -1  # the second request is still out for 2
     assert drain(p, 3) == []
 
@@ -93,7 +93,7 @@ def test_the_request_budget_is_max_attempts_per_record_slot():
     while (plan := p.next(0)) is not None:  # nothing is ever accepted
         asked += 1
         p.release(plan)
-        p.ask_again(plan, 0, 0, [], truncated=False)
+        p.ask_again(plan, plan.ask.drafts[0:], 0, [], truncated=False)
     assert asked == 6 == p.requests_made and p.budget == 6
 
 

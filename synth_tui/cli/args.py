@@ -50,7 +50,7 @@ def number(least: float, most: float | None = None, *, above: bool = False) -> C
 def add_run_options(g: argparse.ArgumentParser) -> None:
     """What a new run needs: the schema, the count and the knobs (generate, compare)."""
     g.add_argument("schema", help="JSON Schema or short-form schema file ('-' reads stdin), or a template's name")
-    g.add_argument("-n", "--count", type=whole(1), required=True, help="number of records")
+    g.add_argument("-n", "--count", type=whole(1), help="number of records (with --enrich: at most this many rows)")
     g.add_argument("--api-key-env", help="environment variable that holds the API key")
     g.add_argument("--batch-size", type=whole(1), help="records per request")
     g.add_argument("--concurrency", type=whole(1), help="requests at once (default 4)")
@@ -64,6 +64,12 @@ def add_run_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=number(0, above=True), default=300.0, help="seconds to wait for one answer")
     g.add_argument("--no-hints", action="store_true", help="do not add variation hints to prompts")
     g.add_argument("--no-balance", action="store_true", help="do not spread enum values evenly over the run")
+    g.add_argument("--examples", metavar="FILE", help="CSV, JSONL or JSON array of rows shown to the model as "
+                   "examples of style and content (a few per request)")
+    g.add_argument("--examples-per-request", type=whole(1), default=3, metavar="N",
+                   help="example rows per request (default 3)")
+    g.add_argument("--enrich", metavar="FILE", help="CSV, JSONL or JSON array: one record per row, in order, the "
+                   "row's fields kept and the schema's other fields generated")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 

@@ -37,14 +37,34 @@ def load_schema(path: str) -> RecordSchema:
 
 def run_config(args: argparse.Namespace, settings: Any) -> RunConfig:
     concurrency = args.concurrency if args.concurrency is not None else settings.concurrency
+    examples = seed_path(args.examples, "--examples")
+    enrich = seed_path(args.enrich, "--enrich")
+    count = args.count
+    if enrich:
+        from ..core.seeds import SeedFile
+
+        rows = SeedFile(enrich).count()
+        count = min(count, rows) if count else rows
+    elif count is None:
+        raise UserInputError("the number of records is missing: pass -n N (or --enrich FILE: one record per row)")
     config = RunConfig(
-        count=args.count, batch_size=args.batch_size, concurrency=concurrency,
+        count=count, batch_size=args.batch_size, concurrency=concurrency,
         params=GenerationParams(args.temperature, args.top_p, args.max_tokens, args.seed),
         max_attempts=args.max_attempts, max_retries=args.max_retries, variation_hints=not args.no_hints,
-        balance_enums=not args.no_balance,
+        balance_enums=not args.no_balance, examples=examples, examples_per_request=args.examples_per_request,
+        enrich=enrich,
     )
     config.check()
     return config
+
+
+def seed_path(path: str | None, flag: str) -> str | None:
+    """A seed file's absolute path (a resume finds it from anywhere), checked readable now."""
+    if not path:
+        return None
+    from ..core.seeds import SeedFile
+
+    return str(SeedFile(os.path.abspath(path)).path)
 
 
 def make_backend(settings: Any, spec: BackendSpec, api_key_env: str | None, timeout: float | None = None) -> Any:

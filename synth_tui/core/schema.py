@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin
 
 from jsonschema import (
@@ -32,6 +32,9 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from .errors import SchemaError, UserInputError
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
 
 # Keywords whose value is a schema or a map of schemas: a dict holding only these is a
 # schema, even though all its values are dicts like a short form's.
@@ -69,8 +72,10 @@ class RecordSchema:
     schema: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     short_form: bool = False
+    recipe: Recipe | None = None  # where each field comes from, and the rules (core/recipe.py)
     _validator: Draft202012Validator | None = field(default=None, repr=False, compare=False)
     _fast: Any = field(default=None, repr=False, compare=False)
+    _field_validators: dict[str, RecordSchema] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def validator(self) -> Draft202012Validator:
@@ -137,6 +142,17 @@ class RecordSchema:
                 if len(out) >= limit:
                     break
         return out
+
+    def field_errors(self, name: str, value: Any) -> list[str]:
+        """Why ``value`` cannot be the top-level field ``name`` (empty: it can). The
+        field's schema is checked alone, with the record's definitions for its $refs."""
+        validator = self._field_validators.get(name)
+        if validator is None:
+            spec = (self.schema.get("properties") or {}).get(name, {})
+            alone = {k: v for k, v in self.schema.items() if k in ("$id", "$defs", "definitions")}
+            alone.update(type="object", properties={name: spec})
+            validator = self._field_validators[name] = RecordSchema(alone)
+        return validator.errors({name: value}, limit=1)
 
     def field_names(self) -> list[str]:
         return list(self.schema.get("properties", {}))
@@ -394,7 +410,10 @@ def check_schema(data: Any, source: str = "schema") -> RecordSchema:
     _check_refs(schema, source)
     _check_patterns(schema, source)
     warnings = list(_untyped_field_warnings(schema))
-    return RecordSchema(schema=schema, warnings=warnings, short_form=short)
+    from .recipe import Recipe  # its generators bring a fake-data library: only when a schema is checked
+
+    recipe = Recipe.compile(schema, source)
+    return RecordSchema(schema=schema, warnings=warnings, short_form=short, recipe=recipe)
 
 
 def is_short_form(data: dict[str, Any]) -> bool:
@@ -405,15 +424,26 @@ def is_short_form(data: dict[str, Any]) -> bool:
     not an object ("required": [...], "title": "..."); a short form has only objects."""
     if "$schema" in data or "$ref" in data or isinstance(data.get("type"), (str, list)):
         return False
-    if not all(isinstance(v, dict) or v is None for v in data.values()):
+    if "x-generator" in data:  # a field's schema that only says how it is generated
         return False
-    return not data.keys() <= DICT_VALUED_KEYWORDS
+    fields = {k: v for k, v in data.items() if not _extension(k)}  # x-rules sit beside the fields
+    if not fields or not all(isinstance(v, dict) or v is None for v in fields.values()):
+        return False
+    return not fields.keys() <= DICT_VALUED_KEYWORDS
+
+
+def _extension(key: str) -> bool:
+    """Our own keywords (x-generator, x-rules), which JSON Schema leaves alone."""
+    return isinstance(key, str) and key.startswith("x-")
 
 
 def expand_short_form(fields: dict[str, Any], source: str = "schema", path: str = "$") -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
+    extensions = {name: spec for name, spec in fields.items() if _extension(name)}
     for name, spec in fields.items():
+        if name in extensions:
+            continue
         where = f"{path}.{name}"
         if spec is None:
             raise SchemaError(
@@ -431,12 +461,12 @@ def expand_short_form(fields: dict[str, Any], source: str = "schema", path: str 
         if isinstance(req_flag, bool):
             spec.pop("required")
             optional = optional or req_flag is False
-        if spec and is_short_form(spec) and all(isinstance(v, dict) for v in spec.values()):
+        if spec and is_short_form(spec) and all(isinstance(v, dict) for k, v in spec.items() if not _extension(k)):
             spec = expand_short_form(spec, source, where)  # a nested short-form object
         properties[name] = spec
         if not optional:
             required.append(name)
-    return {"type": "object", "properties": properties, "required": required}
+    return {"type": "object", "properties": properties, "required": required, **extensions}
 
 
 def _check_meta(schema: dict[str, Any], source: str) -> None:

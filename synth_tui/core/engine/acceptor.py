@@ -1,9 +1,13 @@
-"""Which records of an answer a run keeps: parse -> validate -> checks -> dedupe -> journal.
+"""Which records of an answer a run keeps: parse -> merge -> validate -> rules -> dedupe
+-> journal.
 
-Every candidate turned away is a rejection with its reason, counted (duplicates apart)
-and kept for triage up to MAX_KEPT_REJECTIONS; the reasons feed the next requests and
-the message of a run that gives up. ``checks`` run after the schema on a valid record:
-cross-field rules plug in there. Values a generator drew will be merged in here too.
+The n-th record of an answer completes the n-th draft of its request: the model's
+fields go under the draft's fixed values (it never overwrites one), sequences and
+templates are filled, then the whole record is checked: the schema, then the schema's
+cross-field rules, then ``checks``. Every candidate turned away is a rejection with its
+reason, counted (duplicates apart) and kept for triage up to MAX_KEPT_REJECTIONS; the
+reasons feed the next requests and the message of a run that gives up. Records that
+enrich input rows are journaled in the rows' order.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from ..events import Rejection
 from ..parsing import extract_records
 from ..report import reason_key
 from ..schema import RecordSchema, canonical_json
+from ..seeds import ExamplePool
 from .config import Counts
+from .drafts import Draft
 
 MAX_KEPT_REJECTIONS = 1000  # raw texts kept per run for triage; counts are always exact
 # answers longer than this are parsed and validated in a worker thread, so that the
@@ -30,7 +36,9 @@ RAW_CHARS = 4000  # of a rejected text kept
 # a check beyond the schema: the reasons a valid record is still wrong (none: fine). It
 # may run in a worker thread, so it must only read.
 Check = Callable[[dict[str, Any]], list[str]]
-Examined = tuple[Any, str, list[str]]  # candidate, its canonical JSON, its errors
+# a candidate (merged with its draft), the canonical JSON duplicates are found by, why it
+# is turned away (empty: it is not), the rejection's kind, and the draft it fills
+Examined = tuple[Any, str, list[str], str, Draft | None]
 
 
 class Journal(Protocol):
@@ -54,6 +62,7 @@ class Acceptor:
         max_response_bytes: int,
         records: Iterable[dict[str, Any]] = (),
         checks: Sequence[Check] = (),
+        examples: ExamplePool | None = None,
         journal: Journal | None = None,
         on_accept: Callable[[list[dict[str, Any]]], None] = lambda records: None,
         on_reject: Callable[[Rejection], None] = lambda rejection: None,
@@ -62,18 +71,21 @@ class Acceptor:
         self.count = count
         self.counts = counts
         self.max_response_bytes = max_response_bytes
+        self.recipe = schema.recipe
         self.fields = frozenset(schema.field_names())
         self.checks = tuple(checks)
+        self.examples = examples
         self.journal = journal
         self.on_accept = on_accept
         self.on_reject = on_reject
         self.records: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         for record in records:
-            key = canonical_json(record)
+            key = self._key(record)
             if key not in self._seen:
                 self._seen.add(key)
                 self.records.append(record)
+        self._waiting: dict[int, dict[str, Any]] = {}  # enriched rows' records, until those before them come
         self.rejections: list[Rejection] = []
         self.reasons: Counter[str] = Counter()  # of this session's rejections, grouped
         self.returned = 0  # candidates in this session's answers
@@ -83,78 +95,137 @@ class Acceptor:
     def complete(self) -> bool:
         return len(self.records) >= self.count
 
-    async def take(self, completion: Completion, wanted: int) -> int:
-        """Keep the records of one answer to a request for ``wanted``; how many were kept."""
+    @property
+    def accepted(self) -> int:
+        """Records kept, those waiting for an earlier input row's included."""
+        return len(self.records) + len(self._waiting)
+
+    async def take(self, completion: Completion, drafts: list[Draft]) -> list[Draft]:
+        """Keep the records of one answer to a request for ``drafts``; the drafts it left
+        unfilled."""
         text = completion.text
         if completion.refusal:
             self.reject("refusal", f"the model refused: {completion.refusal}", text)
-            return 0
+            return drafts
         if len(text) > self.max_response_bytes:
             self.reject("too_large", f"the answer was longer than the cap of {self.max_response_bytes} "
                         "bytes (max_response_bytes)", text)
-            return 0
+            return drafts
         try:
             if len(text) > OFF_LOOP_CHARS:
-                returned, examined = await asyncio.to_thread(self.examine, text, wanted)
+                returned, examined = await asyncio.to_thread(self.examine, text, drafts)
             else:
-                returned, examined = self.examine(text, wanted)
+                returned, examined = self.examine(text, drafts)
         except UnparseableOutput as exc:
             if completion.finish_reason == "length" and not isinstance(exc, TooDeep):
                 self.reject("truncated", "the answer was cut off at max_tokens: allow more tokens per answer", text)
             else:
                 self.reject("unparseable", str(exc), text)
-            return 0
+            return drafts
         self.returned += returned
-        return self._keep(examined, wanted)
+        return self._keep(examined, drafts)
 
-    def examine(self, text: str, wanted: int) -> tuple[int, list[Examined]]:
-        """Parse and validate one answer: how many candidates it holds, and (record,
-        canonical JSON, errors) for the first ones, up to ``wanted`` new valid ones (twice
-        as many plus ten at most). Safe to run off the event loop: it only reads."""
+    async def build(self, drafts: list[Draft]) -> list[Draft]:
+        """Keep the records ``drafts`` make on their own (nothing is left for the model),
+        built off the event loop; the drafts left unfilled."""
+        examined = await asyncio.to_thread(self._examine_all, [{} for _ in drafts], drafts)
+        self.returned += len(drafts)
+        return self._keep(examined, drafts)
+
+    def examine(self, text: str, drafts: list[Draft]) -> tuple[int, list[Examined]]:
+        """Parse one answer, merge each candidate with its draft and check it: how many
+        candidates the answer holds, and what was found of the first ones (twice as many
+        as wanted plus ten at most). Safe to run off the event loop: it only reads."""
         candidates = extract_records(text, self.fields)
-        out = []
+        return len(candidates), self._examine_all(candidates[: 2 * len(drafts) + 10], drafts)
+
+    def _examine_all(self, candidates: list[Any], drafts: list[Draft]) -> list[Examined]:
+        out: list[Examined] = []
+        spare = all(not d.fixed and d.row is None for d in drafts)  # any candidate may fill any draft
         valid = 0
-        for candidate in candidates[: 2 * wanted + 10]:
-            key = canonical_json(candidate)
-            errors = self.errors(candidate)
-            out.append((candidate, key, errors))
+        for i, candidate in enumerate(candidates):
+            draft = drafts[i] if i < len(drafts) else Draft() if spare else None
+            if draft is None:
+                break  # more records than drafts: the rest have no values to complete
+            if self.recipe is not None and (draft.fixed or self.recipe.has_generators):
+                candidate = self.recipe.merge(candidate, draft.fixed, self._position(draft, valid))
+            key = self._key(candidate)
+            errors, kind = self.errors(candidate)
+            out.append((candidate, key, errors, kind, draft))
             if not errors and key not in self._seen:
                 valid += 1
-                if valid >= wanted:
+                if valid >= len(drafts):
                     break
-        return len(candidates), out
+        return out
 
-    def errors(self, candidate: Any) -> list[str]:
-        """Why a candidate is not a record: the schema first, then the checks."""
+    def errors(self, candidate: Any) -> tuple[list[str], str]:
+        """Why a candidate is not a record, and the kind of rejection: the schema first,
+        then the rules, then the checks."""
         errors = self.schema.errors(candidate)
-        if not errors:
-            for check in self.checks:
-                errors = errors + check(candidate)
-        return errors
+        if errors:
+            return errors, "invalid"
+        if self.recipe is not None:
+            errors = self.recipe.broken_rules(candidate)
+            if errors:
+                return errors, "rule"
+        for check in self.checks:
+            errors = errors + check(candidate)
+        return errors, "invalid"
 
-    def _keep(self, examined: list[Examined], wanted: int) -> int:
+    def _keep(self, examined: list[Examined], drafts: list[Draft]) -> list[Draft]:
         fresh: list[dict[str, Any]] = []
-        for candidate, key, errors in examined:
-            if len(self.records) + len(fresh) >= self.count or len(fresh) >= wanted:
+        filled: set[int] = set()
+        for candidate, key, errors, kind, draft in examined:
+            if self.accepted + len(fresh) >= self.count or len(filled) >= len(drafts):
                 break  # more than was asked for: the surplus is not needed
             if errors:
-                self.reject("invalid", "; ".join(errors), key)
+                self.reject(kind, "; ".join(errors), canonical_json(candidate))
                 continue
             if key in self._seen:
-                self.reject("duplicate", "exact duplicate of an accepted record", key)
+                self.reject("duplicate", "exact duplicate of an accepted record", canonical_json(candidate))
+                continue
+            if self.examples is not None and self.examples.is_example(candidate):
+                self.reject("duplicate", "a copy of one of the example rows", canonical_json(candidate))
                 continue
             self._seen.add(key)
-            fresh.append(self.schema.in_order(candidate))  # kept and exported in the schema's key order
+            if draft is not None and self.recipe is not None and self.recipe.generated.sequences:
+                candidate = self.recipe.generated.fill(candidate, self._position(draft, len(fresh)))
+            record = self.schema.in_order(candidate)  # kept and exported in the schema's key order
+            if draft is not None and draft.row is not None:
+                self._waiting[draft.row] = record
+            else:
+                fresh.append(record)
+            filled.add(id(draft))
+        self._commit(fresh + self._ready())
+        if any(d.fixed or d.row is not None for d in drafts):
+            return [d for d in drafts if id(d) not in filled]
+        return drafts[len(filled):]
+
+    def _ready(self) -> list[dict[str, Any]]:
+        """Waiting records whose earlier rows are all in, in row order."""
+        out: list[dict[str, Any]] = []
+        while len(self.records) + len(out) in self._waiting:
+            out.append(self._waiting.pop(len(self.records) + len(out)))
+        return out
+
+    def _commit(self, fresh: list[dict[str, Any]]) -> None:
         if fresh:
             if self.journal is not None:
                 self.journal.append(fresh)
             self.records.extend(fresh)
             self.on_accept(fresh)
-        return len(fresh)
+
+    def _position(self, draft: Draft, offset: int) -> int:
+        """The record's place in the run (sequences count with it): its input row's, or
+        the next free one."""
+        return draft.row if draft.row is not None else self.accepted + offset
+
+    def _key(self, record: Any) -> str:
+        return canonical_json(self.recipe.identity(record) if self.recipe is not None else record)
 
     def reject(self, kind: str, reason: str, raw: str) -> None:
-        """Count a candidate turned away (kind: invalid, unparseable, duplicate, refusal,
-        truncated, too_large), keep it while there is room, and tell the run."""
+        """Count a candidate turned away (kind: invalid, rule, unparseable, duplicate,
+        refusal, truncated, too_large), keep it while there is room, and tell the run."""
         if kind == "duplicate":
             self.counts.duplicates += 1
         else:

@@ -26,6 +26,9 @@ class RunConfig:
     retry_cap: float = 8.0
     # an answer larger than this (4 MiB: a model's is ~1000x smaller) is a rejection, read no further
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    examples: str | None = None  # a seed file whose rows are shown as examples (absolute path)
+    examples_per_request: int = 3
+    enrich: str | None = None  # a seed file: one record per row, the row's fields kept (absolute path)
 
     def check(self) -> None:
         if self.count < 1:
@@ -36,6 +39,8 @@ class RunConfig:
             raise UserInputError(f"concurrency must be at least 1, not {self.concurrency}")
         if self.max_response_bytes < 1024:
             raise UserInputError(f"the response size cap must be at least 1024 bytes, not {self.max_response_bytes}")
+        if not 1 <= self.examples_per_request <= 20:
+            raise UserInputError(f"examples per request must be 1 to 20, not {self.examples_per_request}")
 
     def copy(self, **changes: Any) -> RunConfig:
         """An independent copy (its own params), with ``changes`` applied."""

@@ -31,6 +31,7 @@ from ..schema import RecordSchema
 from ..store import Store, new_run_id, now_iso
 from .acceptor import Acceptor
 from .config import Counts, RunConfig, RunResult
+from .drafts import DraftSource
 from .history import ResumePoint, RunRecord
 from .planner import Plan, Planner
 from .scheduler import AdaptiveLimit, RetryPolicy, Scheduler
@@ -64,14 +65,18 @@ class Run:
         self._started_iso = resume.started if resume else now_iso()
         self._elapsed_before = resume.elapsed if resume else 0.0  # earlier sessions' time
         self.history = RunRecord(store, self.run_id)
+        if schema.recipe is not None:
+            schema.recipe.check_count(schema.schema, config.count)
+        held = resume.records if resume else []
+        drafts = DraftSource(schema, config, accepted=len(held))
         self.acceptor = Acceptor(
             schema, config.count, self.counts, max_response_bytes=config.max_response_bytes,
-            records=resume.records if resume else (), journal=self.history,
+            records=held, examples=drafts.examples, journal=self.history,
             on_accept=self._accepted, on_reject=self._rejected,
         )
         self._done_before = len(self.acceptor.records)
         self.planner = Planner(
-            schema, config, backend, accepted=self.acceptor.records, first_index=self.counts.requests,
+            schema, config, backend, accepted=self.acceptor.records, first_index=self.counts.requests, drafts=drafts,
         )
         limit = min(config.concurrency, backend.max_concurrency or config.concurrency)
         self.scheduler = Scheduler(
@@ -134,23 +139,27 @@ class Run:
         """The next request's work for the scheduler, or None when none is due now."""
         if self.acceptor.complete:
             return None
-        plan = self.planner.next(len(self.records))
+        plan = self.planner.next(self.acceptor.accepted)
         return None if plan is None else self._handle(plan)
 
     async def _handle(self, plan: Plan) -> None:
         completion = None
+        drafts = plan.ask.drafts
         try:
-            try:
-                completion = await self.scheduler.send(plan.request)
-            except ResponseTooLarge as exc:
-                self.acceptor.reject("too_large", str(exc), "")
-                got = 0
+            if plan.request is None:  # nothing left for the model: the drafts are the records
+                unfilled = await self.acceptor.build(drafts)
             else:
-                got = await self.acceptor.take(completion, plan.ask.count)
+                try:
+                    completion = await self.scheduler.send(plan.request)
+                except ResponseTooLarge as exc:
+                    self.acceptor.reject("too_large", str(exc), "")
+                    unfilled = drafts
+                else:
+                    unfilled = await self.acceptor.take(completion, drafts)
         finally:
             self.planner.release(plan)
         truncated = completion is not None and completion.finish_reason == "length"
-        self.planner.ask_again(plan, got, len(self.records), self.acceptor.top_reasons(4), truncated)
+        self.planner.ask_again(plan, unfilled, self.acceptor.accepted, self.acceptor.top_reasons(4), truncated)
 
     def _accepted(self, records: list[dict[str, Any]]) -> None:
         self.planner.observe(records)
