@@ -86,12 +86,13 @@ class Jobs:
     def generate(self, job: JobSpec) -> None:
         store = self._writable_store()
         backend = self._backend(job.backend)
-        self._execute(Run(job.schema, job.config, backend, store=store, on_event=self._queue), backend)
+        run = Run(job.schema, job.config, backend, store=store, on_event=self._queue, keep_records=False)
+        self._execute(run, backend)
 
     def resume(self, run_id: str, spec: BackendSpec) -> None:
         store = self._writable_store()
         backend = self._backend(spec)
-        self._execute(Run.resume(store, run_id, backend, on_event=self._queue), backend)
+        self._execute(Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False), backend)
 
     def compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
         """The schema on each model in turn (core.compare.Comparison: each run its own copy

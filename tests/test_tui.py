@@ -30,6 +30,13 @@ def make_app(tmp_path: Path, server: FakeLLM | None = None) -> SynthApp:
     return SynthApp(data_dir=tmp_path / "data", settings=make_settings(tmp_path, server), blink=False)
 
 
+def saved_records(tmp_path: Path, run_id: str) -> list:
+    from synth_tui.core.store import Store
+
+    with Store(tmp_path / "data") as store:
+        return list(store.iter_records(run_id))
+
+
 async def set_input(pilot, app, ident: str, value: str) -> None:
     field = app.screen.query_one(f"#{ident}", Input)
     field.value = value
@@ -82,7 +89,8 @@ async def test_template_generate_history_export(tmp_path, llm):
         assert "12/12" in str(app.screen.query_one("#bar-count", Static).render())
         assert app.screen.query_one("#latest", DataTable).row_count == 12
         schema = check_schema(TEMPLATES["orders"])
-        assert all(schema.is_valid(r) for r in result.records)
+        records = saved_records(tmp_path, result.run_id)  # the app keeps them in the history, not in memory
+        assert len(records) == 12 and all(schema.is_valid(r) for r in records)
 
         await pilot.press("f4")
         await on_screen(pilot, app, "history")
@@ -100,7 +108,7 @@ async def test_template_generate_history_export(tmp_path, llm):
         dialog.query_one("#path", Input).focus()
         await pilot.press("enter")  # a click could land on a toast covering the button
         await until(pilot, out.exists)
-        assert json.loads(out.read_text()) == result.records
+        assert json.loads(out.read_text()) == records
 
 
 async def test_cancel_midway_then_resume_from_history(tmp_path, llm):

@@ -63,19 +63,20 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         if store:
             print_warnings(store)
-        run = Run(schema, config, backend, store=store, on_event=progress)
+        # saved runs keep their records in the journal, not in memory: a long run's memory stays bounded
+        run = Run(schema, config, backend, store=store, on_event=progress, keep_records=store is None)
         if not args.output and (args.format or "jsonl") == "jsonl":
             run.on_event = jsonl = JsonlToStdout(run, progress)  # records go out as they are accepted
         result, interrupted = execute(run, backend, progress)
+        if jsonl is None:
+            from .running import write_output
+
+            failure = write_output(result, args.output, args.format, args.force, schema.schema, store)
+        else:
+            failure = jsonl.failure
     finally:
         if store:
             store.close()
-    if jsonl is None:
-        from .running import write_output
-
-        failure = write_output(result, args.output, args.format, args.force, schema.schema)
-    else:
-        failure = jsonl.failure
     code = records_out(result, failure, summarize(result, interrupted), saved=store is not None)
     if not failure and jsonl is not None and jsonl.reader_gone:  # the reader closed the pipe: it had enough
         say(f"output closed after {result.accepted} records; `synth-tui resume {result.run_id}` continues")
@@ -103,9 +104,9 @@ def run_resume(args: argparse.Namespace) -> int:
         backend = make_backend(settings, spec, None)
         overrides = {"concurrency": args.concurrency} if args.concurrency else None
         progress = progress_sink(args.quiet, "resuming")
-        run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides)
+        run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides, keep_records=False)
         result, interrupted = execute(run, backend, progress)
-    failure = None
-    if args.output:  # otherwise the records are in the history, where `export` finds them
-        failure = write_output(result, args.output, args.format, args.force, doc["schema"])
+        failure = None
+        if args.output:  # otherwise the records are in the history, where `export` finds them
+            failure = write_output(result, args.output, args.format, args.force, doc["schema"], store)
     return records_out(result, failure, summarize(result, interrupted), saved=True)

@@ -129,16 +129,21 @@ class JsonlToStdout:
 
 
 def write_output(result: RunResult, output: str | None, fmt: str | None, force: bool,
-                 schema: dict[str, Any]) -> str | None:
-    """Write the run's records to ``output`` (or stdout); what went wrong, or None."""
+                 schema: dict[str, Any], store: Any = None) -> str | None:
+    """Write the run's records to ``output`` (or stdout); what went wrong, or None. The
+    records come from the store's journal when it has them, else from memory."""
     fmt = fmt or guess_format(output)
-    if not result.records:
+    if not result.accepted:
         return None  # no empty file for a run that accepted nothing
+
+    def records() -> Any:
+        return store.iter_records(result.run_id) if store is not None else result.records
+
     try:
         if output:
-            export_to_path(lambda: result.records, output, fmt, schema=schema, force=force)
+            export_to_path(records, output, fmt, schema=schema, force=force)
         else:
-            export_to_stdout(lambda: result.records, fmt, schema)
+            export_to_stdout(records, fmt, schema)
     except BrokenPipeError:
         stdout_gone()
     except (OutputWriteError, UserInputError) as exc:  # UserInputError: the path changed during the run

@@ -13,6 +13,7 @@ enrich input rows are journaled in the rows' order.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -36,9 +37,9 @@ RAW_CHARS = 4000  # of a rejected text kept
 # a check beyond the schema: the reasons a valid record is still wrong (none: fine). It
 # may run in a worker thread, so it must only read.
 Check = Callable[[dict[str, Any]], list[str]]
-# a candidate (merged with its draft), the canonical JSON duplicates are found by, why it
+# a candidate (merged with its draft), the digest duplicates are found by, why it
 # is turned away (empty: it is not), the rejection's kind, and the draft it fills
-Examined = tuple[Any, str, list[str], str, Draft | None]
+Examined = tuple[Any, bytes, list[str], str, Draft | None]
 
 
 class Journal(Protocol):
@@ -64,6 +65,7 @@ class Acceptor:
         checks: Sequence[Check] = (),
         examples: ExamplePool | None = None,
         journal: Journal | None = None,
+        keep: bool = True,
         on_accept: Callable[[list[dict[str, Any]]], None] = lambda records: None,
         on_reject: Callable[[Rejection], None] = lambda rejection: None,
     ) -> None:
@@ -78,13 +80,17 @@ class Acceptor:
         self.journal = journal
         self.on_accept = on_accept
         self.on_reject = on_reject
+        self.keep = keep  # records stay in memory (else only in the journal, and counted)
         self.records: list[dict[str, Any]] = []
-        self._seen: set[str] = set()
+        self.kept = 0
+        self._seen: set[bytes] = set()  # digests of what duplicates are found by: 16 bytes a record
         for record in records:
             key = self._key(record)
             if key not in self._seen:
                 self._seen.add(key)
-                self.records.append(record)
+                self.kept += 1
+                if keep:
+                    self.records.append(record)
         self._waiting: dict[int, dict[str, Any]] = {}  # enriched rows' records, until those before them come
         self.rejections: list[Rejection] = []
         self.reasons: Counter[str] = Counter()  # of this session's rejections, grouped
@@ -93,12 +99,12 @@ class Acceptor:
 
     @property
     def complete(self) -> bool:
-        return len(self.records) >= self.count
+        return self.kept >= self.count
 
     @property
     def accepted(self) -> int:
         """Records kept, those waiting for an earlier input row's included."""
-        return len(self.records) + len(self._waiting)
+        return self.kept + len(self._waiting)
 
     async def take(self, completion: Completion, drafts: list[Draft]) -> list[Draft]:
         """Keep the records of one answer to a request for ``drafts``; the drafts it left
@@ -204,15 +210,17 @@ class Acceptor:
     def _ready(self) -> list[dict[str, Any]]:
         """Waiting records whose earlier rows are all in, in row order."""
         out: list[dict[str, Any]] = []
-        while len(self.records) + len(out) in self._waiting:
-            out.append(self._waiting.pop(len(self.records) + len(out)))
+        while self.kept + len(out) in self._waiting:
+            out.append(self._waiting.pop(self.kept + len(out)))
         return out
 
     def _commit(self, fresh: list[dict[str, Any]]) -> None:
         if fresh:
             if self.journal is not None:
                 self.journal.append(fresh)
-            self.records.extend(fresh)
+            self.kept += len(fresh)
+            if self.keep:
+                self.records.extend(fresh)
             self.on_accept(fresh)
 
     def _position(self, draft: Draft, offset: int) -> int:
@@ -220,8 +228,9 @@ class Acceptor:
         the next free one."""
         return draft.row if draft.row is not None else self.accepted + offset
 
-    def _key(self, record: Any) -> str:
-        return canonical_json(self.recipe.identity(record) if self.recipe is not None else record)
+    def _key(self, record: Any) -> bytes:
+        text = canonical_json(self.recipe.identity(record) if self.recipe is not None else record)
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def reject(self, kind: str, reason: str, raw: str) -> None:
         """Count a candidate turned away (kind: invalid, rule, unparseable, duplicate,
@@ -254,6 +263,6 @@ class Acceptor:
         if not problems:
             problems.append(f"the answers held fewer records than asked for ({self.returned} in all)")
         return (
-            f"gave up after {requests} requests: {len(self.records)} of {self.count} records accepted. "
+            f"gave up after {requests} requests: {self.kept} of {self.count} records accepted. "
             f"Most common problems: {', '.join(problems)}. {advice}; the run can be resumed."
         )

@@ -52,6 +52,7 @@ class Run:
         on_event: EventSink | None = None,
         run_id: str | None = None,
         resume: ResumePoint | None = None,
+        keep_records: bool = True,
     ) -> None:
         config.check()
         self.schema = schema
@@ -71,12 +72,12 @@ class Run:
         drafts = DraftSource(schema, config, accepted=len(held))
         self.acceptor = Acceptor(
             schema, config.count, self.counts, max_response_bytes=config.max_response_bytes,
-            records=held, examples=drafts.examples, journal=self.history,
+            records=held, examples=drafts.examples, journal=self.history, keep=keep_records or store is None,
             on_accept=self._accepted, on_reject=self._rejected,
         )
-        self._done_before = len(self.acceptor.records)
+        self._done_before = self.acceptor.kept
         self.planner = Planner(
-            schema, config, backend, accepted=self.acceptor.records, first_index=self.counts.requests, drafts=drafts,
+            schema, config, backend, accepted=held, first_index=self.counts.requests, drafts=drafts,
         )
         limit = min(config.concurrency, backend.max_concurrency or config.concurrency)
         self.scheduler = Scheduler(
@@ -90,14 +91,17 @@ class Run:
     @classmethod
     def resume(
         cls, store: Store, run_id: str, backend: Backend, *, on_event: EventSink | None = None,
-        config_overrides: dict[str, Any] | None = None,
+        config_overrides: dict[str, Any] | None = None, keep_records: bool = True,
     ) -> Run:
         """Continue a stopped run to its requested count with its schema and parameters."""
         point = ResumePoint.load(store, run_id, config_overrides)
-        return cls(point.schema, point.config, backend, store=store, on_event=on_event, resume=point)
+        return cls(point.schema, point.config, backend, store=store, on_event=on_event, resume=point,
+                   keep_records=keep_records)
 
     @property
     def records(self) -> list[dict[str, Any]]:
+        """The accepted records, when the run keeps them in memory (``keep_records``, or
+        no store): else they are in the store's journal only."""
         return self.acceptor.records
 
     # -- cancel ------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ class Run:
             self.history.open(self._document(), resumed=self._resumed)
             self._emit(RunStarted, backend=self.backend.kind, model=self.backend.model, resumed=self._resumed)
             await self.scheduler.run(self._next_work)
-            if len(self.records) < self.config.count:
+            if self.acceptor.kept < self.config.count:
                 if not self.cancelled:
                     raise BackendError(self.acceptor.give_up_message(self.planner.requests_made))
                 status = "cancelled"
@@ -174,11 +178,11 @@ class Run:
         c = self.counts
         session = time.monotonic() - self._start if self._start else 0.0
         return Progress(
-            done=len(self.records), total=self.config.count,
+            done=self.acceptor.kept, total=self.config.count,
             elapsed=self._elapsed_before + session, session_elapsed=session,
             rejected=c.rejected, duplicates=c.duplicates, retries=c.retries, requests=c.requests,
             prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-            concurrency=self.scheduler.limit.value, done_this_session=len(self.records) - self._done_before,
+            concurrency=self.scheduler.limit.value, done_this_session=self.acceptor.kept - self._done_before,
         )
 
     def _emit(self, kind: type[Event], **fields: Any) -> None:
@@ -188,7 +192,7 @@ class Run:
             pass
 
     def _counts_doc(self) -> dict[str, Any]:
-        return self.counts.to_doc(self.config.count, len(self.records))
+        return self.counts.to_doc(self.config.count, self.acceptor.kept)
 
     def _document(self) -> dict[str, Any]:
         return {
@@ -205,7 +209,7 @@ class Run:
         c = self.counts
         result = RunResult(
             run_id=self.run_id, status=status, records=self.records, requested=self.config.count,
-            accepted=len(self.records), rejected=c.rejected, duplicates=c.duplicates, retries=c.retries,
+            accepted=self.acceptor.kept, rejected=c.rejected, duplicates=c.duplicates, retries=c.retries,
             requests=c.requests, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
             elapsed=elapsed, started=self._started_iso, finished=finished, error=error,
             rejections=self.acceptor.rejections,
