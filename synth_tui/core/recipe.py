@@ -35,6 +35,7 @@ class Recipe:
     generated: Generated
     rules: RuleSet
     properties: tuple[str, ...]  # the record's top-level fields, in schema order
+    references: frozenset[str] = frozenset()  # fields with x-ref: a dataset's engine fills them
     _model_schemas: dict[frozenset[str], dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -43,11 +44,15 @@ class Recipe:
             generated=compile_generators(schema, source),
             rules=compile_rules(schema, source),
             properties=tuple(schema.get("properties") or ()),
+            references=frozenset(
+                name for name, spec in (schema.get("properties") or {}).items()
+                if isinstance(spec, dict) and "x-ref" in spec
+            ),
         )
 
     # -- which field comes from where -------------------------------------------------------
     def source(self, name: str) -> str:
-        """generator, sequence, template, seed or model."""
+        """generator, sequence, template, seed, reference or model."""
         g = self.generated
         if name in g.generators:
             return "generator"
@@ -57,6 +62,8 @@ class Recipe:
             return "template"
         if name in g.from_seed:
             return "seed"
+        if name in self.references:
+            return "reference"
         return "model"
 
     @property

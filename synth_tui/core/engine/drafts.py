@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import UserInputError
 from ..recipe import Recipe
@@ -26,24 +26,39 @@ class Draft:
 
     fixed: dict[str, Any] = field(default_factory=dict)
     row: int | None = None
+    context: dict[str, Any] | None = None  # rows the record belongs to (a dataset's parent row)
+
+
+class InputRows(Protocol):
+    """Rows a run completes one record each: an enrich file, or a dataset table's keys."""
+
+    path: Any
+    format: str
+
+    def rows(self, skip: int = 0) -> Iterator[dict[str, Any]]: ...
+
+    def columns(self) -> list[str]: ...
 
 
 class DraftSource:
-    """Drafts for a run whose ``accepted`` records are already held (a resume's): enrich
-    rows continue after them."""
+    """Drafts for a run whose ``accepted`` records are already held (a resume's): input
+    rows (``rows``, else the config's enrich file) continue after them."""
 
-    def __init__(self, schema: RecordSchema, config: RunConfig, *, accepted: int = 0) -> None:
+    def __init__(
+        self, schema: RecordSchema, config: RunConfig, *, accepted: int = 0, rows: InputRows | None = None,
+    ) -> None:
         self.schema = schema
         self.recipe: Recipe | None = schema.recipe
         self.config = config
         self._rows: Iterator[dict[str, Any]] | None = None
         self._next_row = accepted
-        self.enrich: SeedFile | None = None
+        self.enrich: InputRows | None = rows
         self.example_file: SeedFile | None = None
         self.examples: ExamplePool | None = None
         seed = config.params.seed
-        if config.enrich:
+        if config.enrich and rows is None:
             self.enrich = SeedFile(config.enrich)
+        if self.enrich is not None:
             self._rows = self.enrich.rows(skip=accepted)
         if config.examples:
             pool_rng = random.Random(f"{seed}:examples" if seed is not None else None)
@@ -79,7 +94,7 @@ class DraftSource:
                 self._next_row += 1
                 row = self._checked_row(row, number)
             fixed = self.recipe.draw(rng, row, self._seed_row(row)) if self.recipe else dict(row or {})
-            drafts.append(Draft(fixed, number))
+            drafts.append(Draft(fixed, number, getattr(row, "context", None)))
         return drafts
 
     def redraw(self, drafts: list[Draft], rng: random.Random) -> list[Draft]:

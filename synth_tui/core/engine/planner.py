@@ -183,7 +183,7 @@ class Planner:
             self._schema_text(fixed, schema), ask.count, rng=rng if backend.hint_text else None, letters=letters,
             targets=targets, avoid=self._recent.sample() if hints and backend.avoid_list else None,
             feedback=ask.feedback, schema_in_prompt=backend.schema_in_prompt,
-            facts=None if self.drafts.plain else quote_rows([d.fixed for d in ask.drafts]),
+            facts=None if self.drafts.plain else quote_rows([_facts(d) for d in ask.drafts]),
             examples=quote_rows(examples) if examples else None, rules=self._rules,
         )
         request = CompletionRequest(
@@ -219,3 +219,10 @@ class Planner:
             response = schema if count == 1 else batch_schema(schema, count)
             self._response_schemas[key] = response
         return response
+
+
+def _facts(draft: Draft) -> dict[str, Any]:
+    """What the model is told of a record: its fixed values, and the rows it belongs to."""
+    if not draft.context:
+        return draft.fixed
+    return {"record": draft.fixed, **{f"its {table} row": row for table, row in draft.context.items()}}

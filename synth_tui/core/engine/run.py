@@ -31,7 +31,7 @@ from ..schema import RecordSchema
 from ..store import Store, new_run_id, now_iso
 from .acceptor import Acceptor
 from .config import Counts, RunConfig, RunResult
-from .drafts import DraftSource
+from .drafts import DraftSource, InputRows
 from .history import ResumePoint, RunRecord
 from .planner import Plan, Planner
 from .scheduler import AdaptiveLimit, RetryPolicy, Scheduler
@@ -53,6 +53,7 @@ class Run:
         run_id: str | None = None,
         resume: ResumePoint | None = None,
         keep_records: bool = True,
+        rows: InputRows | None = None,
     ) -> None:
         config.check()
         self.schema = schema
@@ -69,7 +70,7 @@ class Run:
         if schema.recipe is not None:
             schema.recipe.check_count(schema.schema, config.count)
         held = resume.records if resume else []
-        drafts = DraftSource(schema, config, accepted=len(held))
+        drafts = DraftSource(schema, config, accepted=len(held), rows=rows)
         self.acceptor = Acceptor(
             schema, config.count, self.counts, max_response_bytes=config.max_response_bytes,
             records=held, examples=drafts.examples, journal=self.history, keep=keep_records or store is None,
@@ -91,12 +92,12 @@ class Run:
     @classmethod
     def resume(
         cls, store: Store, run_id: str, backend: Backend, *, on_event: EventSink | None = None,
-        config_overrides: dict[str, Any] | None = None, keep_records: bool = True,
+        config_overrides: dict[str, Any] | None = None, keep_records: bool = True, rows: InputRows | None = None,
     ) -> Run:
         """Continue a stopped run to its requested count with its schema and parameters."""
         point = ResumePoint.load(store, run_id, config_overrides)
         return cls(point.schema, point.config, backend, store=store, on_event=on_event, resume=point,
-                   keep_records=keep_records)
+                   keep_records=keep_records, rows=rows)
 
     @property
     def records(self) -> list[dict[str, Any]]:
