@@ -44,14 +44,19 @@ def run_generate(args: argparse.Namespace) -> int:
     from ..core.config import load_settings
     from ..core.engine import Run
     from ..core.export import check_output_path
+    from ..core.schema import RecordSchema
     from ..core.store import Store
     from .progress import progress_sink
     from .running import JsonlToStdout, execute, load_schema, make_backend, records_out, run_config, summarize
 
+    settings = load_settings()
     schema = load_schema(args.schema)
+    if not isinstance(schema, RecordSchema):  # a dataset file: several tables
+        from .dataset import run_dataset
+
+        return run_dataset(args, schema, settings)
     for message in schema.warnings:
         warning(message)
-    settings = load_settings()
     spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_url=args.base_url)
     if args.output:  # before the first request, not after the last
         check_output_path(args.output, force=args.force)
@@ -99,6 +104,12 @@ def run_resume(args: argparse.Namespace) -> int:
     with Store(data_dir(args, settings)) as store:
         print_warnings(store)
         doc = store.get_run(args.id)
+        if doc.get("kind") == "dataset":
+            from .dataset import resume_dataset
+
+            spec = resume_spec(doc.get("backend") or {}, settings, args.base_url, args.api_key_env,
+                               run=f"run {doc['id']}")
+            return resume_dataset(args, store, doc, make_backend(settings, spec, None))
         spec = resume_spec(doc.get("backend") or {}, settings, args.base_url, args.api_key_env,
                            run=f"run {doc['id']}")
         backend = make_backend(settings, spec, None)

@@ -9,30 +9,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ..core.backends import BackendSpec, GenerationParams, backend_from_settings
 from ..core.engine import Run, RunConfig, RunResult
 from ..core.errors import BackendError, UserInputError
 from ..core.events import Event, RecordsAccepted
 from ..core.export import OutputWriteError, dumps_json, export_to_path, export_to_stdout, guess_format
-from ..core.schema import RecordSchema, parse_schema
+from ..core.schema import parse_schema
 from .args import read_schema_text
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error, say, stdout_gone
 from .progress import ProgressSink
 
+Result = TypeVar("Result", covariant=True)
 
-def load_schema(path: str) -> RecordSchema:
+
+def load_schema(path: str) -> Any:
     """A schema file ('-': stdin), or a template named so (`generate products`) when no
-    file of that name exists."""
+    file of that name exists: a RecordSchema, or a Dataset for a file of tables."""
     from ..core.templates import template_names, template_text
 
     source = "<stdin>" if path == "-" else path
     if path != "-" and not os.path.exists(path) and path in template_names():
-        return parse_schema(template_text(path), f"template {path}")
-    return parse_schema(read_schema_text(path, source), source)
+        text, source = template_text(path), f"template {path}"
+    else:
+        text = read_schema_text(path, source)
+    if text.lstrip().startswith("{") and '"tables"' in text:
+        from ..core.dataset import is_dataset, parse_dataset
+
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if is_dataset(data):
+            return parse_dataset(text, source)
+    return parse_schema(text, source)
 
 
 def run_config(args: argparse.Namespace, settings: Any) -> RunConfig:
@@ -78,13 +92,21 @@ def make_backend(settings: Any, spec: BackendSpec, api_key_env: str | None, time
         raise UserInputError(str(exc)) from None
 
 
-def execute(run: Run, backend: Any, progress: ProgressSink) -> tuple[RunResult, bool]:
+class Runnable(Protocol[Result]):
+    """A run, or a dataset run: cancel() keeps what was accepted."""
+
+    def cancel(self) -> None: ...
+
+    async def execute(self) -> Result: ...
+
+
+def execute(run: Runnable[Result], backend: Any, progress: ProgressSink) -> tuple[Result, bool]:
     """Run to the end on a fresh event loop; Ctrl-C or SIGTERM cancels the run, which keeps
     what it accepted. The backend is closed and the progress display put away, whatever
     happens. Returns the result and whether a signal ended it."""
     interrupted = False
 
-    async def main() -> RunResult:
+    async def main() -> Result:
         loop = asyncio.get_running_loop()
 
         def on_signal() -> None:
