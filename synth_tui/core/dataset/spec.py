@@ -101,13 +101,14 @@ def check_dataset(data: Any, source: str = "dataset") -> Dataset:
         raise SchemaError(f"unknown key {sorted(extra)[0]!r} beside \"tables\"", source)
     if not data["tables"]:
         raise SchemaError("the dataset has no tables", f"{source} $.tables")
-    tables = {name: _table(name, spec, f"{source} $.tables.{name}") for name, spec in data["tables"].items()}
+    names = list(data["tables"])
+    tables = {name: _table(name, spec, f"{source} $.tables.{name}", names) for name, spec in data["tables"].items()}
     for table in tables.values():
         _check_refs(table, tables, f"{source} $.tables.{table.name}")
     return Dataset(_in_order(tables, source), data)
 
 
-def _table(name: str, spec: Any, where: str) -> Table:
+def _table(name: str, spec: Any, where: str, names: list[str]) -> Table:
     if not isinstance(name, str) or not name.isidentifier():
         raise SchemaError(f"a table name must be letters, digits and _ (not starting with a digit), not {name!r}",
                           where)
@@ -128,13 +129,13 @@ def _table(name: str, spec: Any, where: str) -> Table:
     properties = schema.schema.get("properties") or {}
     if key is not None and (not isinstance(key, str) or key not in properties):
         raise SchemaError(f"primary_key names no field of the table: {key!r}", f"{where}.primary_key")
-    table = Table(name, schema, count, None, key, _refs(schema, where))
+    table = Table(name, schema, count, None, key, _refs(schema, where, names))
     if per is not None:
         table.per = _per(per, table, f"{where}.per")
     return table
 
 
-def _refs(schema: RecordSchema, where: str) -> dict[str, Ref]:
+def _refs(schema: RecordSchema, where: str, names: list[str]) -> dict[str, Ref]:
     refs = {}
     required = set(schema.schema.get("required") or ())
     for name, spec in (schema.schema.get("properties") or {}).items():
@@ -149,6 +150,9 @@ def _refs(schema: RecordSchema, where: str) -> dict[str, Ref]:
         types = spec.get("type")
         nullable = name not in required or types == "null" or (isinstance(types, list) and "null" in types)
         table, column = target.split(".")
+        if table not in names:
+            raise SchemaError(f"x-ref names table {table!r}, which the dataset does not have (it has: "
+                              f"{', '.join(names)})", here)
         refs[name] = Ref(table, column, nullable)
     return refs
 
