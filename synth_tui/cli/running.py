@@ -30,11 +30,14 @@ Result = TypeVar("Result", covariant=True)
 def load_schema(path: str) -> Any:
     """A schema file ('-': stdin), or a template named so (`generate products`) when no
     file of that name exists: a RecordSchema, or a Dataset for a file of tables."""
+    from ..core.dataset.templates import dataset_names, dataset_text
     from ..core.templates import template_names, template_text
 
     source = "<stdin>" if path == "-" else path
     if path != "-" and not os.path.exists(path) and path in template_names():
         text, source = template_text(path), f"template {path}"
+    elif path != "-" and not os.path.exists(path) and path in dataset_names():
+        text, source = dataset_text(path), f"dataset template {path}"
     else:
         text = read_schema_text(path, source)
     if text.lstrip().startswith("{") and '"tables"' in text:

@@ -25,16 +25,20 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core import templates
+    from ..core.dataset.templates import dataset_names, dataset_text
     from ..core.export import safe_json_text
     from ..core.textsafe import clean_line
     from .args import read_schema_text
 
     action = args.action or "list"
     if action == "list":
-        out("\n".join(f"{clean_line(name):<20} {'built-in' if templates.is_builtin(name) else 'yours'}"
-                      for name in templates.template_names()))
+        lines = [f"{clean_line(name):<20} {'built-in' if templates.is_builtin(name) else 'yours'}"
+                 for name in templates.template_names()]
+        lines += [f"{name:<20} built-in dataset" for name in dataset_names()]
+        out("\n".join(lines))
     elif action == "show":
-        out(safe_json_text(templates.template_text(args.name)))
+        known = args.name in dataset_names() and args.name not in templates.template_names()
+        out(safe_json_text(dataset_text(args.name) if known else templates.template_text(args.name)))
     elif action == "save":
         path = templates.save_template(args.name, read_schema_text(args.file), force=args.force)
         say(f"saved template {clean_line(args.name)} to {clean_line(path)}")
