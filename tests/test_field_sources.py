@@ -230,3 +230,18 @@ def test_cli_enrich_counts_rows_and_needs_no_count(tmp_path, server_process):
     assert [json.loads(line)["name"] for line in done.stdout.splitlines()] == ["R0", "R1", "R2", "R3"]
     missing = cli("generate", str(path), "--enrich", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "nope.csv" in missing.stderr
+
+
+async def test_a_seeded_generator_only_run_resumed_draws_new_values():
+    schema = check_schema(GENERATED)
+    first, _ = await run(schema, fast_config(40, params=GenerationParams(seed=11)))
+    assert first.success
+    with Store() as store:
+        store.update_run(first.run_id, status="cancelled", counts={**store.get_run(first.run_id)["counts"],
+                                                                   "requested": 80})
+        store.update_run(first.run_id, config={**store.get_run(first.run_id)["config"], "count": 80})
+        backend = openai_backend(FakeLLM())
+        resumed = await Run.resume(store, first.run_id, backend).execute()
+        records = list(store.iter_records(first.run_id))
+    assert resumed.success and len(records) == 80
+    assert [r["number"] for r in records] == list(range(1000, 1080))

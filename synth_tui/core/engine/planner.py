@@ -87,6 +87,9 @@ class Planner:
         held = list(accepted)
         if self._balancer is not None:
             self._balancer.observe(held)
+        # a resumed session draws other values than the sessions before it (a run with no
+        # model makes no requests, so the request index alone would draw them again)
+        self._drafts_key = f"drafts:{len(held)}" if held else "drafts"
         self.index = self.first_index = first_index
         # every record slot of this session may take max_attempts requests, on average
         asks = math.ceil(max(0, config.count - len(held)) / self.batch_size)
@@ -109,12 +112,12 @@ class Planner:
             return None
         if self._pending:
             ask = self._pending.popleft()
-            ask.drafts = self.drafts.redraw(ask.drafts, self._rng(self.index, "drafts"))
+            ask.drafts = self.drafts.redraw(ask.drafts, self._rng(self.index, self._drafts_key))
         else:
             need = self.needed(accepted)
             if need <= 0:
                 return None
-            ask = Ask(self.drafts.take(min(self.batch_size, need), self._rng(self.index, "drafts")))
+            ask = Ask(self.drafts.take(min(self.batch_size, need), self._rng(self.index, self._drafts_key)))
             if not ask.drafts:  # the input rows ran out
                 return None
         self._in_flight += ask.count
