@@ -244,4 +244,5 @@ async def test_a_seeded_generator_only_run_resumed_draws_new_values():
         resumed = await Run.resume(store, first.run_id, backend).execute()
         records = list(store.iter_records(first.run_id))
     assert resumed.success and len(records) == 80
+    assert resumed.duplicates == first.duplicates  # no value of the first session drawn again
     assert [r["number"] for r in records] == list(range(1000, 1080))
