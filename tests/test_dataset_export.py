@@ -230,6 +230,16 @@ def test_an_existing_database_is_replaced_only_with_force(shop, tmp_path):
     assert sqlite3.connect(target).execute("SELECT count(*) FROM customers").fetchone()[0] == 20
 
 
+def test_a_link_to_a_database_keeps_pointing_at_the_new_one(shop, tmp_path):
+    data_dir, run_id = shop
+    (tmp_path / "real.db").write_text("old")
+    (tmp_path / "link.db").symlink_to(tmp_path / "real.db")
+    export(data_dir, run_id, tmp_path / "link.db", force=True)
+    assert (tmp_path / "link.db").is_symlink()
+    assert sqlite3.connect(tmp_path / "real.db").execute("SELECT count(*) FROM products").fetchone()[0] == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.db", "real.db"]
+
+
 async def test_hostile_table_and_field_names_are_quoted(tmp_path, llm):
     run_id = await generate(HOSTILE, tmp_path / "data", llm)
     target = tmp_path / "hostile.db"

@@ -125,7 +125,7 @@ def _check_database(target: Path, force: bool) -> None:
 
 def _check_folder(target: Path, fmt: str, force: bool) -> None:
     if target.is_dir():
-        if not force and any(os.scandir(target)):
+        if not force and _holds_anything(target):
             raise UserInputError(f"the folder {target} is not empty",
                                  cli="choose a new or empty folder, or use --force to replace the tables' files in it",
                                  tui="choose a new or empty folder, or export again to replace the tables' files")
@@ -140,6 +140,14 @@ def _check_folder(target: Path, fmt: str, force: bool) -> None:
         folder = _existing_parent(target)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserInputError(f"no permission to write in {folder}")
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError as exc:
+        raise UserInputError(f"cannot read the folder {folder}: {exc.strerror or exc}") from None
 
 
 def _existing_parent(target: Path) -> Path:
@@ -184,8 +192,10 @@ def _write_folder(tables: DatasetTables, folder: Path, fmt: str, force: bool) ->
 
 def write_sqlite(tables: DatasetTables, target: Path) -> int:
     """Build the database in a temp file beside ``target`` and rename it into place once
-    complete and consistent; the rows written. The temp file is gone whatever failed."""
+    complete and consistent; the rows written. The temp file is gone whatever failed. A
+    link is followed: the file it points to is replaced, and the link kept."""
     _check_table_names(tables.dataset)
+    target = Path(os.path.realpath(target))
     try:
         fd, tmp = _unique_temp(target.parent, target.name, 0o666)
         os.close(fd)
