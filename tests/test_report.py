@@ -426,3 +426,10 @@ async def test_report_screen_shows_sources_checks_free_text_and_rules(tmp_path, 
             await until(pilot, lambda path=path: screen.field_shown.path == path, f"the {path} field's figures")
             figures = screen.query_one("#field-figures", Static).render().plain
             assert all(part in figures for part in expected), figures
+
+
+def test_numbers_a_float_cannot_hold_are_left_out_of_the_figures():
+    schema = check_schema({"n": {"type": "integer", "x-generator": {"uniform": {"min": 1, "max": 3}}}}).schema
+    report = build_report([{"n": 10**400}, {"n": float("nan")}, {"n": 1}, {"n": 3}], schema)
+    n = field(report, "n")
+    assert (n.min, n.max, n.unique) == (1, 3, 4) and n.check.tested == 2

@@ -42,6 +42,7 @@ from .declared import (
     top_level_name,
 )
 from .fit import Reservoir
+from .generators.base import is_number
 from .textsafe import clean_line
 
 if TYPE_CHECKING:
@@ -297,7 +298,7 @@ def _observe(acc: _Acc, value: Any) -> None:
     elif isinstance(value, (int, float)):
         acc.kinds.add("number")
         acc.values[value] += 1
-        if acc.sample is not None:
+        if acc.sample is not None and is_number(value):
             acc.sample.add(float(value))
     elif isinstance(value, (str, list)):
         if isinstance(value, str):
@@ -319,7 +320,7 @@ def _observe(acc: _Acc, value: Any) -> None:
 def _finish(path: str, acc: _Acc, spec: dict[str, Any], records: int) -> FieldReport:
     enum = spec.get("enum")
     kind = "enum" if enum else (acc.kinds.pop() if len(acc.kinds) == 1 else ("mixed" if acc.kinds else "empty"))
-    numbers = [(float(v), n) for v, n in acc.values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    numbers = [(float(v), n) for v, n in acc.values.items() if is_number(v)]  # not NaN, nor 400 digits
     if kind == "number" and (spec.get("type") == "integer" or all(x.is_integer() for x, _ in numbers)):
         kind = "integer"  # the schema's word for it
     in_array = "[]" in path
@@ -485,7 +486,7 @@ def check_lines(report: QualityReport) -> list[str]:
     if generated:
         width = max(len(clean_line(f.path)) for f in generated)
         lines.append(f"generated fields against their declared distributions (off: p < {P_LIMIT:g}):")
-        lines += [f"  {clean_line(f.path):<{width}}  {describe_generated(f)}" for f in generated]
+        lines += [f"  {clean_line(f.path):<{width}}  {clean_line(describe_generated(f))}" for f in generated]
     free = [f for f in report.fields if f.top_share is not None]
     if free:
         width = max(len(clean_line(f.path)) for f in free)
