@@ -444,12 +444,13 @@ def format_report(report: QualityReport, title: str = "") -> str:
         lines.append(f"checks: {summary}")
     paths = [clean_line(f.path) for f in report.fields]  # a key of the model's cannot start a line
     width = max([len(p) for p in paths] + [5])
-    source_width = max([len(f.source) for f in report.fields] + [6])
+    sources = [clean_line(f.source) or "-" for f in report.fields]
+    source_width = max([len(s) for s in sources] + [6])
     lines.append(f"{'field':<{width}}  {'source':<{source_width}}  {'kind':<7} {'missing':>7} {'null':>6} "
                  f"{'unique':>7}  figures")
-    for path, f in zip(paths, report.fields):
+    for path, source, f in zip(paths, sources, report.fields):
         unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
-        lines.append(f"{path:<{width}}  {f.source or '-':<{source_width}}  {f.kind:<7} {pct(f.missing_rate):>7} "
+        lines.append(f"{path:<{width}}  {source:<{source_width}}  {f.kind:<7} {pct(f.missing_rate):>7} "
                      f"{pct(f.null_rate):>6} {unique:>7}  {describe_field(f)}")
     return "\n".join(lines + check_lines(report))
 
@@ -469,7 +470,7 @@ def check_summary(report: QualityReport) -> str:
                      + (f" ({_names(repeating)})" if repeating else ""))
     if report.rules:
         broken = sum(r.broken for r in report.rules)
-        parts.append(f"{broken} rule breaks" + ("" if report.rules_counted_in_full else " at least"))
+        parts.append(("" if report.rules_counted_in_full else "at least ") + f"{broken} rule breaks")
     return " · ".join(parts)
 
 

@@ -193,7 +193,7 @@ def against_schema(f: FieldReport) -> Text:
         out.append(clean_text(describe_generated(f)) + "\n")
         if f.check.p_value is not None:
             verdict = (f"OFF: p < {P_LIMIT:g}, the values do not follow the declared distribution" if f.check.off
-                       else f"ok: p ≥ {P_LIMIT:g}, the values follow the declared distribution")
+                       else f"ok: p ≥ {P_LIMIT:g}, consistent with the declared distribution")
             out.append(verdict + "\n", style="bold red" if f.check.off else "green")
         out.append("\n")
     if f.top_share is not None:
