@@ -1,11 +1,18 @@
 """Quality report of a run: validity, duplicates, and per-field figures by JSON path.
 
-One pass over the records. Per field: how often it is missing or null, the share of
-unique values; for enums, each value's share against a uniform expectation and the
-evenness of the spread (normalised entropy: 1.0 is perfectly even); for numbers
+One pass over the records. Per field: where its values come from (the model, a
+generator, a sequence, a template, seed data), how often it is missing or null, the
+share of unique values; for enums, each value's share against a uniform expectation and
+the evenness of the spread (normalised entropy: 1.0 is perfectly even); for numbers
 min/max/mean/stdev and a histogram; for strings length figures and the most common
 values. Nested objects are reported by path (``address.city``), array items as
 ``tags[]``.
+
+Then what the schema declares (core/declared.py): each generated field against its
+generator's distribution, the most common value's share of each free-text field the
+model writes, and the records that broke each rule. The KS test of a numeric generator
+reads a fixed-seed sample of at most 20,000 of the field's values, so that the pass
+keeps a bounded amount per field beside the counts of distinct values.
 """
 
 from __future__ import annotations
@@ -13,13 +20,33 @@ from __future__ import annotations
 import json
 import math
 import re
-from array import array
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .declared import (
+    P_LIMIT,
+    REPEAT_SHARE,
+    DistributionCheck,
+    RuleCount,
+    RuleTally,
+    describe_check,
+    distribution_check,
+    is_free_text,
+    recipe_of,
+    ruled_fields,
+    samples_for,
+    source_label,
+    top_level_name,
+)
+from .fit import Reservoir
+from .generators.base import is_number
 from .textsafe import clean_line
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
 
 HISTOGRAM_BINS = 10
 TOP_VALUES = 5
@@ -29,6 +56,7 @@ TOP_VALUES = 5
 class FieldReport:
     path: str
     kind: str  # integer | number | string | enum | boolean | array | object | mixed, as JSON Schema names them
+    source: str = ""  # model | sequence | template | seed | a generator's kind ("normal", "fake city"); "" unknown
     present: int = 0
     missing: int = 0
     nulls: int = 0
@@ -48,6 +76,10 @@ class FieldReport:
     # enums
     coverage: list[tuple[Any, int, float, float]] = field(default_factory=list)  # value, n, share, expected
     evenness: float | None = None
+    # against the schema: a generated field's declared distribution; free text's repeats
+    check: DistributionCheck | None = None
+    top_share: float | None = None  # free text: the most common value's share of the field's values
+    repeats: bool = False  # free text whose most common value is over REPEAT_SHARE of its values
 
     @property
     def missing_rate(self) -> float:
@@ -68,12 +100,27 @@ class QualityReport:
     duplicate_rate: float  # duplicates / (accepted + duplicates)
     top_rejections: list[tuple[str, int]]
     fields: list[FieldReport]
+    rules: list[RuleCount] = field(default_factory=list)  # every rule, with the records that broke it
+    rejections_read: int = 0  # the kept rejections the rule counts come from (a run keeps its first 1,000)
+
+    @property
+    def rules_counted_in_full(self) -> bool:
+        """Every rejection was kept, so the rule counts are exact, not a lower bound."""
+        return self.rejections_read >= self.rejected
+
+    def off_fields(self) -> list[FieldReport]:
+        """Generated fields whose values do not follow their declared distribution."""
+        return [f for f in self.fields if f.check is not None and f.check.off]
+
+    def repeating_fields(self) -> list[FieldReport]:
+        return [f for f in self.fields if f.repeats]
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         for f, report in zip(doc["fields"], self.fields):
             f["missing_rate"] = report.missing_rate
             f["null_rate"] = report.null_rate
+        doc["rules_counted_in_full"] = self.rules_counted_in_full
         return doc
 
     def enum_evenness(self) -> float | None:
@@ -97,17 +144,22 @@ def reason_key(reason: str) -> str:
 
 
 class _Acc:
-    """What one pass keeps for one path."""
+    """What one pass keeps for one path: each distinct value's count (the numeric figures
+    come from these), length figures as they go, and a sample for a KS test."""
 
-    __slots__ = ("present", "nulls", "values", "numbers", "lengths", "kinds")
+    __slots__ = ("present", "nulls", "values", "lengths", "length_sum", "length_min", "length_max", "kinds",
+                 "sample")
 
-    def __init__(self) -> None:
+    def __init__(self, sample: Reservoir | None = None) -> None:
         self.present = 0
         self.nulls = 0
         self.values: Counter[Any] = Counter()
-        self.numbers = array("d")
-        self.lengths = array("l")
+        self.lengths = 0  # texts and arrays measured
+        self.length_sum = 0
+        self.length_min = sys.maxsize
+        self.length_max = 0
         self.kinds: set[str] = set()
+        self.sample = sample
 
 
 def field_specs(
@@ -149,15 +201,27 @@ def build_report(
     rejected: int = 0,
     duplicates: int = 0,
     rejection_reasons: Iterable[str] = (),
+    enriched: bool = False,
 ) -> QualityReport:
+    """The report of ``records`` made with ``schema``; ``rejection_reasons`` are the kept
+    rejections' (duplicates apart). ``enriched``: the run completed rows of an input file,
+    whose own fields the schema cannot tell from the model's."""
     specs = field_specs(schema)
-    accs: dict[str, _Acc] = {path: _Acc() for path in specs}
+    recipe = recipe_of(schema)
+    samples = samples_for(recipe)
+    accs: dict[str, _Acc] = {path: _Acc(samples.get(path)) for path in specs}
     n = 0
     for record in records:
         n += 1
         _visit(record, "", accs)
-    reasons: Counter[str] = Counter(reason_key(r) for r in rejection_reasons)
+    reasons: Counter[str] = Counter()
+    tally = RuleTally()
+    for reason in rejection_reasons:
+        reasons[reason_key(reason)] += 1
+        tally.add(reason)
     fields = [_finish(path, accs[path], specs.get(path, {}), n) for path in accs]
+    if recipe is not None:
+        _against_recipe(fields, accs, specs, recipe, schema.get("properties") or {}, enriched)
     return QualityReport(
         accepted=n,
         rejected=rejected,
@@ -166,7 +230,40 @@ def build_report(
         duplicate_rate=duplicates / (n + duplicates) if n + duplicates else 0.0,
         top_rejections=reasons.most_common(5),
         fields=fields,
+        rules=tally.result(recipe),
+        rejections_read=tally.read,
     )
+
+
+def _against_recipe(fields: list[FieldReport], accs: dict[str, _Acc], specs: dict[str, dict[str, Any]],
+                    recipe: Recipe, properties: dict[str, Any], enriched: bool) -> None:
+    """Each field's source; generated fields against their generator's declared
+    distribution (``properties``: the fields' own schemas, as the generators read them);
+    free text's most common value."""
+    ruled = ruled_fields(recipe)
+    for report in fields:
+        name = top_level_name(report.path, recipe.properties)
+        if name is None:
+            continue  # a key the schema does not name
+        report.source = source_label(recipe, name)
+        if enriched and report.source == "model":
+            report.source = "model or row"  # an input row's own field, or the model's
+        generator = recipe.generated.generators.get(name)
+        acc = accs[report.path]
+        if generator is not None and report.path == name:
+            report.check = distribution_check(generator, properties.get(name) or {}, acc.values,
+                                              acc.present - acc.nulls, acc.sample, name in ruled)
+        if is_free_text(report.source, report.kind, specs.get(report.path) or {}, report.path):
+            _top_share(report, acc)
+
+
+def _top_share(report: FieldReport, acc: _Acc) -> None:
+    values = acc.present - acc.nulls
+    if not values or not acc.values:
+        return
+    [(_, count)] = acc.values.most_common(1)
+    report.top_share = count / values
+    report.repeats = count > 1 and report.top_share > REPEAT_SHARE
 
 
 def _visit(value: Any, prefix: str, accs: dict[str, _Acc]) -> None:
@@ -200,15 +297,22 @@ def _observe(acc: _Acc, value: Any) -> None:
         acc.values[value] += 1
     elif isinstance(value, (int, float)):
         acc.kinds.add("number")
-        acc.numbers.append(float(value))
         acc.values[value] += 1
-    elif isinstance(value, str):
-        acc.kinds.add("string")
-        acc.lengths.append(len(value))
-        acc.values[value] += 1
-    elif isinstance(value, list):
-        acc.kinds.add("array")
-        acc.lengths.append(len(value))
+        if acc.sample is not None and is_number(value):
+            acc.sample.add(float(value))
+    elif isinstance(value, (str, list)):
+        if isinstance(value, str):
+            acc.kinds.add("string")
+            acc.values[value] += 1
+        else:
+            acc.kinds.add("array")
+        length = len(value)  # inline: this runs for every text of every record
+        acc.lengths += 1
+        acc.length_sum += length
+        if length < acc.length_min:
+            acc.length_min = length
+        if length > acc.length_max:
+            acc.length_max = length
     else:
         acc.kinds.add("object")
 
@@ -216,7 +320,8 @@ def _observe(acc: _Acc, value: Any) -> None:
 def _finish(path: str, acc: _Acc, spec: dict[str, Any], records: int) -> FieldReport:
     enum = spec.get("enum")
     kind = "enum" if enum else (acc.kinds.pop() if len(acc.kinds) == 1 else ("mixed" if acc.kinds else "empty"))
-    if kind == "number" and (spec.get("type") == "integer" or all(x.is_integer() for x in acc.numbers)):
+    numbers = [(float(v), n) for v, n in acc.values.items() if is_number(v)]  # not NaN, nor 400 digits
+    if kind == "number" and (spec.get("type") == "integer" or all(x.is_integer() for x, _ in numbers)):
         kind = "integer"  # the schema's word for it
     in_array = "[]" in path
     report = FieldReport(path=path, kind=kind, present=acc.present,
@@ -225,15 +330,11 @@ def _finish(path: str, acc: _Acc, spec: dict[str, Any], records: int) -> FieldRe
     if kind not in ("array", "object"):
         report.unique = len(acc.values)
         report.unique_ratio = report.unique / non_null if non_null else 0.0
-    if acc.numbers and kind in (*NUMERIC, "enum"):
-        nums = acc.numbers
-        report.min, report.max = min(nums), max(nums)
-        report.mean = math.fsum(nums) / len(nums)
-        report.stdev = math.sqrt(math.fsum((x - report.mean) ** 2 for x in nums) / len(nums)) if len(nums) > 1 else 0.0
-        report.histogram = histogram(nums, report.min, report.max)
+    if numbers and kind in (*NUMERIC, "enum"):
+        _number_figures(report, numbers)
     if acc.lengths and kind in ("string", "enum", "array"):
-        report.length_min, report.length_max = min(acc.lengths), max(acc.lengths)
-        report.length_mean = sum(acc.lengths) / len(acc.lengths)
+        report.length_min, report.length_max = acc.length_min, acc.length_max
+        report.length_mean = acc.length_sum / acc.lengths
     if kind in ("string", "boolean", *NUMERIC):
         report.top_values = [(v, c) for v, c in acc.values.most_common(TOP_VALUES) if c > 1 or kind == "boolean"]
     if enum:
@@ -244,14 +345,24 @@ def _finish(path: str, acc: _Acc, spec: dict[str, Any], records: int) -> FieldRe
     return report
 
 
-def histogram(values: array, lo: float, hi: float, bins: int = HISTOGRAM_BINS) -> list[int]:
+def _number_figures(report: FieldReport, numbers: list[tuple[float, int]]) -> None:
+    """min/max/mean/stdev (of the population) and a histogram from each distinct value's count."""
+    count = sum(n for _, n in numbers)
+    report.min, report.max = min(x for x, _ in numbers), max(x for x, _ in numbers)
+    report.mean = math.fsum(x * n for x, n in numbers) / count
+    mean = report.mean
+    report.stdev = math.sqrt(math.fsum(n * (x - mean) ** 2 for x, n in numbers) / count) if count > 1 else 0.0
+    report.histogram = histogram(numbers, report.min, report.max)
+
+
+def histogram(values: Iterable[float | tuple[float, int]], lo: float, hi: float,
+              bins: int = HISTOGRAM_BINS) -> list[int]:
+    """Counts in ``bins`` equal bins from lo to hi; a value may come with its count, (x, n)."""
     counts = [0] * bins
-    if hi == lo:
-        counts[0] = len(values)
-        return counts
     width = (hi - lo) / bins
-    for x in values:
-        counts[min(bins - 1, int((x - lo) / width))] += 1
+    for item in values:
+        x, n = item if isinstance(item, tuple) else (item, 1)
+        counts[min(bins - 1, int((x - lo) / width)) if width else 0] += n
     return counts
 
 
@@ -270,8 +381,10 @@ def run_report(store: Any, run_id: str) -> QualityReport:
     doc = store.get_run(run_id)
     counts = doc.get("counts", {})
     reasons = (r.get("reason", "") for r in store.iter_rejections(doc["id"]) if r.get("kind") != "duplicate")
+    config = doc.get("config")
+    enriched = isinstance(config, dict) and bool(config.get("enrich"))
     return build_report(store.iter_records(doc["id"]), doc.get("schema") or {}, rejected=counts.get("rejected", 0),
-                        duplicates=counts.get("duplicates", 0), rejection_reasons=reasons)
+                        duplicates=counts.get("duplicates", 0), rejection_reasons=reasons, enriched=enriched)
 
 
 SPARKS = " ▁▂▃▄▅▆▇█"
@@ -326,11 +439,85 @@ def format_report(report: QualityReport, title: str = "") -> str:
     if report.top_rejections:
         lines.append("top rejection reasons:")
         lines += [f"  {n:>5}x  {reason}" for reason, n in report.top_rejections]
+    summary = check_summary(report)
+    if summary:
+        lines.append(f"checks: {summary}")
     paths = [clean_line(f.path) for f in report.fields]  # a key of the model's cannot start a line
     width = max([len(p) for p in paths] + [5])
-    lines.append(f"{'field':<{width}}  {'kind':<7} {'missing':>7} {'null':>6} {'unique':>7}  figures")
-    for path, f in zip(paths, report.fields):
+    sources = [clean_line(f.source) or "-" for f in report.fields]
+    source_width = max([len(s) for s in sources] + [6])
+    lines.append(f"{'field':<{width}}  {'source':<{source_width}}  {'kind':<7} {'missing':>7} {'null':>6} "
+                 f"{'unique':>7}  figures")
+    for path, source, f in zip(paths, sources, report.fields):
         unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
-        lines.append(f"{path:<{width}}  {f.kind:<7} {pct(f.missing_rate):>7} {pct(f.null_rate):>6} "
-                     f"{unique:>7}  {describe_field(f)}")
-    return "\n".join(lines)
+        lines.append(f"{path:<{width}}  {source:<{source_width}}  {f.kind:<7} {pct(f.missing_rate):>7} "
+                     f"{pct(f.null_rate):>6} {unique:>7}  {describe_field(f)}")
+    return "\n".join(lines + check_lines(report))
+
+
+def check_summary(report: QualityReport) -> str:
+    """The checks against the schema in one line; "" when there is nothing to check."""
+    parts = []
+    checked = [f for f in report.fields if f.check is not None and f.check.test]
+    if checked:
+        off = report.off_fields()
+        parts.append(f"{len(off)} of {len(checked)} generated fields off"
+                     + (f" ({_names(off)})" if off else ""))
+    free = [f for f in report.fields if f.top_share is not None]
+    if free:
+        repeating = report.repeating_fields()
+        parts.append(f"{len(repeating)} of {len(free)} free-text fields repeat"
+                     + (f" ({_names(repeating)})" if repeating else ""))
+    if report.rules:
+        broken = sum(r.broken for r in report.rules)
+        parts.append(("" if report.rules_counted_in_full else "at least ") + f"{broken} rule breaks")
+    return " · ".join(parts)
+
+
+def _names(fields: list[FieldReport], limit: int = 4) -> str:
+    names = [clean_line(f.path)[:40] for f in fields[:limit]]
+    return ", ".join(names) + (", ..." if len(fields) > limit else "")
+
+
+def check_lines(report: QualityReport) -> list[str]:
+    """The checks against the schema, a section each: generated fields against their
+    declared distributions, free text's most common value, the rules."""
+    lines: list[str] = []
+    generated = [f for f in report.fields if f.check is not None]
+    if generated:
+        width = max(len(clean_line(f.path)) for f in generated)
+        lines.append(f"generated fields against their declared distributions (off: p < {P_LIMIT:g}):")
+        lines += [f"  {clean_line(f.path):<{width}}  {clean_line(describe_generated(f))}" for f in generated]
+    free = [f for f in report.fields if f.top_share is not None]
+    if free:
+        width = max(len(clean_line(f.path)) for f in free)
+        lines.append(f"free text, the most common value's share (over {pct(REPEAT_SHARE)}: repeats):")
+        lines += [f"  {clean_line(f.path):<{width}}  {describe_repeats(f)}" for f in free]
+    if report.rules:
+        lines.append("rules, the records that broke each:")
+        lines += [f"  {r.broken:>5}x  {clean_line(r.text)}" + (f"  ({clean_line(r.where)})" if r.where else "")
+                  for r in report.rules]
+        if not report.rules_counted_in_full:
+            lines.append(f"  (counted over the {report.rejections_read:,} rejections the run kept of "
+                         f"{report.rejected:,}: at least as many broke each)")
+    return lines
+
+
+def describe_generated(f: FieldReport) -> str:
+    """A generated field against its generator: the declared distribution, what was
+    observed, the test and whether the values are off."""
+    if f.check is None:
+        return ""
+    observed = f"mean {f.mean:.4g} sd {f.stdev:.3g}" if f.check.test == "KS" and f.mean is not None else ""
+    return describe_check(f.check, observed)
+
+
+def describe_repeats(f: FieldReport) -> str:
+    """Free text's most common value and its share, flagged when it repeats."""
+    if f.top_share is None:
+        return ""
+    if not f.top_values:
+        return f"{pct(f.top_share)}: no value twice"
+    value, n = f.top_values[0]
+    line = f"{pct(f.top_share)}: {_short(value, 40)} x{n}"
+    return line + (" · REPEATS" if f.repeats else "")

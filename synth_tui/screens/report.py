@@ -1,4 +1,8 @@
-"""Quality report of one run, and several runs compared side by side."""
+"""Quality report of one run, and several runs compared side by side.
+
+The report of a run shows, beside each field's figures, where its values come from and
+the checks against the schema: a generated field against its declared distribution, the
+most common value of free text the model writes, and the records that broke each rule."""
 
 from __future__ import annotations
 
@@ -14,15 +18,27 @@ from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
 from ..core.compare import METRICS, ComparisonRow, comparison_row, metric_text
+from ..core.declared import P_LIMIT, REPEAT_SHARE
 from ..core.errors import StoreError
-from ..core.report import FieldReport, QualityReport, describe_field, json_value, pct, run_report
+from ..core.report import (
+    FieldReport,
+    QualityReport,
+    check_summary,
+    describe_field,
+    describe_generated,
+    describe_repeats,
+    json_value,
+    pct,
+    run_report,
+)
 from ..core.store import Store
 from ..core.textsafe import clean_line, clean_text, plain
 from ..messages import context
 from .tables import fill_table
 
 BAR_WIDTH = 12
-FIELD_COLUMNS = ("Field", "Kind", "Missing", "Null", "Unique")
+FIELD_COLUMNS = ("Field", "Source", "Check", "Kind", "Missing", "Null", "Unique")
+SHOWN_RULES = 50  # rules listed on the screen; the CLI's text lists every one
 
 
 def bar(share: float, width: int = BAR_WIDTH, expected: float | None = None) -> Text:
@@ -35,8 +51,24 @@ def bar(share: float, width: int = BAR_WIDTH, expected: float | None = None) -> 
     return Text("".join(cells), style="green")
 
 
+def check_cell(f: FieldReport) -> Text:
+    """The Check column: a generated field's test verdict, free text's top share."""
+    if f.check is not None and f.check.p_value is not None:
+        return Text("OFF", style="bold red") if f.check.off else Text("ok", style="green")
+    if f.top_share is not None:
+        return Text(f"{pct(f.top_share)} top", style="bold red" if f.repeats else "")
+    return Text("")
+
+
 class ReportScreen(Screen[None]):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    DEFAULT_CSS = """
+    ReportScreen #report-rules {
+        height: auto;
+        max-height: 5;
+        padding: 0 1;
+    }
+    """
 
     def __init__(self, run_id: str) -> None:
         super().__init__(id="report")
@@ -47,6 +79,9 @@ class ReportScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(plain(f"Computing the report of run {self.run_id}..."), id="report-summary")
+        with VerticalScroll(id="report-rules") as rules:
+            rules.display = False
+            yield Static("", id="rules-text")
         with Horizontal(id="report-body"):
             yield DataTable(id="report-fields", cursor_type="row", zebra_stripes=True)
             with Vertical(id="report-detail"):
@@ -77,16 +112,39 @@ class ReportScreen(Screen[None]):
             f"({report.rejected} rejected) · duplicate rate {pct(report.duplicate_rate)}"
         ]
         lines += [f"  {n}x {reason}" for reason, n in report.top_rejections[:3]]
+        summary = check_summary(report)
+        if summary:
+            lines.append(f"Checks: {summary}")
         self.query_one("#report-summary", Static).update(Text(clean_text("\n".join(lines))))
+        self.show_rules(report)
         table = self.query_one("#report-fields", DataTable)
         rows = []
         for f in report.fields:
             unique = pct(f.unique_ratio) if f.kind not in ("array", "object", "empty") else "-"
-            rows.append([plain(f.path, one_line=True), f.kind, pct(f.missing_rate), pct(f.null_rate), unique])
+            rows.append([plain(f.path, one_line=True), plain(f.source or "-", one_line=True), check_cell(f),
+                         f.kind, pct(f.missing_rate), pct(f.null_rate), unique])
         fill_table(table, FIELD_COLUMNS, rows)
         if report.fields:
             self.show_field(report.fields[0])
         table.focus()
+
+    def show_rules(self, report: QualityReport) -> None:
+        """The Rules section: how many records broke each rule of the schema."""
+        box = self.query_one("#report-rules", VerticalScroll)
+        box.display = bool(report.rules)
+        if not report.rules:
+            return
+        text = Text("Rules", style="bold")
+        text.append(" (records that broke each" + ("" if report.rules_counted_in_full else
+                    f"; counted over the {report.rejections_read:,} rejections kept of {report.rejected:,}") + ")\n")
+        for rule in report.rules[:SHOWN_RULES]:
+            text.append(f"{rule.broken:>6}x ", style="bold red" if rule.broken else "")
+            text.append(clean_line(rule.text)[:200])
+            text.append(f"  {clean_line(rule.where)}\n" if rule.where else "\n", style="dim")
+        if len(report.rules) > SHOWN_RULES:
+            text.append(f"... and {len(report.rules) - SHOWN_RULES} more (the CLI's report lists every rule)\n")
+        text.rstrip()
+        self.query_one("#rules-text", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self.report and 0 <= event.cursor_row < len(self.report.fields):
@@ -94,14 +152,23 @@ class ReportScreen(Screen[None]):
 
     def show_field(self, f: FieldReport) -> None:
         self.field_shown = f
-        self.query_one("#field-title", Static).update(plain(f"{f.path} ({f.kind})", style="bold", one_line=True))
+        source = f", {f.source}" if f.source else ""
+        self.query_one("#field-title", Static).update(plain(f"{f.path} ({f.kind}{source})", style="bold",
+                                                            one_line=True))
         spark = self.query_one("#field-histogram", Sparkline)
         spark.data = f.histogram or []
         spark.display = bool(f.histogram)
         figures = Text(clean_text(describe_field(f)) + "\n\n")
         if f.histogram:
             figures.append(f"histogram of {len(f.histogram)} bins from {f.min:g} to {f.max:g}\n")
-        if f.coverage:
+        figures.append_text(against_schema(f))
+        if f.check is not None and f.check.shares:
+            figures.append("share of each value (│ marks its declared weight):\n")
+            for label, declared, n, share in f.check.shares:
+                figures.append(f"{clean_line(label)[:10]:<10} ")
+                figures.append_text(bar(share, expected=declared))
+                figures.append(f" {pct(share):>6} ({n})\n")
+        elif f.coverage:
             figures.append("share of each value (│ marks an even spread):\n")
             for value, n, share, expected in f.coverage:
                 figures.append(f"{clean_line(json_value(value))[:10]:<10} ")
@@ -115,6 +182,27 @@ class ReportScreen(Screen[None]):
                 figures.append_text(bar(n / total))
                 figures.append(f" {n}\n")
         self.query_one("#field-figures", Static).update(figures)
+
+
+def against_schema(f: FieldReport) -> Text:
+    """A field against what the schema declares: its generator's distribution, or the
+    repeats of free text; empty for other fields."""
+    out = Text()
+    if f.check is not None:
+        out.append("declared against observed:\n", style="bold")
+        out.append(clean_text(describe_generated(f)) + "\n")
+        if f.check.p_value is not None:
+            verdict = (f"OFF: p < {P_LIMIT:g}, the values do not follow the declared distribution" if f.check.off
+                       else f"ok: p ≥ {P_LIMIT:g}, consistent with the declared distribution")
+            out.append(verdict + "\n", style="bold red" if f.check.off else "green")
+        out.append("\n")
+    if f.top_share is not None:
+        out.append("free text:\n", style="bold")
+        out.append(f"most common value {clean_text(describe_repeats(f))}\n")
+        if f.repeats:
+            out.append(f"REPEATS: over {pct(REPEAT_SHARE)} of the values are one text\n", style="bold red")
+        out.append("\n")
+    return out
 
 
 class ComparisonScreen(Screen[None]):
