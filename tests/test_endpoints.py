@@ -177,6 +177,19 @@ async def test_a_server_error_is_tried_again_at_once_elsewhere_and_a_streak_sets
     assert counts[b.url]["answers"] == SET_ASIDE_AFTER + 3
 
 
+async def test_a_timeout_sets_an_endpoint_aside_at_once(two, person_schema):
+    a, b = two
+    a.always = Fault(delay=1.0)
+    backends = [OpenAIBackend(model="test-model", base_url=s.url + "/v1", read_timeout=0.2) for s in two]
+    pool = EndpointPool(backends, first_backoff=60)
+    async with pool:
+        for _ in range(3):
+            await pool.complete(request(person_schema))
+    counts = by_url(pool)
+    assert a.count_requests == 1 and counts[a.url]["state"] == "set aside"
+    assert "no complete answer" in pool.endpoints[0].last_error and counts[b.url]["answers"] == 3
+
+
 async def test_a_set_aside_endpoint_comes_back_after_it_recovers(llm, person_schema):
     port = free_port()
     pool = pool_of(f"http://127.0.0.1:{port}", llm.url, first_backoff=0.05)
@@ -357,6 +370,7 @@ def test_resume_compares_every_url_of_a_pool_with_the_settings(tmp_path, monkeyp
     with pytest.raises(ResumeNeedsConsent) as refused:
         resume_spec(elsewhere, settings, run="run r1")
     assert "--base-url http://gpu1:8000/v1 --base-url http://evil.example/v1" in refused.value.remedy("cli")
+    assert "its base URLs are 'http://gpu1:8000/v1', 'http://evil.example/v1', your settings use" in str(refused.value)
     what, theirs, _mine, _flag = refused.value.differences[0]
     assert what == "base URL" and str(theirs) == "http://gpu1:8000/v1, http://evil.example/v1"
     agreed = resume_spec(elsewhere, settings, base_url=theirs)  # the TUI passes back what it showed

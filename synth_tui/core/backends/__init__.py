@@ -122,7 +122,7 @@ class ResumeNeedsConsent(UserInputError):
 
     def __init__(self, run: str, differences: list[tuple[str, Shown, Shown, str]]) -> None:
         self.differences = differences
-        said = "; ".join(f"its {what} is {_quoted(recorded)}, your settings use {_quoted(expected)}"
+        said = "; ".join(f"{_its(what, recorded)} {_quoted(recorded)}, your settings use {_quoted(expected)}"
                          for what, recorded, expected, _ in differences)
         flags = " ".join(_flags(flag, recorded) for _, recorded, _, flag in differences)
         super().__init__(
@@ -139,6 +139,10 @@ class BaseUrls(tuple[str, ...]):
 
 
 Shown = str | BaseUrls | None  # a value a ResumeNeedsConsent difference names
+
+
+def _its(what: str, value: Shown) -> str:
+    return f"its {what}s are" if isinstance(value, BaseUrls) else f"its {what} is"
 
 
 def _quoted(value: Shown) -> str:
