@@ -42,7 +42,7 @@ def run_dataset(args: argparse.Namespace, dataset: Any, settings: Any) -> int:
         check_dataset_output(args.output, args.format, args.force)
     args.count = args.count or 1  # each table has its own
     config = run_config(args, settings)
-    spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_url=args.base_url)
+    spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_urls=tuple(args.base_url or ()))
     backend = make_backend(settings, spec, args.api_key_env, args.timeout)
     with Store(data_dir(args, settings)) as store:
         run = DatasetRun(dataset, config, backend, store=store)

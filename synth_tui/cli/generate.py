@@ -20,7 +20,8 @@ def add_parser(subparsers: Subparsers) -> None:
     add_run_options(g)
     g.add_argument("--backend", choices=list(BACKENDS))
     g.add_argument("--model")
-    g.add_argument("--base-url")
+    g.add_argument("--base-url", action="append", help="the server's address; give it again for each server "
+                   "of several to spread the run over them")
     add_output_options(g)
     g.add_argument("--no-save", action="store_true", help="do not keep this run in the history")
     add_data_dir(g)
@@ -29,8 +30,8 @@ def add_parser(subparsers: Subparsers) -> None:
     r = subparsers.add_parser("resume", help="continue an interrupted, cancelled or failed run")
     r.add_argument("id")
     r.add_argument("--concurrency", type=whole(1))
-    r.add_argument("--base-url", help="resume against this base URL (needed when the run's differs from "
-                   "your settings)")
+    r.add_argument("--base-url", action="append", help="resume against this base URL, once per server (needed "
+                   "when the run's differ from your settings)")
     r.add_argument("--api-key-env", help="take the key from this variable (needed when the run named "
                    "another than your settings)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -57,7 +58,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return run_dataset(args, schema, settings)
     for message in schema.warnings:
         warning(message)
-    spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_url=args.base_url)
+    spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_urls=tuple(args.base_url or ()))
     if args.output:  # before the first request, not after the last
         check_output_path(args.output, force=args.force)
     config = run_config(args, settings)

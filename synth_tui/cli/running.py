@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -87,7 +88,7 @@ def seed_path(path: str | None, flag: str) -> str | None:
 def make_backend(settings: Any, spec: BackendSpec, api_key_env: str | None, timeout: float | None = None) -> Any:
     """The backend a spec names, filled in from the settings; a missing key is bad input."""
     if api_key_env:
-        spec = BackendSpec(kind=spec.kind, model=spec.model, base_url=spec.base_url, api_key_env=api_key_env)
+        spec = dataclasses.replace(spec, api_key_env=api_key_env)
     options = {"read_timeout": timeout} if timeout else {}
     try:
         return backend_from_settings(spec, settings, **options)

@@ -61,9 +61,27 @@ class BackendSettings:
     model: str | None = None
     api_key_env: str | None = None
     api_key: Secret | None = None
+    # several servers of this kind (the file's "base_url" as a list): a run spreads over
+    # them. It applies while base_url is still its first: setting base_url alone (the
+    # settings screen, $SYNTH_TUI_BASE_URL) replaces the list
+    base_urls: tuple[str, ...] = ()
+
+    def endpoint_urls(self) -> tuple[str, ...]:
+        """Every base URL a run of this backend uses: several, one, or none (its default)."""
+        if len(self.base_urls) > 1 and self.base_url == self.base_urls[0]:
+            return self.base_urls
+        return (self.base_url,) if self.base_url else ()
+
+    def set_base_urls(self, urls: str | list[str] | tuple[str, ...] | None) -> None:
+        """One base URL, several, or none (the default)."""
+        several = (urls,) if isinstance(urls, str) else tuple(urls or ())
+        self.base_urls = several if len(several) > 1 else ()
+        self.base_url = several[0] if several else None
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"base_url": self.base_url, "model": self.model, "api_key_env": self.api_key_env}
+        urls = self.endpoint_urls()
+        doc: dict[str, Any] = {"base_url": list(urls) if len(urls) > 1 else self.base_url, "model": self.model,
+                               "api_key_env": self.api_key_env}
         if self.api_key:
             doc["api_key"] = self.api_key.get()
         return doc
@@ -227,7 +245,10 @@ def _set_value(settings: Settings, path: str, value: Any) -> None:
     parts = path.split(".")
     if parts[0] == "backends":
         conf = settings.backends.setdefault(parts[1], BackendSettings())
-        setattr(conf, parts[2], Secret(value) if parts[2] == "api_key" and value else value)
+        if parts[2] == "base_url":
+            conf.set_base_urls(value)
+        else:
+            setattr(conf, parts[2], Secret(value) if parts[2] == "api_key" and value else value)
     else:
         setattr(settings, parts[0], value)
 
@@ -274,10 +295,9 @@ def _settings_from(doc: dict[str, Any], target: Path) -> Settings:
     for kind, conf in (doc.get("backends") or {}).items():
         if isinstance(conf, dict):
             key = conf.get("api_key")
-            backends[kind] = BackendSettings(
-                base_url=conf.get("base_url"), model=conf.get("model"), api_key_env=conf.get("api_key_env"),
-                api_key=Secret(key) if key else None,
-            )
+            backends[kind] = BackendSettings(model=conf.get("model"), api_key_env=conf.get("api_key_env"),
+                                             api_key=Secret(key) if key else None)
+            backends[kind].set_base_urls(_base_urls(conf.get("base_url"), f"backends.{kind}.base_url"))
     settings = Settings(
         backend=doc.get("backend") or "local",
         backends=backends,
@@ -295,7 +315,8 @@ def _settings_from(doc: dict[str, Any], target: Path) -> Settings:
     def from_env(name: str, path: str) -> None:
         value = env.get(f"{ENV_PREFIX}{name}")
         if value:
-            _set_value(settings, path, value)
+            # several base URLs, separated by spaces, are a pool of endpoints
+            _set_value(settings, path, value.split() if name == "BASE_URL" else value)
             settings._sources[path] = "environment"
             settings._override_names[path] = f"{ENV_PREFIX}{name}"
 
@@ -306,6 +327,15 @@ def _settings_from(doc: dict[str, Any], target: Path) -> Settings:
         from_env("BASE_URL", f"backends.{settings.backend}.base_url")
     settings._baseline = settings._values()
     return settings
+
+
+def _base_urls(value: Any, name: str) -> str | list[str] | None:
+    """A backend's "base_url" in the settings file: an address, a list of them, or absent."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, list) and all(isinstance(url, str) and url for url in value):
+        return value
+    raise ValueError(f"{name} must be a base URL or a list of base URLs, not {json.dumps(value)[:80]}")
 
 
 def _positive_int(value: Any, name: str, default: int) -> int:

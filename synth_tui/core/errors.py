@@ -58,6 +58,11 @@ class Unreachable(RetryableError):
     run's first answer: nothing listens there."""
 
 
+class TimedOut(RetryableError):
+    """No complete answer within the read timeout: the server may be stuck or overloaded.
+    Retried like any transient failure; a pool of endpoints sets such a one aside."""
+
+
 class BackendDown(BackendError):
     """The scheduler stopped sending: the backend is unreachable before its first answer,
     a request failed past its retries, or most recent requests failed."""

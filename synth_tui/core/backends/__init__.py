@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,20 +77,37 @@ def kind_of(name: str) -> BackendKind:
 
 
 def create_backend(spec: BackendSpec, *, api_key: str | None = None, **options: Any) -> Backend:
-    """Build the backend a spec names. ``api_key`` overrides the environment variable."""
+    """Build the backend a spec names. ``api_key`` overrides the environment variable.
+    Several base URLs make a pool of endpoints (pool.py); one, the backend alone."""
     kind = kind_of(spec.kind)
-    if spec.base_url and kind.takes_base_url:
-        check_base_url(spec.base_url)
+    urls = spec.urls if kind.takes_base_url else ()
+    for url in urls:
+        check_base_url(url)
+    if len(urls) > 1:
+        from .pool import EndpointPool
+
+        check_distinct(urls)
+        return EndpointPool([kind.make(model=spec.model, base_url=url, api_key=api_key,
+                                       api_key_env=spec.api_key_env, **options) for url in urls])
     return kind.make(model=spec.model, base_url=spec.base_url, api_key=api_key, api_key_env=spec.api_key_env,
                      **options)
 
 
+def check_distinct(urls: tuple[str, ...]) -> None:
+    """Each endpoint of a pool once: the same server twice is a slip, not a second server."""
+    seen: set[str] = set()
+    for url in urls:
+        if _normal(url) in seen:
+            raise UserInputError(f"the base URL {url!r} is given twice: give each server once")
+        seen.add(_normal(url))
+
+
 def backend_from_settings(spec: BackendSpec, settings: Any, **options: Any) -> Backend:
-    """The backend a spec names, its blanks (model, base URL, key variable) filled from
+    """The backend a spec names, its blanks (model, base URLs, key variable) filled from
     the settings, its key from that variable or the settings file."""
     conf = settings.for_backend(spec.kind)
     spec = BackendSpec(
-        kind=spec.kind, model=spec.model or conf.model, base_url=spec.base_url or conf.base_url,
+        kind=spec.kind, model=spec.model or conf.model, base_urls=spec.urls or conf.endpoint_urls(),
         api_key_env=spec.api_key_env or conf.api_key_env,
     )
     return create_backend(spec, api_key=settings.api_key(spec.kind, spec.api_key_env), **options)
@@ -102,22 +120,64 @@ class ResumeNeedsConsent(UserInputError):
     the flag that names it), e.g. ("base URL", "http://host/v1", "https://api.openai.com/v1",
     "--base-url")."""
 
-    def __init__(self, run: str, differences: list[tuple[str, str | None, str | None, str]]) -> None:
+    def __init__(self, run: str, differences: list[tuple[str, Shown, Shown, str]]) -> None:
         self.differences = differences
-        said = "; ".join(f"its {what} is {recorded!r}, your settings use {expected!r}"
+        said = "; ".join(f"{_its(what, recorded)} {_quoted(recorded)}, your settings use {_quoted(expected)}"
                          for what, recorded, expected, _ in differences)
-        flags = " ".join(f"{flag} {shlex.quote(recorded or '')}" for _, recorded, _, flag in differences)
+        flags = " ".join(_flags(flag, recorded) for _, recorded, _, flag in differences)
         super().__init__(
             f"{run} did not use the endpoint your settings name ({said}). The history file alone does not "
             "choose where a key is sent", cli=f"to resume with the run's values, pass {flags}",
             tui="resume it from the history, which asks first")
 
 
-def _same_url(a: str | None, b: str | None) -> bool:
-    return (a or "").rstrip("/") == (b or "").rstrip("/")
+class BaseUrls(tuple[str, ...]):
+    """Several base URLs (a pool's), shown as a list a person reads."""
+
+    def __str__(self) -> str:
+        return ", ".join(self)
 
 
-def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None = None,
+Shown = str | BaseUrls | None  # a value a ResumeNeedsConsent difference names
+
+
+def _its(what: str, value: Shown) -> str:
+    return f"its {what}s are" if isinstance(value, BaseUrls) else f"its {what} is"
+
+
+def _quoted(value: Shown) -> str:
+    return ", ".join(repr(url) for url in value) if isinstance(value, BaseUrls) else repr(value)
+
+
+def _flags(flag: str, value: Shown) -> str:
+    """The flags that name ``value`` again: one per URL of several."""
+    values = value if isinstance(value, BaseUrls) else [value or ""]
+    return " ".join(f"{flag} {shlex.quote(v)}" for v in values)
+
+
+def _normal(url: str | None) -> str:
+    return (url or "").rstrip("/")
+
+
+def _same_urls(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return sorted(map(_normal, a)) == sorted(map(_normal, b))
+
+
+def _shown(urls: tuple[str, ...]) -> Shown:
+    """URLs as a ResumeNeedsConsent difference holds them: one as itself, several as BaseUrls."""
+    return BaseUrls(urls) if len(urls) > 1 else urls[0] if urls else None
+
+
+def _recorded_urls(described: dict[str, Any]) -> tuple[str, ...]:
+    """The base URLs a run's history names: its pool's list, else its one base URL."""
+    several = described.get("base_urls")
+    if isinstance(several, list) and several and all(isinstance(u, str) for u in several):
+        return tuple(several)
+    one = described.get("base_url")
+    return (one,) if isinstance(one, str) and one else ()
+
+
+def resume_spec(described: dict[str, Any], settings: Any, base_url: str | Sequence[str] | None = None,
                 api_key_env: str | None = None, *, run: str = "this run") -> BackendSpec:
     """The backend to resume a past run with, from what its history says (``described``:
     the run document's ``backend``) and the user's settings.
@@ -127,6 +187,7 @@ def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None =
     values differ from the user's settings (or defaults), the caller must pass them
     (``base_url``/``api_key_env``, the user's explicit choice, taken as given); otherwise
     :class:`ResumeNeedsConsent` lists what differs. Blank values fall back to the settings.
+    ``base_url`` may be several (a pool's endpoints), as may the run's and the settings'.
     """
     if not isinstance(described, dict):
         described = {}
@@ -138,22 +199,23 @@ def resume_spec(described: dict[str, Any], settings: Any, base_url: str | None =
     if not KINDS[kind].takes_base_url:
         return BackendSpec(kind=kind, model=model)
     conf = settings.for_backend(kind)
-    recorded_url = described.get("base_url") if isinstance(described.get("base_url"), str) else None
+    recorded_urls = _recorded_urls(described)
     recorded_env = described.get("api_key_env") if isinstance(described.get("api_key_env"), str) else None
-    differences: list[tuple[str, str | None, str | None, str]] = []
-    url = base_url or conf.base_url
-    if base_url is None and recorded_url and not _same_url(recorded_url, conf.base_url):
-        differences.append(("base URL", recorded_url, conf.base_url, "--base-url"))
+    differences: list[tuple[str, Shown, Shown, str]] = []
+    given = (base_url,) if isinstance(base_url, str) else tuple(base_url or ())
+    mine = conf.endpoint_urls()
+    if not given and recorded_urls and not _same_urls(recorded_urls, mine):
+        differences.append(("base URL", _shown(recorded_urls), _shown(mine), "--base-url"))
     env = api_key_env or conf.api_key_env
     if api_key_env is None and recorded_env and recorded_env != conf.api_key_env and KINDS[kind].takes_key:
         differences.append(("key variable", recorded_env, conf.api_key_env, "--api-key-env"))
     if differences:
         raise ResumeNeedsConsent(run, differences)
-    return BackendSpec(kind=kind, model=model, base_url=url, api_key_env=env)
+    return BackendSpec(kind=kind, model=model, base_urls=given or mine, api_key_env=env)
 
 
 __all__ = [
-    "BACKENDS", "KINDS", "Backend", "BackendKind", "kind_of", "BackendSpec", "Completion", "CompletionRequest",
-    "GenerationParams",
+    "BACKENDS", "KINDS", "Backend", "BackendKind", "BaseUrls", "kind_of", "BackendSpec", "Completion",
+    "CompletionRequest", "GenerationParams",
     "ResumeNeedsConsent", "backend_from_settings", "create_backend", "resume_spec",
 ]

@@ -55,12 +55,29 @@ class BackendSpec:
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    # several servers of one kind, the run spread over them: every base URL, in order;
+    # base_url is its first. One given here is just base_url: a spec of one server is the
+    # same whichever way it was made
+    base_urls: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        urls = tuple(self.base_urls)
+        if urls:
+            self.base_url = urls[0]
+        self.base_urls = urls if len(urls) > 1 else ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every base URL this spec names: none, one, or several (a pool of endpoints)."""
+        return self.base_urls or ((self.base_url,) if self.base_url else ())
 
     @classmethod
     def from_described(cls, described: dict[str, Any]) -> BackendSpec:
         """The spec of a past run, from what its backend's describe() saved in history."""
+        several = described.get("base_urls")
+        urls = tuple(several) if isinstance(several, list) and all(isinstance(u, str) for u in several) else ()
         return cls(kind=described.get("backend") or "local", model=described.get("model"),
-                   base_url=described.get("base_url"), api_key_env=described.get("api_key_env"))
+                   base_url=described.get("base_url"), api_key_env=described.get("api_key_env"), base_urls=urls)
 
 
 class Backend(abc.ABC):
@@ -107,6 +124,11 @@ class Backend(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.kind, "model": self.model, "base_url": self.base_url}
+
+    def endpoint_counts(self) -> list[dict[str, Any]]:
+        """What each endpoint of a pool did (requests, answers, failures, set-asides), for
+        progress and history; [] for a backend of one endpoint."""
+        return []
 
 
 SECRET_PATTERNS = re.compile(r"\b(sk-[A-Za-z0-9_*\-]{6,}|hf_[A-Za-z0-9*]{6,}|Bearer\s+\S+)")

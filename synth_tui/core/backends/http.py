@@ -30,6 +30,7 @@ from ..errors import (
     RetryableError,
     StructuredOutputRejected,
     SynthError,
+    TimedOut,
     TooManyOpenFiles,
     Unreachable,
 )
@@ -241,7 +242,7 @@ def _classify(exc: Exception, url: str, timeout: float) -> SynthError | None:
             return Unreachable(f"cannot connect to {url} ({_clip(_root_cause(exc), 200)})")
         return RetryableError(f"could not connect to {url}: {_clip(_root_cause(exc), 200)}")
     if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
-        return RetryableError(f"no complete answer from {url} within {timeout:g} s")
+        return TimedOut(f"no complete answer from {url} within {timeout:g} s")
     if isinstance(exc, httpx.UnsupportedProtocol):
         return BackendError(f"{url} is not an http:// or https:// address: check the base URL")
     if _transport_failure(exc):
