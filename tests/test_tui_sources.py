@@ -80,6 +80,8 @@ async def test_sources_of_the_customers_template_follow_edits_and_the_cursor(tmp
         await until(pilot, lambda: area.has_focus, "the schema focused")
         row, column = area.cursor_location
         assert area.document.get_line(row)[column:].startswith('"plan"')
+        await pilot.press("ctrl+r", "escape")  # and back to the schema, where it was
+        await until(pilot, lambda: area.has_focus and area.cursor_location == (row, column), "the schema again")
 
         # a schema error keeps the last table and says where, not a count
         await schema_checked(pilot, app, '{"a": {"type": "strng"}}')

@@ -107,9 +107,12 @@ class FieldChosen(Message):
 class FieldSources(Table):
     """The sources table: a row per field, then a row per rule. Its cursor follows the
     schema's: it marks the field being edited. Focused (ctrl+r), Enter on a field's row
-    puts the schema's cursor on it."""
+    puts the schema's cursor on it; Escape goes back to the schema."""
 
-    BINDINGS = [Binding("enter", "choose", "Show in the schema", show=False)]
+    BINDINGS = [
+        Binding("enter", "choose", "Show in the schema"),
+        Binding("escape", "screen.focus_editor", "Back to the schema"),
+    ]
 
     def __init__(self) -> None:
         super().__init__(id="field-sources", cursor_type="row", show_header=False, show_cursor=False)
