@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..core.backends import KINDS, BackendSpec, GenerationParams, kind_of
 from ..core.engine import RunConfig
@@ -152,13 +152,15 @@ class RunForm(VerticalScroll):
                         group="count-rows", exit_on_error=False)
 
     def _config_with_rows(self, values: FormValues, done: Callable[[RunConfig], object]) -> None:
-        """On a worker thread: the config, the enrich file's rows counted; then the UI's."""
+        """On a worker thread: the config, the enrich file's rows counted; then the UI's.
+        A second Generate while counting replaces this one: it then does nothing."""
         try:
             config = values.config()
         except SynthError as exc:
             self.app.call_from_thread(self._refuse, exc)
             return
-        self.app.call_from_thread(done, config)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(done, config)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "count-rows" and event.state == WorkerState.ERROR:
