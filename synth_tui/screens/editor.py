@@ -1,11 +1,13 @@
-"""Schema editor: JSON with highlighting, live validation, templates, run parameters."""
+"""Schema editor: JSON with highlighting, live validation, each field's source, templates,
+snippets, run parameters."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -22,24 +24,32 @@ from textual.widgets import (
 
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema, parse_schema
-from ..core.templates import (
-    NAME_RULES,
-    delete_template,
-    is_builtin,
-    save_template,
-    template_names,
-    template_text,
-)
+from ..core.templates import template_names, template_text
 from ..core.textsafe import plain
 from ..messages import CompareRequested, GenerateRequested, JobSpec
+from .editor_templates import EditorTemplates
 from .fields import SchemaArea
-from .run_form import RunForm, template_options
+from .run_form import RunForm
+from .snippets import SNIPPETS, Snippet, insert_member
+from .sources import FieldChosen, FieldSources, show_field
 
 DEFAULT_TEMPLATE = "customers"
+SHORT = 32  # rows: a terminal shorter than this leaves the schema little room beside the sources table
 
 
 class SchemaStatus(Static):
     """One or two lines under the editor: valid, warnings, or the error and where."""
+
+    def show_valid(self, schema: RecordSchema, fields: str) -> None:
+        form = "short form" if schema.short_form else "JSON Schema"
+        lines = [f"✓ valid {form}, {fields}"]
+        lines += [f"! {w}" for w in schema.warnings[:2]]
+        self.set_classes("warning" if schema.warnings else "ok")
+        self.update(plain("\n".join(lines)))
+
+    def show_error(self, exc: SchemaError) -> None:
+        self.set_classes("error")
+        self.update(plain(f"✗ {_describe_where(exc.where)}: {exc.detail}"))
 
 
 class EditorScreen(Screen[None]):
@@ -50,6 +60,7 @@ class EditorScreen(Screen[None]):
         Binding("ctrl+s", "save_template", "Save", priority=True, id="editor.save-template"),
         Binding("ctrl+t", "convert", "Expand to JSON Schema", show=False, priority=True, id="editor.convert"),
         Binding("ctrl+e", "focus_editor", "Back to the schema", show=False, priority=True, id="editor.focus-editor"),
+        Binding("ctrl+r", "focus_sources", "Field sources", show=False, priority=True, id="editor.focus-sources"),
     ]
     PALETTE = [
         ("generate", "Generate", "Start a run with this schema and these parameters (ctrl+g)"),
@@ -57,6 +68,8 @@ class EditorScreen(Screen[None]):
         ("compare", "Compare models", "Run this schema on the chosen model and those under Compare (ctrl+k)"),
         ("save_template", "Save as template", "Keep this schema as one of your templates (ctrl+s)"),
         ("delete_template", "Delete template", "Delete the chosen template of yours"),
+        ("focus_sources", "Field sources", "Where each field comes from; Enter shows the field in the schema (ctrl+r)"),
+        *((f"insert_{s.name}", s.title, s.help) for s in SNIPPETS),
     ]
 
     def __init__(self) -> None:
@@ -64,8 +77,7 @@ class EditorScreen(Screen[None]):
         self.checked: RecordSchema | None = None
         self.checked_text: str | None = None  # the text the line under the editor speaks of
         self._pending_check: Any = None
-        self._loaded_text: str | None = template_text(DEFAULT_TEMPLATE)
-        self.template_name: str | None = DEFAULT_TEMPLATE  # the template the schema came from
+        self.templates = EditorTemplates(self, DEFAULT_TEMPLATE)  # the template the schema came from
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,6 +86,7 @@ class EditorScreen(Screen[None]):
                 editor = SchemaArea.code_editor(template_text(DEFAULT_TEMPLATE), language="json", id="schema-editor")
                 yield editor
                 yield SchemaStatus(id="schema-status")
+                yield FieldSources()
             yield RunForm(DEFAULT_TEMPLATE)
         yield Footer()
 
@@ -81,90 +94,54 @@ class EditorScreen(Screen[None]):
         self.check_now()
         self.query_one("#schema-editor", TextArea).focus()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height < SHORT, "short")  # the sources table then takes less room
+
     # -- validation ------------------------------------------------------------------------
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._check_soon()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "enrich":  # its columns are fields the records keep
+            self._check_soon()
+
+    def _check_soon(self) -> None:
         if self._pending_check is not None:
             self._pending_check.stop()
         self._pending_check = self.set_timer(0.25, self.check_now)
 
     def check_now(self) -> RecordSchema | None:
+        """Check the schema; the line under it and the sources table say what was found."""
         self._pending_check = None
         status = self.query_one(SchemaStatus)
         text = self.checked_text = self.query_one("#schema-editor", TextArea).text
-        self._label_template(text)
+        self.templates.label(text)
         try:
             self.checked = parse_schema(text, "schema")
         except SchemaError as exc:
             self.checked = None
-            status.set_classes("error")
-            status.update(plain(f"✗ {_describe_where(exc.where)}: {exc.detail}"))
-            return None
-        fields = len(self.checked.field_names())
-        form = "short form" if self.checked.short_form else "JSON Schema"
-        lines = [f"✓ valid {form}, {fields} fields"]
-        lines += [f"! {w}" for w in self.checked.warnings[:2]]
-        status.set_classes("warning" if self.checked.warnings else "ok")
-        status.update(plain("\n".join(lines)))
+            status.show_error(exc)
+            return None  # the table keeps the last valid schema's sources, for reference
+        fields = self.query_one(FieldSources).show_schema(self.checked, text, self.query_one(RunForm).seed_columns())
+        status.show_valid(self.checked, fields)
         return self.checked
+
+    # -- sources and snippets --------------------------------------------------------------
+    def action_focus_sources(self) -> None:
+        self.app.set_focus(self.query_one(FieldSources))
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        self.query_one(FieldSources).follow(event.selection.end)
+
+    def on_field_chosen(self, event: FieldChosen) -> None:
+        area = self.query_one("#schema-editor", TextArea)
+        show_field(area, event.name, self.checked.short_form if self.checked else True)
+        self.app.set_focus(area)
 
     # -- form ------------------------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "template" and not event.select.is_blank():
-            self._choose_template(str(event.value))
-
-    # -- templates -------------------------------------------------------------------------
-    def _choose_template(self, name: str) -> None:
-        """Load a template; when the schema holds edits of its own, ask first. Either way
-        the replaced text stays one ctrl+z away."""
-        area = self.query_one("#schema-editor", TextArea)
-        if name == self.template_name and self._is_template_text(area.text):
-            return
-        try:
-            text = template_text(name)
-        except UserInputError as exc:
-            self.notify(exc.remedy("tui"), severity="error")
-            self._label_template(area.text)
-            return
-        if self._is_template_text(area.text):
-            self._load_schema(text, name)
-            return
-
-        def answer(choice: str | None) -> None:
-            if choice == "replace":
-                self._load_schema(text, name)
-            else:
-                self._label_template(area.text)
-
-        from .dialogs import ChoiceDialog
-
-        self.app.push_screen(ChoiceDialog(
-            f"The schema in the editor has changes of yours. Replace it with the template {name}? "
-            "(ctrl+z in the editor brings it back.)",
-            [("replace", "r", "Replace"), ("keep", "escape", "Keep my schema")]), answer)
-
-    def _is_template_text(self, text: str) -> bool:
-        """Is ``text`` what a template (or a past run) put in the editor, unchanged?"""
-        return self._loaded_text is not None and text == self._loaded_text
-
-    def _load_schema(self, text: str, template: str | None) -> None:
-        area = self.query_one("#schema-editor", TextArea)
-        area.replace(text, area.document.start, area.document.end)  # undoable, unlike load_text
-        area.move_cursor(area.document.start)
-        self.template_name = template
-        self._loaded_text = text
-        self.check_now()
-
-    def _label_template(self, text: str) -> None:
-        """The Template field names the template only while the editor holds it unchanged."""
-        select = self.query_one("#template", Select)
-        name = self.template_name
-        with self.prevent(Select.Changed):
-            if name is not None and text == self._loaded_text and name in dict(template_options()).values():
-                select.prompt = "(your schema)"  # the blank choice in the list, should it be picked
-                select.value = name
-            else:
-                select.prompt = f"{name} (edited)" if name else "(your schema)"
-                select.clear()
+            self.templates.choose(str(event.value))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "generate":
@@ -187,19 +164,15 @@ class EditorScreen(Screen[None]):
         self.check_now()
 
     def action_generate(self) -> None:
-        job = self._checked_job()
-        if job is not None:
-            self.post_message(GenerateRequested(job))
+        self._checked_job(lambda job: self.post_message(GenerateRequested(job)))
 
     def action_compare(self) -> None:
         from ..core.compare import parse_model_spec
 
-        job = self._checked_job()
-        if job is None:
-            return
+        backend = self.query_one(RunForm).backend()
         raw = self.query_one(RunForm).compare_with()
         try:
-            others = [parse_model_spec(m.strip(), default_kind=job.backend.kind) for m in raw.split(",") if m.strip()]
+            others = [parse_model_spec(m.strip(), default_kind=backend.kind) for m in raw.split(",") if m.strip()]
         except UserInputError as exc:
             self.notify(exc.remedy("tui"), title="Compare", severity="error")
             return
@@ -207,79 +180,30 @@ class EditorScreen(Screen[None]):
             self.notify("Name the models to compare with under Compare, e.g. ollama:llama3.2", title="Compare")
             self.query_one("#compare-models", Input).focus()
             return
-        self.post_message(CompareRequested(job, [job.backend, *others]))
+        self._checked_job(lambda job: self.post_message(CompareRequested(job, [job.backend, *others])))
 
-    def _checked_job(self) -> JobSpec | None:
+    def _checked_job(self, then: Callable[[JobSpec], object]) -> None:
+        """The schema and the parameters checked, then ``then(job)``; a problem is a notice."""
         schema = self.check_now()
         if schema is None:
             self.notify("The schema has an error: see the line under the editor.", severity="error")
-            return None
+            return
         form = self.query_one(RunForm)
-        try:
-            return JobSpec(schema=schema, config=form.run_config(), backend=form.backend())
-        except UserInputError as exc:
-            self.notify(exc.remedy("tui"), title="Check the parameters", severity="error")
-            return None
+        backend = form.backend()
+        form.when_config_ready(lambda config: then(JobSpec(schema=schema, config=config, backend=backend)))
 
     def action_save_template(self) -> None:
-        from .dialogs import NameDialog
-
-        if self.check_now() is None:
-            self.notify("Fix the schema before saving it as a template.", severity="error")
-            return
-        text = self.query_one("#schema-editor", TextArea).text
-        saved: list[Path] = []
-
-        def save(name: str) -> None:  # a refusal is said in the dialog, which stays open
-            saved.append(save_template(name, text, force=True))
-
-        def done(name: str | None) -> None:
-            if not name or not saved:
-                return
-            self.template_name = name
-            self._loaded_text = text
-            self._refresh_templates()
-            self.notify(f"Saved to {saved[-1]}", title=f"Template {name}")
-
-        self.app.push_screen(NameDialog("Save this schema as a template named:", save,
-                                        hint=f"A name of {NAME_RULES}."), done)
+        self.templates.save()
 
     def action_delete_template(self) -> None:
-        from .dialogs import ConfirmDialog
-
-        name = self.template_name
-        if name is None:
-            self.notify("Choose one of your templates first.")
-            return
-        if is_builtin(name):
-            self.notify(f"{name} is a built-in template; only your own can be deleted.")
-            return
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                try:
-                    delete_template(name)
-                except UserInputError as exc:
-                    self.notify(exc.remedy("tui"), severity="error")
-                    return
-                if self.template_name == name:
-                    self.template_name = None
-                self._refresh_templates()
-                self.notify(f"Deleted template {name}.")
-
-        self.app.push_screen(ConfirmDialog(f"Delete your template {name}?"), done)
-
-    def _refresh_templates(self) -> None:
-        with self.prevent(Select.Changed):
-            self.query_one("#template", Select).set_options(template_options())
-        self._label_template(self.query_one("#schema-editor", TextArea).text)
+        self.templates.delete()
 
     def load(self, schema: dict[str, Any], config: dict[str, Any], backend: dict[str, Any]) -> None:
         """Fill the editor from a past run (history's re-run): its schema, parameters and
         backend, the base URL and key variable included; the previous schema stays one
         ctrl+z away."""
         text = json.dumps(schema, indent=2, ensure_ascii=False)
-        self._load_schema(text, next((n for n in template_names() if _same_schema(n, schema)), None))
+        self.templates.load(text, next((n for n in template_names() if _same_schema(n, schema)), None))
         self.query_one(RunForm).fill(config, backend)
 
 
@@ -297,3 +221,19 @@ def _describe_where(where: str) -> str:
         if len(parts) == 3:
             return f"line {parts[1]}, column {parts[2]}"
     return where.removeprefix("schema").strip() or "schema"
+
+
+def _snippet_action(snippet: Snippet) -> Callable[[EditorScreen], None]:
+    """The palette's action for ``snippet``: at the schema's cursor, one ctrl+z away."""
+
+    def action(screen: EditorScreen) -> None:
+        area = screen.query_one("#schema-editor", TextArea)
+        insert_member(area, snippet.text)
+        screen.app.set_focus(area)
+
+    action.__doc__ = snippet.help
+    return action
+
+
+for _snippet in SNIPPETS:  # a palette action for each snippet: action_insert_uuid, ...
+    setattr(EditorScreen, f"action_insert_{_snippet.name}", _snippet_action(_snippet))

@@ -28,6 +28,7 @@ from ..core.textsafe import clean_text, plain
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
 MAX_KEPT_REJECTIONS = 500
+RULE_REASON = "broke rule "  # how a rejection for a broken cross-field rule starts (core/rules.py Rule.reason)
 ROWS_EVERY = 5  # the App hands events over ten times a second; the records table is redrawn
                 # every fifth time (2 Hz): it is the costly part
 
@@ -61,6 +62,7 @@ class ProgressScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="progress")
         self.rejections: deque[RecordRejected] = deque(maxlen=MAX_KEPT_REJECTIONS)
+        self.rule_rejections = 0  # this session's rejections for a broken rule
         self._columns: list[str] = []
         self._total = 0
         self._schema_columns: list[str] = []
@@ -89,6 +91,7 @@ class ProgressScreen(Screen[None]):
         self._schema_columns = columns[:8]
         self._title = f"Generating {total} records with {spec.kind}" + (f" / {spec.model}" if spec.model else "")
         self.rejections.clear()
+        self.rule_rejections = 0
         self._columns = []
         self._progress = None
         self._new_rows.clear()
@@ -135,6 +138,8 @@ class ProgressScreen(Screen[None]):
         elif isinstance(event, RecordRejected):
             self.rejections.append(event)
             kind = "duplicate" if event.duplicate else "rejected"
+            if not event.duplicate and event.reason.startswith(RULE_REASON):
+                self.rule_rejections += 1
             line = Text(f"{kind}: {clean_text(event.reason)[:200]}", style="yellow")
         elif isinstance(event, RateLimited):
             line = Text(f"rate limited: waiting {event.delay:.1f}s, concurrency {event.concurrency}", style="magenta")
@@ -192,9 +197,13 @@ class ProgressScreen(Screen[None]):
         stats = (
             f"{p.rate:.1f} rec/s · ETA {fmt_seconds(p.eta)} · elapsed {fmt_seconds(p.elapsed)} · "
             f"tokens {p.tokens:,} · requests {p.requests} · retries {p.retries} · "
-            f"rejected {p.rejected} · duplicates {p.duplicates} · concurrency {p.concurrency}"
+            f"rejected {p.rejected}{self._rules_part()} · duplicates {p.duplicates} · concurrency {p.concurrency}"
         )
         self.query_one("#run-stats", Static).update(stats)
+
+    def _rules_part(self) -> str:
+        n = self.rule_rejections
+        return f" ({n} broke rules)" if n > 1 else " (1 broke a rule)" if n else ""
 
     def _add_rows(self, records: tuple[dict, ...]) -> None:
         table = self.query_one(DataTable)

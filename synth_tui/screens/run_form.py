@@ -1,28 +1,41 @@
-"""The editor's parameters: template, backend, model, base URL, count and the rest.
+"""The editor's parameters: template, backend, model, base URL, count, seed files and the rest.
 
 A widget of its own: it composes the fields, keeps the backend's fields in step (the
 model and base URL of the chosen backend), turns what was typed into a run's config and
 backend, and fills itself from a past run.
+
+Turning the fields into a config is two steps: ``read`` takes what was typed (on the UI
+thread), ``FormValues.config`` checks the seed files and counts an enrich file's rows,
+which for a file of a million rows takes seconds: the editor does that on a thread.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..core.backends import KINDS, BackendSpec, GenerationParams, kind_of
 from ..core.engine import RunConfig
-from ..core.errors import UserInputError
+from ..core.errors import SynthError, UserInputError
+from ..core.seeds import SeedFile
 from ..core.templates import is_builtin, template_names
 from ..messages import context
 from .fields import Field
 
 BACKEND_CHOICES = [(kind.label, kind.name) for kind in KINDS.values()]
 LABELS = {"count": "Count", "batch": "Per request", "concurrency": "Concurrency", "temperature": "Temperature",
-          "seed": "Seed"}
+          "seed": "Seed", "examples-per-request": "Examples per request"}
+ENRICH_COUNT_HINT = "all rows of the file"
+BIG_FILE = 5_000_000  # bytes: counting the rows of a larger file takes a while; say so
+T = TypeVar("T")
 
 
 def template_options() -> list[tuple[str, str]]:
@@ -60,6 +73,9 @@ class RunForm(VerticalScroll):
         yield from _row("Concurrency", _input(str(settings.concurrency), "concurrency", "integer"))
         yield from _row("Temperature", _input("", "temperature", "number", "default"))
         yield from _row("Seed", _input("", "seed", "integer", "random"))
+        yield from _row("Examples", _input("", "examples", placeholder="CSV, JSONL or JSON file"))
+        yield from _row("Ex./request", _input("", "examples-per-request", "integer", "3"))
+        yield from _row("Enrich", _input("", "enrich", placeholder="file: a record per row"))
         yield from _row("Compare", _input("", "compare-models", placeholder="backend:model, ..."))
         yield Button("Generate  ctrl+g", id="generate", variant="primary", compact=True)
 
@@ -69,6 +85,10 @@ class RunForm(VerticalScroll):
     @property
     def backend_kind(self) -> str:
         return str(self.query_one("#backend", Select).value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "enrich":  # with an enrich file, a blank count means every row
+            self.query_one("#count", Input).placeholder = ENRICH_COUNT_HINT if event.value.strip() else ""
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "backend" and not event.select.is_blank():
@@ -98,16 +118,68 @@ class RunForm(VerticalScroll):
         except ValueError:
             raise UserInputError(f"{LABELS[ident]} must be a number, not {raw!r}") from None
 
-    def run_config(self) -> RunConfig:
-        """The run's parameters as typed; UserInputError says which one is wrong."""
-        config = RunConfig(
-            count=self._number("count", int, True),
+    def read(self) -> FormValues:
+        """What was typed, the numbers checked; UserInputError says which one is wrong."""
+        return FormValues(
+            count=self._number("count", int),
             batch_size=self._number("batch", int),
             concurrency=self._number("concurrency", int) or 4,
             params=GenerationParams(temperature=self._number("temperature", float), seed=self._number("seed", int)),
+            examples=self._value("examples"),
+            examples_per_request=self._number("examples-per-request", int) or 3,
+            enrich=self._value("enrich"),
         )
-        config.check()
-        return config
+
+    def run_config(self) -> RunConfig:
+        """The run's parameters as typed, the seed files checked; UserInputError says
+        which one is wrong."""
+        return self.read().config()
+
+    def when_config_ready(self, done: Callable[[RunConfig], object]) -> None:
+        """``done(config)`` on the UI thread, or a notice of the field that is wrong. With
+        an enrich file, its rows are counted on a thread first."""
+        try:
+            values = self.read()
+            if not values.enrich:
+                done(values.config())
+                return
+        except UserInputError as exc:
+            self._refuse(exc)
+            return
+        if _size(values.enrich) > BIG_FILE:
+            self.notify(f"Counting the rows of {values.enrich}...", title="Enrich")
+        self.run_worker(partial(self._config_with_rows, values, done), thread=True, exclusive=True,
+                        group="count-rows", exit_on_error=False)
+
+    def _config_with_rows(self, values: FormValues, done: Callable[[RunConfig], object]) -> None:
+        """On a worker thread: the config, the enrich file's rows counted; then the UI's.
+        A second Generate while counting replaces this one: it then does nothing."""
+        try:
+            config = values.config()
+        except SynthError as exc:
+            self.app.call_from_thread(self._refuse, exc)
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(done, config)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "count-rows" and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"Could not read the enrich file: {type(error).__name__}: {error}", severity="error")
+
+    def _refuse(self, exc: SynthError) -> None:
+        self.notify(exc.remedy("tui"), title="Check the parameters", severity="error")
+
+    def seed_columns(self) -> list[str]:
+        """The enrich file's columns (the fields every record keeps from its row); none
+        while the field is blank or names no readable file: the run says why."""
+        path = self._value("enrich")
+        if not path:
+            return []
+        try:
+            return SeedFile(_absolute(path)).columns()
+        except UserInputError:
+            return []
 
     def backend(self) -> BackendSpec:
         return BackendSpec(kind=self.backend_kind, model=self._value("model") or None,
@@ -123,6 +195,8 @@ class RunForm(VerticalScroll):
             "count": config.get("count"), "batch": config.get("batch_size"),
             "concurrency": config.get("concurrency"), "temperature": params.get("temperature"),
             "seed": params.get("seed"), "model": backend.get("model"), "base-url": backend.get("base_url"),
+            "examples": config.get("examples"), "examples-per-request": config.get("examples_per_request"),
+            "enrich": config.get("enrich"),
         }
         kind = backend.get("backend")
         if kind in KINDS:
@@ -132,3 +206,59 @@ class RunForm(VerticalScroll):
         for ident, value in values.items():
             self.query_one(f"#{ident}", Input).value = "" if value is None else str(value)
         self.key_env = backend.get("api_key_env") if isinstance(backend.get("api_key_env"), str) else None
+
+
+@dataclass
+class FormValues:
+    """The form's fields, read; ``config()`` makes them a run's config."""
+
+    count: int | None  # None: an enrich file's rows, or an error
+    batch_size: int | None
+    concurrency: int
+    params: GenerationParams
+    examples: str  # as typed; blank: none
+    examples_per_request: int
+    enrich: str
+
+    def config(self) -> RunConfig:
+        """The run's config: the seed files checked and made absolute (a resume finds them
+        from anywhere); with an enrich file, a record per row, up to Count. Reads the whole
+        enrich file: slow for a big one. UserInputError says which field is wrong."""
+        examples = _seed_file(self.examples, "Examples")
+        enrich = _seed_file(self.enrich, "Enrich")
+        count = self.count
+        if enrich is not None:
+            rows = _seed_call(lambda: SeedFile(enrich).count(), "Enrich")
+            count = rows if count is None else min(count, rows)
+        elif count is None:
+            raise UserInputError("Count is required (or an Enrich file: a record per row)")
+        config = RunConfig(count=count, batch_size=self.batch_size, concurrency=self.concurrency, params=self.params,
+                           examples=examples, examples_per_request=self.examples_per_request, enrich=enrich)
+        config.check()
+        return config
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(_absolute(path))
+    except OSError:
+        return 0
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _seed_file(path: str, label: str) -> str | None:
+    """The seed file's absolute path, checked readable now; None for a blank field."""
+    if not path:
+        return None
+    return _seed_call(lambda: str(SeedFile(_absolute(path)).path), label)
+
+
+def _seed_call(read: Callable[[], T], label: str) -> T:
+    """``read()``, its UserInputError naming the field whose file it reads."""
+    try:
+        return read()
+    except UserInputError as exc:
+        raise UserInputError(f"{label} file {exc.remedy('tui')}") from None
