@@ -219,3 +219,18 @@ def poll(condition, *, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.02)
+
+
+async def test_a_generator_only_table_whose_rows_repeat_draws_them_again(llm):
+    data = {"tables": {
+        "products": {"count": 2, "primary_key": "sku", "schema": {"sku": {"type": "integer"}}},
+        "orders": {"count": 30, "primary_key": "id", "schema": {"id": {"type": "integer"}}},
+        "order_items": {"per": {"orders": {"min": 3, "max": 6}}, "schema": {
+            "order_id": {"type": "integer", "x-ref": "orders.id"},
+            "product_sku": {"type": "integer", "x-ref": "products.sku"},
+            "qty": {"type": "integer", "x-generator": {"uniform": {"min": 1, "max": 3}}}}},
+    }}
+    result, rows = await generate(llm, data)
+    assert result.success, result.error
+    assert llm.count_requests == 0
+    assert len(rows["order_items"]) == result.tables[-1].requested

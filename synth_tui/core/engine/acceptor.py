@@ -136,7 +136,9 @@ class Acceptor:
         built off the event loop; the drafts left unfilled."""
         examined = await asyncio.to_thread(self._examine_all, [{} for _ in drafts], drafts)
         self.returned += len(drafts)
-        return self._keep(examined, drafts)
+        # a record that completes its own input row is that row's, even when another row's
+        # record is equal to it (two line items alike): no model wrote it to repeat itself
+        return self._keep(examined, drafts, dedupe=not any(d.row is not None for d in drafts))
 
     def examine(self, text: str, drafts: list[Draft]) -> tuple[int, list[Examined]]:
         """Parse one answer, merge each candidate with its draft and check it: how many
@@ -178,7 +180,7 @@ class Acceptor:
             errors = errors + check(candidate)
         return errors, "invalid"
 
-    def _keep(self, examined: list[Examined], drafts: list[Draft]) -> list[Draft]:
+    def _keep(self, examined: list[Examined], drafts: list[Draft], *, dedupe: bool = True) -> list[Draft]:
         fresh: list[dict[str, Any]] = []
         filled: set[int] = set()
         for candidate, key, errors, kind, draft in examined:
@@ -187,7 +189,7 @@ class Acceptor:
             if errors:
                 self.reject(kind, "; ".join(errors), canonical_json(candidate))
                 continue
-            if key in self._seen:
+            if dedupe and key in self._seen:
                 self.reject("duplicate", "exact duplicate of an accepted record", canonical_json(candidate))
                 continue
             if self.examples is not None and self.examples.is_example(candidate):

@@ -27,6 +27,7 @@ class Draft:
     fixed: dict[str, Any] = field(default_factory=dict)
     row: int | None = None
     context: dict[str, Any] | None = None  # rows the record belongs to (a dataset's parent row)
+    given: dict[str, Any] | None = None  # the input row itself: kept when the draft is drawn again
 
 
 class InputRows(Protocol):
@@ -94,15 +95,17 @@ class DraftSource:
                 self._next_row += 1
                 row = self._checked_row(row, number)
             fixed = self.recipe.draw(rng, row, self._seed_row(row)) if self.recipe else dict(row or {})
-            drafts.append(Draft(fixed, number, getattr(row, "context", None)))
+            drafts.append(Draft(fixed, number, getattr(row, "context", None), row))
         return drafts
 
     def redraw(self, drafts: list[Draft], rng: random.Random) -> list[Draft]:
-        """Drafts to ask for again: an input row stays the row it is; drawn values are
-        drawn anew, since the ones that failed may be why (a duplicate, a rule)."""
-        if self.plain or self.recipe is None:
+        """Drafts to ask for again: an input row stays the row it is (its place and its
+        values); drawn values are drawn anew, since the ones that failed may be why (a
+        duplicate, a rule)."""
+        if self.plain or self.recipe is None or not self.recipe.has_generators:
             return drafts
-        return [d if d.row is not None else Draft(self.recipe.draw(rng, None, self._seed_row(None))) for d in drafts]
+        return [Draft(self.recipe.draw(rng, d.given, self._seed_row(d.given)), d.row, d.context, d.given)
+                for d in drafts]
 
     def _seed_row(self, row: dict[str, Any] | None) -> dict[str, Any] | None:
         """An example row for ``from_seed`` fields when no input row gives them."""
