@@ -93,8 +93,8 @@ def projection_text(p: Projection, kind: str) -> str:
     lines = [
         f"pilot {p.pilot.run_id}: {p.pilot.accepted} records from {plural(p.answers, 'answer')}, "
         f"{p.tokens_per_record:,.0f} tokens a record, {p.records_per_s:.2f} records/s",
-        f"{p.count} records ({requests} more {'request' if requests == 1 else 'requests'} of up to {p.batch_size} "
-        f"records, {p.concurrency} at once):",
+        f"{p.count} records ({requests} more {'request' if requests == 1 else 'requests'} of up to "
+        f"{plural(p.batch_size, 'record')}, {p.concurrency} at once):",
         f"  tokens  {span_text(p.tokens, lambda v: f'{v:,.0f}')}",
     ]
     if p.cost is not None and p.price is not None:
@@ -105,9 +105,9 @@ def projection_text(p: Projection, kind: str) -> str:
         lines.append("  cost    unknown: no price (pass --price INPUT,OUTPUT in USD per million tokens, or set "
                      "\"prices\" in the settings file)")
     lines.append(f"  time    {span_text(p.seconds, duration)} to finish")
-    if p.answers < 3 and requests:
-        lines.append(f"  (the range from {plural(p.answers, 'answer')} is at least -20 % / +25 %: a larger --pilot "
-                     "measures it)")
+    if (p.answers < 3 or p.pilot.accepted < 20) and requests:
+        lines.append(f"  (a pilot of {plural(p.pilot.accepted, 'record')} from {plural(p.answers, 'answer')} measures "
+                     "little, so the range is wide: a larger --pilot narrows it)")
     return "\n".join(lines)
 
 

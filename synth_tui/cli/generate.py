@@ -66,7 +66,7 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = load_settings()
     schema = load_schema(args.schema)
     if not isinstance(schema, RecordSchema):  # a dataset file: several tables
-        refuse_budget(args)
+        refuse_for_dataset(args)
         from .dataset import run_dataset
 
         return run_dataset(args, schema, settings)
@@ -123,7 +123,7 @@ def run_resume(args: argparse.Namespace) -> int:
         if doc.get("kind") == "dataset":
             from .dataset import resume_dataset
 
-            refuse_budget(args)
+            refuse_for_dataset(args)
 
             spec = resume_spec(doc.get("backend") or {}, settings, args.base_url, args.api_key_env,
                                run=f"run {doc['id']}")
@@ -161,9 +161,11 @@ def resume_overrides(args: argparse.Namespace, settings: Any, doc: dict[str, Any
     return overrides
 
 
-def refuse_budget(args: argparse.Namespace) -> None:
-    """A dataset's tables are runs of their own: one budget over them all is not there yet."""
+def refuse_for_dataset(args: argparse.Namespace) -> None:
+    """A dataset's tables are runs of their own, each with its count: a price, one budget
+    over them all, or one count are not there yet."""
     from ..core.errors import UserInputError
 
-    if getattr(args, "budget", None) is not None:
-        raise UserInputError("--budget works on one schema's runs, not on a dataset file's tables yet")
+    for flag, name in (("--budget", "budget"), ("--price", "price"), ("-n", "count")):
+        if getattr(args, name, None) is not None and (name != "count" or args.command == "resume"):
+            raise UserInputError(f"{flag} works on one schema's runs, not on a dataset file's tables yet")

@@ -2,23 +2,28 @@
 
 The pilot is a real run of a few records (5 by default) with the full run's settings,
 kept in the history: ``resume PILOT -n N`` continues it, its records the start of the
-run. Each of its answers (a RequestAnswered event) gives per-request figures, and the
-projection of the records still to make after the pilot is
+run. Each of its answers (a RequestAnswered event) gives per-request figures. For the
+records still to make after the pilot:
 
-    records asked  = records left x (records asked / records accepted in the pilot)
-    requests       = records asked / the full run's records per request, rounded up
+    turned away    = the share of records asked that were not accepted (invalid,
+                     duplicate, missing): they are asked again, and cost tokens too
+    records asked  = records left / (1 - turned away)
+    requests       = first asks (records left / the full run's records per request) x
+                     the requests each leads to: an ask that misses records asks for
+                     them again in a request of its own, which may miss some too
     prompt tokens  = requests x prompt tokens per request
     completion     = records asked x completion tokens per record asked
     seconds        = requests / requests at once, rounded up, x seconds per request
 
 at the pilot's mean figures (the estimate) and at its lowest and highest per-request ones
-(the range). Rejected records cost tokens too: the share of asks that were turned away
-is in "records asked". Prompt tokens are counted per request, not per record, so a pilot
-asked in fewer records per request than the full run does not overstate them. With fewer
-than MIN_SPREAD answers the spread says little, so the range is widened to at least
--20 % / +25 % of the estimate (prompts also grow a little as a run's list of values to
-avoid fills). Tokens and cost are the whole run's, the pilot's own included; time is what
-is left to run. Without a price the cost is None (unknown).
+(the range); for the range the share turned away is the 90 % interval of the pilot's
+(Wilson's), as a pilot of 5 that saw none turned away says little about the rest. Prompt tokens
+are counted per request, not per record, so a pilot asked in fewer records per request
+than the full run does not overstate them. With fewer than MIN_SPREAD answers their
+spread says little, so per-request figures get a range of at least -20 % / +25 % (prompts
+also grow a little as a run's list of values to avoid fills). Tokens and cost are the
+whole run's, the pilot's own included; time is what is left to run. Without a price the
+cost is None (unknown).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from .pricing import Price
 PILOT_RECORDS = 5
 MIN_SPREAD = 3  # answers from which the pilot's own spread gives the range
 LOW, HIGH = 0.8, 1.25  # the narrowest range around the estimate, as factors
+MAX_TURNED_AWAY = 0.9  # past this share of records turned away a run gives up anyway
+Z_90 = 1.645  # the normal quantile of a two-sided 90 % interval
 
 
 @dataclass(frozen=True)
@@ -139,20 +146,19 @@ def project(answers: Sequence[Answer], pilot: Pilot, *, count: int, batch_size: 
     """What ``count`` records take, from the pilot's ``answers`` (see the module's
     docstring). ``pilot.accepted`` must be at least 1."""
     left = max(0, count - pilot.accepted)
-    asked = sum(a.records for a in answers)
     requests = prompt = completion = seconds = Span(0.0, 0.0, 0.0)
     if left and answers:
-        to_ask = left * asked / max(1, pilot.accepted)
-        n = math.ceil(to_ask / batch_size)
-        requests = Span(n, n, n)
+        asked = sum(a.records for a in answers)
+        share = turned_away(asked, pilot.accepted)
         per_request = _span([a.prompt_tokens for a in answers], sum(a.prompt_tokens for a in answers) / len(answers))
         per_record = _span([a.completion_tokens / a.records for a in answers],
                            sum(a.completion_tokens for a in answers) / asked)
         per_answer = _span([a.seconds for a in answers], sum(a.seconds for a in answers) / len(answers))
-        waves = math.ceil(n / max(1, min(concurrency, n)))
-        prompt, completion, seconds = per_request.times(n), per_record.times(to_ask), per_answer.times(waves)
         if len(answers) < MIN_SPREAD:
-            prompt, completion, seconds = prompt.widened(), completion.widened(), seconds.widened()
+            per_request, per_record, per_answer = per_request.widened(), per_record.widened(), per_answer.widened()
+        figures = [_rest(left, batch_size, concurrency, getattr(share, end), getattr(per_request, end),
+                         getattr(per_record, end), getattr(per_answer, end)) for end in ("low", "mid", "high")]
+        requests, prompt, completion, seconds = (Span(*values) for values in zip(*figures))
     elif left and pilot.elapsed > 0:  # no model asked (every field drawn here): time from the pilot's rate
         seconds = Span(1, 1, 1).times(left * pilot.elapsed / pilot.accepted).widened()
     prompt, completion = prompt.plus(pilot.prompt_tokens), completion.plus(pilot.completion_tokens)
@@ -163,6 +169,42 @@ def project(answers: Sequence[Answer], pilot: Pilot, *, count: int, batch_size: 
     return Projection(count=count, pilot=pilot, answers=len(answers), batch_size=batch_size,
                       concurrency=concurrency, requests=requests, prompt_tokens=prompt, completion_tokens=completion,
                       seconds=seconds, cost=cost, price=price)
+
+
+def turned_away(asked: int, accepted: int) -> Span:
+    """The share of records asked that are not accepted (invalid, duplicate, missing):
+    the pilot's, and for the range its Wilson score interval at 90 %, since a pilot of a
+    few records that saw none turned away says little about the rest."""
+    away = min(asked, max(0, asked - accepted))
+    share, z2 = away / asked, Z_90 * Z_90
+    centre = (share + z2 / (2 * asked)) / (1 + z2 / asked)
+    half = Z_90 / (1 + z2 / asked) * math.sqrt(share * (1 - share) / asked + z2 / (4 * asked * asked))
+    share = min(share, MAX_TURNED_AWAY)
+    return Span(min(share, max(0.0, centre - half)), share, max(share, min(MAX_TURNED_AWAY, centre + half)))
+
+
+def _rest(left: int, batch: int, at_once: int, away: float, per_request: float, per_record: float,
+          per_answer: float) -> tuple[float, float, float, float]:
+    """Requests, prompt tokens, completion tokens and seconds for ``left`` records."""
+    away = min(away, MAX_TURNED_AWAY)
+    first = math.ceil(left / batch)
+    requests = math.ceil(first * asks_per_first_ask(min(batch, left), away))
+    waves = math.ceil(requests / max(1, min(at_once, requests)))
+    return requests, requests * per_request, left / (1 - away) * per_record, waves * per_answer
+
+
+def asks_per_first_ask(size: int, away: float) -> float:
+    """Requests that one ask of ``size`` records leads to, itself included: while an ask
+    misses records (each with chance ``away``), they are asked for again on their own."""
+    total, chance, asked = 1.0, 1.0, float(size)
+    for _ in range(50):
+        misses = 1 - (1 - away) ** asked  # the chance that this ask misses any record
+        chance *= misses
+        if chance < 1e-6:
+            break
+        total += chance
+        asked = max(1.0, asked * away / misses)  # the records it missed, given that it missed some
+    return total
 
 
 def _span(values: Sequence[float], mean: float) -> Span:

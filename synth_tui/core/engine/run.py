@@ -168,6 +168,7 @@ class Run:
         if self.budget is not None and plan.request is not None and not self.budget.reserve(plan.request):
             if self.budget.in_flight == 0 and plan.ask.count > 1:  # a smaller request may still fit: halves
                 self.planner.release(plan)
+                self.planner.budget += 1  # a request never sent: not one of the run's tries
                 self.planner.ask_again(plan, plan.ask.drafts, self.acceptor.accepted, plan.ask.feedback, True)
                 return self._next_work()
             self._waiting = plan  # tried again when a request in flight ends; none in flight: the run ends
