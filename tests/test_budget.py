@@ -18,7 +18,7 @@ from synth_tui.core.pricing import Price, cost_text, parse_price, price_for, run
 from synth_tui.core.store import Store, read_jsonl
 
 from .conftest import PERSON, cli, fast_config, openai_backend, write_schema
-from .fake_llm import Fault, FakeLLM, _schema_and_count
+from .fake_llm import FakeLLM, Fault, _schema_and_count
 
 PRICE = (1.0, 10.0)  # USD per million tokens: a 10-record answer costs 0.0001 + 0.002
 
