@@ -15,10 +15,10 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from . import compare, export, generate, history, prune, report, templates
+from . import compare, estimate, export, generate, history, prune, report, templates
 from .output import EXIT_BAD_INPUT, EXIT_FAILED, error, flush_stdout, out, say
 
-COMMAND_MODULES = (generate, history, prune, export, report, compare, templates)
+COMMAND_MODULES = (generate, estimate, history, prune, export, report, compare, templates)
 
 
 def installed_version() -> str:

@@ -73,6 +73,16 @@ def add_run_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
+def add_cost_options(g: argparse.ArgumentParser, *, budget: bool = True) -> None:
+    """--price (the run's model) and --budget: generate, resume, estimate."""
+    g.add_argument("--price", metavar="IN,OUT", help="the model's price in USD per million input and output "
+                   "tokens, e.g. 0.15,0.6 (default: the settings' \"prices\" for the model; none: cost unknown)")
+    if budget:
+        g.add_argument("--budget", type=number(0, above=True), metavar="USD",
+                       help="the most the run may spend, in USD (needs a price); it stops, resumable, before a "
+                       "request that could go past it")
+
+
 def add_output_options(g: argparse.ArgumentParser, *, required: bool = False) -> None:
     """-o/--format/--force: where records are written (generate, resume, export)."""
     from ..core.export import FORMATS

@@ -1,5 +1,5 @@
-"""Progress of a run on stderr: records, rate, ETA, rejections, and the reasons a run gives
-(retries, rejections, notices).
+"""Progress of a run on stderr: records, rate, ETA, rejections, cost, and the reasons a run
+gives (retries, rejections, notices).
 
 On a terminal, rich draws a live bar; anywhere else (a log, a pipe, the tests) plain lines
 come, one every two seconds and one at the end. Reasons come from outside (a server, a
@@ -22,6 +22,7 @@ from ..core.events import (
     RetryScheduled,
     RunFailed,
     RunFinished,
+    RunStarted,
 )
 from ..core.textsafe import clean_line
 from .output import console, is_terminal
@@ -32,14 +33,26 @@ if TYPE_CHECKING:
 MAX_REJECTION_NOTES = 5  # distinct rejection reasons shown while a run goes on
 
 
-def figures_text(p: Figures, final: bool, elapsed: bool = True) -> str:
+def figures_text(p: Figures, final: bool, elapsed: bool = True, free: bool = False) -> str:
     """The run's figures after the count: rate, ETA (the time taken at the end, unless
-    ``elapsed`` is off), rejections."""
+    ``elapsed`` is off), rejections, cost (none shown for a ``free`` run without a price:
+    the embedded model's)."""
     if p.eta is not None and not final:
         when = f"ETA {p.eta:.0f}s  "
     else:
         when = f"{p.elapsed:.1f}s  " if elapsed else ""
-    return f"{p.rate:.1f} rec/s  {when}rejected {p.rejected}  dup {p.duplicates}  retries {p.retries}"
+    cost = cost_figure(p, free)
+    return f"{p.rate:.1f} rec/s  {when}rejected {p.rejected}  dup {p.duplicates}  retries {p.retries}" + (
+        f"  {cost}" if cost else "")
+
+
+def cost_figure(p: Figures, free: bool = False) -> str:
+    """ "$0.0123", "$0.0123 of $0.0500" under a budget, "cost unknown" without a price."""
+    from ..core.pricing import usd
+
+    if p.cost_usd is None:
+        return "" if free else "cost unknown"
+    return usd(p.cost_usd) + (f" of {usd(p.budget_usd)}" if p.budget_usd is not None else "")
 
 
 class ProgressSink:
@@ -52,8 +65,11 @@ class ProgressSink:
         self.stream = stream or sys.stderr
         self._last = 0.0
         self._rejections: set[str] = set()
+        self.free = False  # the embedded model's run: no price per token, no "cost unknown"
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.free = event.backend == "local"
         note = self.note(event)
         if note is not None:
             self.line(note)
@@ -82,7 +98,8 @@ class ProgressSink:
         p = event.progress
         width = 24
         filled = int(width * p.fraction)
-        self.line(f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}  {figures_text(p, final)}")
+        self.line(f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}  "
+                  f"{figures_text(p, final, free=self.free)}")
 
     def line(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -141,7 +158,7 @@ class LiveProgress(ProgressSink):
 
     def show(self, event: Event, final: bool) -> None:
         p = event.progress
-        figures = figures_text(p, final, elapsed=False)  # rich's column shows the time taken
+        figures = figures_text(p, final, elapsed=False, free=self.free)  # rich's column shows the time taken
         self._progress.update(self._task, completed=p.done, total=p.total, figures=figures)
         if final:
             self.close()

@@ -76,6 +76,36 @@ def run_config(args: argparse.Namespace, settings: Any) -> RunConfig:
     return config
 
 
+def priced(config: RunConfig, args: argparse.Namespace, settings: Any, kind: str, model: str | None) -> RunConfig:
+    """``config`` with the run's price (--price, else the settings' for its model) and
+    --budget, checked: a budget without a price is bad input."""
+    price = run_price(args, settings, kind, model)
+    config = config.copy(price=price, budget=getattr(args, "budget", None))
+    config.check()
+    return config
+
+
+def run_price(args: argparse.Namespace, settings: Any, kind: str, model: str | None,
+              recorded: Any = None) -> tuple[float, float] | None:
+    """The price a run is costed at: --price, else the price the run already has
+    (``recorded``, on a resume), else the settings' for its model, else None."""
+    from ..core.pricing import checked_price, parse_price, price_for
+
+    if getattr(args, "price", None):
+        named, price = parse_price(args.price)
+        if named is not None and named not in (model, f"{kind}:{model}"):
+            raise UserInputError(f"--price {args.price!r} is for the model {named!r}, but the run's is {model!r}",
+                                 cli="write --price INPUT,OUTPUT for the run's model")
+    elif recorded is not None:
+        price = checked_price(recorded, "the run's price in its history")
+    else:
+        found = price_for(settings.prices, kind, model)
+        if found is None:
+            return None
+        price = found
+    return (price.input, price.output)
+
+
 def seed_path(path: str | None, flag: str) -> str | None:
     """A seed file's absolute path (a resume finds it from anywhere), checked readable now."""
     if not path:
@@ -187,14 +217,28 @@ def summarize(result: RunResult, interrupted: bool) -> int:
     """The run's last line on stderr, its error if any; the exit code it deserves."""
     say(f"run {result.run_id}: {result.status}, {result.accepted}/{result.requested} records, "
         f"{result.rejected} rejected, {result.duplicates} duplicates, {result.retries} retries, "
-        f"{plural(result.requests, 'request')}, {result.prompt_tokens + result.completion_tokens} tokens, "
-        f"{result.elapsed:.1f} s")
+        f"{plural(result.requests, 'request')}, {result.prompt_tokens + result.completion_tokens} tokens"
+        f"{cost_part(result)}, {result.elapsed:.1f} s")
     if result.error:
         error(result.error)
+    if result.status == "budget":
+        say(f"`synth-tui resume {result.run_id} --budget USD` goes on with a larger budget: the whole run's "
+            "spending counts against it")
     if interrupted:
         say(f"interrupted: {result.accepted} records kept; `synth-tui resume {result.run_id}` continues")
         return EXIT_INTERRUPTED
     return EXIT_OK if result.success else EXIT_FAILED
+
+
+def cost_part(result: RunResult) -> str:
+    """The summary's cost: ", $0.0123" (", ... of $1.00 budget"), ", cost unknown" without a
+    price, nothing for the embedded model given none."""
+    from ..core.pricing import usd
+
+    if result.cost_usd is None:
+        return "" if result.backend == "local" else ", cost unknown (no price)"
+    budget = f" of {usd(result.budget_usd)} budget" if result.budget_usd is not None else ""
+    return f", {usd(result.cost_usd)}{budget}"
 
 
 def lost_output(result: RunResult, failure: str, saved: bool) -> None:

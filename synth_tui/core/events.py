@@ -25,6 +25,8 @@ class Progress:
     concurrency: int = 0
     done_this_session: int = 0  # accepted since this process started the run (rate, ETA)
     session_elapsed: float | None = None  # seconds since this process started it; None: elapsed
+    cost_usd: float | None = None  # spent by every session, at the run's price; None: no price, unknown
+    budget_usd: float | None = None  # the most the run may spend; None: no budget
 
     @property
     def rate(self) -> float:
@@ -75,6 +77,17 @@ class RecordRejected(Event):
 
 
 @dataclass(frozen=True)
+class RequestAnswered(Event):
+    """A request got its answer (whatever became of its records): what it cost in tokens
+    and how long it took, retries included. The estimate's pilot measures these."""
+
+    records: int = 0  # records it asked for
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class RetryScheduled(Event):
     reason: str = ""
     attempt: int = 0
@@ -96,7 +109,7 @@ class Notice(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str = "done"  # done | cancelled
+    status: str = "done"  # done | cancelled | budget (spent: resumable with a larger one)
     message: str = ""
 
 

@@ -4,12 +4,14 @@ gives back (RunResult)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..backends.base import DEFAULT_MAX_RESPONSE_BYTES, GenerationParams
 from ..errors import UserInputError
 from ..events import Rejection
+from ..pricing import checked_price
 
 
 @dataclass
@@ -29,6 +31,9 @@ class RunConfig:
     examples: str | None = None  # a seed file whose rows are shown as examples (absolute path)
     examples_per_request: int = 3
     enrich: str | None = None  # a seed file: one record per row, the row's fields kept (absolute path)
+    # USD per million (prompt, completion) tokens of the run's model; None: its cost is unknown
+    price: tuple[float, float] | None = None
+    budget: float | None = None  # USD the whole run (every session) may spend; needs a price
 
     def check(self) -> None:
         if self.count < 1:
@@ -41,6 +46,23 @@ class RunConfig:
             raise UserInputError(f"the response size cap must be at least 1024 bytes, not {self.max_response_bytes}")
         if not 1 <= self.examples_per_request <= 20:
             raise UserInputError(f"examples per request must be 1 to 20, not {self.examples_per_request}")
+        if self.price is not None:
+            price = checked_price(self.price, "the run's price")
+            self.price = (price.input, price.output)
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        if self.budget is None:
+            return
+        if isinstance(self.budget, bool) or not isinstance(self.budget, (int, float)) \
+                or not math.isfinite(self.budget) or self.budget <= 0:
+            raise UserInputError(f"the budget must be a positive number of USD, not {self.budget!r:.40}")
+        if self.price is None:
+            raise UserInputError(
+                "a budget needs the model's price: without one the run's cost is unknown",
+                cli="pass --price INPUT,OUTPUT (USD per million tokens), or set it under \"prices\" in the "
+                    "settings file",
+                tui="set the model's price in the settings file (\"prices\")")
 
     def copy(self, **changes: Any) -> RunConfig:
         """An independent copy (its own params), with ``changes`` applied."""
@@ -56,6 +78,8 @@ class RunConfig:
     def from_doc(cls, doc: dict[str, Any]) -> RunConfig:
         doc = dict(doc)
         params = GenerationParams(**doc.pop("params", {}))
+        if isinstance(doc.get("price"), list):  # JSON holds the pair as a list
+            doc["price"] = tuple(doc["price"])
         known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
         return cls(params=params, **known)
 
@@ -92,7 +116,7 @@ class Counts:
 @dataclass
 class RunResult:
     run_id: str
-    status: str  # done | failed | cancelled
+    status: str  # done | failed | cancelled | budget
     records: list[dict[str, Any]]
     requested: int
     accepted: int
@@ -107,6 +131,9 @@ class RunResult:
     finished: str
     error: str | None = None
     rejections: list[Rejection] = field(default_factory=list)
+    cost_usd: float | None = None  # every session's, at the run's price; None: no price, unknown
+    budget_usd: float | None = None
+    backend: str = ""  # its kind: "local" runs here, with no price per token
 
     @property
     def success(self) -> bool:

@@ -34,10 +34,17 @@ class ResumePoint:
 
     @classmethod
     def load(cls, store: Store, run_id: str, config_overrides: dict[str, Any] | None = None) -> ResumePoint:
-        """Read a run that can be resumed (not done, not running) from the history."""
+        """Read a run that can be resumed (not running; not done, unless ``config_overrides``
+        raise its count above the records it holds, as after an estimate's pilot) from the
+        history."""
         doc = store.get_run(run_id)
-        if doc["status"] == "done":
-            raise UserInputError(f"run {doc['id']} is already complete")
+        count = (config_overrides or {}).get("count")
+        accepted = (doc.get("counts") or {}).get("accepted")
+        if isinstance(count, int) and isinstance(accepted, int) and count <= accepted:
+            raise UserInputError(f"run {doc['id']} holds {accepted} records already: ask for more than that")
+        if doc["status"] == "done" and count is None:
+            raise UserInputError(f"run {doc['id']} is already complete",
+                                 cli="pass -n N to raise its count and go on")
         if doc["status"] == "running":
             raise UserInputError(f"run {doc['id']} is still running")
         return cls(

@@ -5,6 +5,11 @@ the acceptor keeps what is valid and new (parse, validate, dedupe, journal), and
 run's record keeps the history. Invalid or missing records are asked for again with the
 reasons fed back; failures that retrying cannot mend stop the run at once, keeping every
 accepted record (resumable). The run emits typed events (core/events.py) as it goes.
+
+With a price (``config.price``) the run counts its cost; with a budget (budget.py) it
+starts no request whose worst case could take it past the budget, and when the next one
+cannot fit it ends with status ``budget``, keeping every record (resumable with a larger
+budget).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from ..backends.base import Backend
+from ..backends.base import Backend, Completion
 from ..errors import BackendError, ResponseTooLarge, StoreError, UserInputError
 from ..events import (
     Event,
@@ -23,13 +28,16 @@ from ..events import (
     RecordRejected,
     RecordsAccepted,
     Rejection,
+    RequestAnswered,
     RunFailed,
     RunFinished,
     RunStarted,
 )
+from ..pricing import Price, usd
 from ..schema import RecordSchema
 from ..store import Store, new_run_id, now_iso
 from .acceptor import Acceptor
+from .budget import Budget
 from .config import Counts, RunConfig, RunResult
 from .drafts import DraftSource, InputRows
 from .history import ResumePoint, RunRecord
@@ -85,6 +93,10 @@ class Run:
             backend, self.counts, limit=AdaptiveLimit(limit), emit=self._emit,
             policy=RetryPolicy(config.max_retries, config.retry_base, config.retry_cap),
         )
+        self.price = Price(*config.price) if config.price is not None else None
+        self.budget = Budget(config.budget, self.price, self.counts) \
+            if config.budget is not None and self.price is not None else None
+        self._waiting: Plan | None = None  # planned, but its worst case did not fit in the budget yet
         self._cancel = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start = 0.0
@@ -131,9 +143,12 @@ class Run:
             self._emit(RunStarted, backend=self.backend.kind, model=self.backend.model, resumed=self._resumed)
             await self.scheduler.run(self._next_work)
             if self.acceptor.kept < self.config.count:
-                if not self.cancelled:
+                if self.cancelled:
+                    status = "cancelled"
+                elif self._waiting is not None:
+                    status, error = "budget", self._budget_message()
+                else:
                     raise BackendError(self.acceptor.give_up_message(self.planner.requests_made))
-                status = "cancelled"
         except (BackendError, StoreError, UserInputError) as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # a bug must not lose the records: report it as a failure
@@ -142,10 +157,23 @@ class Run:
 
     def _next_work(self) -> Coroutine[Any, Any, None] | None:
         """The next request's work for the scheduler, or None when none is due now."""
+        waiting, self._waiting = self._waiting, None
         if self.acceptor.complete:
+            if waiting is not None:
+                self.planner.release(waiting)
             return None
-        plan = self.planner.next(self.acceptor.accepted)
-        return None if plan is None else self._handle(plan)
+        plan = waiting or self.planner.next(self.acceptor.accepted)
+        if plan is None:
+            return None
+        if self.budget is not None and plan.request is not None and not self.budget.reserve(plan.request):
+            if self.budget.in_flight == 0 and plan.ask.count > 1:  # a smaller request may still fit: halves
+                self.planner.release(plan)
+                self.planner.budget += 1  # a request never sent: not one of the run's tries
+                self.planner.ask_again(plan, plan.ask.drafts, self.acceptor.accepted, plan.ask.feedback, True)
+                return self._next_work()
+            self._waiting = plan  # tried again when a request in flight ends; none in flight: the run ends
+            return None
+        return self._handle(plan)
 
     async def _handle(self, plan: Plan) -> None:
         completion = None
@@ -155,7 +183,7 @@ class Run:
                 unfilled = await self.acceptor.build(drafts)
             else:
                 try:
-                    completion = await self.scheduler.send(plan.request)
+                    completion = await self._send(plan)
                 except ResponseTooLarge as exc:
                     self.acceptor.reject("too_large", str(exc), "")
                     unfilled = drafts
@@ -163,8 +191,32 @@ class Run:
                     unfilled = await self.acceptor.take(completion, drafts)
         finally:
             self.planner.release(plan)
+            if self.budget is not None and plan.request is not None:
+                self.budget.release(plan.request, completion)
         truncated = completion is not None and completion.finish_reason == "length"
         self.planner.ask_again(plan, unfilled, self.acceptor.accepted, self.acceptor.top_reasons(4), truncated)
+
+    async def _send(self, plan: Plan) -> Completion:
+        assert plan.request is not None
+        started = time.monotonic()
+        completion = await self.scheduler.send(plan.request)
+        self._emit(RequestAnswered, records=plan.ask.count, prompt_tokens=completion.prompt_tokens,
+                   completion_tokens=completion.completion_tokens, seconds=time.monotonic() - started)
+        return completion
+
+    def _budget_message(self) -> str:
+        """Why a run stopped at its budget: spent, budget, records, what the next needed."""
+        assert self.budget is not None and self._waiting is not None
+        self.planner.release(self._waiting)
+        b = self.budget
+        return (f"budget reached: spent {usd(b.spent)} of {usd(b.limit)}, {self.acceptor.kept}/{self.config.count} "
+                f"records kept; the next request could cost up to {usd(b.refused or 0.0)}, more than the "
+                f"{usd(max(0.0, b.limit - b.spent))} left (fewer max tokens or records per request make it "
+                "smaller). Resume with a larger budget to go on: what the run spent so far counts against it")
+
+    def cost(self) -> float | None:
+        """USD the run has spent, every session, at its price; None without a price."""
+        return None if self.price is None else self.price.cost(self.counts.prompt_tokens, self.counts.completion_tokens)
 
     def _accepted(self, records: list[dict[str, Any]]) -> None:
         self.planner.observe(records)
@@ -184,6 +236,7 @@ class Run:
             rejected=c.rejected, duplicates=c.duplicates, retries=c.retries, requests=c.requests,
             prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
             concurrency=self.scheduler.limit.value, done_this_session=self.acceptor.kept - self._done_before,
+            cost_usd=self.cost(), budget_usd=self.config.budget,
         )
 
     def _emit(self, kind: type[Event], **fields: Any) -> None:
@@ -193,7 +246,9 @@ class Run:
             pass
 
     def _counts_doc(self) -> dict[str, Any]:
-        return self.counts.to_doc(self.config.count, self.acceptor.kept)
+        cost = self.cost()
+        return {**self.counts.to_doc(self.config.count, self.acceptor.kept),
+                "cost_usd": None if cost is None else round(cost, 9)}
 
     def _document(self) -> dict[str, Any]:
         return {
@@ -213,7 +268,8 @@ class Run:
             accepted=self.acceptor.kept, rejected=c.rejected, duplicates=c.duplicates, retries=c.retries,
             requests=c.requests, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
             elapsed=elapsed, started=self._started_iso, finished=finished, error=error,
-            rejections=self.acceptor.rejections,
+            rejections=self.acceptor.rejections, cost_usd=self.cost(), budget_usd=self.config.budget,
+            backend=self.backend.kind,
         )
         if status == "failed":
             self._emit(RunFailed, message=error or "")
