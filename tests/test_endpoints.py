@@ -87,6 +87,9 @@ async def test_requests_spread_over_two_servers(two, person_schema):
     described = pool.describe()
     assert described["base_urls"] == [a.url + "/v1", b.url + "/v1"] and described["base_url"] == a.url + "/v1"
     assert "sk-pool-secret" not in json.dumps(described) + json.dumps(pool.endpoint_counts())
+    with Store() as store:  # the history keeps each endpoint's share of the run
+        saved = {c["base_url"].removesuffix("/v1"): c for c in store.get_run(result.run_id)["counts"]["endpoints"]}
+    assert saved[a.url]["answers"] == a.count_requests and saved[b.url]["answers"] == b.count_requests
 
 
 async def test_one_url_is_the_backend_alone_as_before(llm):

@@ -247,8 +247,12 @@ class Run:
 
     def _counts_doc(self) -> dict[str, Any]:
         cost = self.cost()
-        return {**self.counts.to_doc(self.config.count, self.acceptor.kept),
-                "cost_usd": None if cost is None else round(cost, 9)}
+        doc = {**self.counts.to_doc(self.config.count, self.acceptor.kept),
+               "cost_usd": None if cost is None else round(cost, 9)}
+        endpoints = self.backend.endpoint_counts()  # several servers: each one's requests, answers, set-asides
+        if endpoints:
+            doc["endpoints"] = endpoints
+        return doc
 
     def _document(self) -> dict[str, Any]:
         return {
