@@ -74,6 +74,7 @@ class RecordRejected(Event):
     reason: str = ""
     raw: str = ""
     duplicate: bool = False
+    kind: str = "invalid"  # as Rejection.kind: invalid, rule, duplicate, unparseable, refusal, truncated, too_large
 
 
 @dataclass(frozen=True)

@@ -296,7 +296,7 @@ class RejectedScreen(ModalScreen[None]):
             table: DataTable = DataTable(cursor_type="row", id="rejected")
             table.add_columns("Kind", "Reason")
             for r in self.rejections:
-                table.add_row("duplicate" if r.duplicate else "invalid", plain(r.reason[:120], one_line=True))
+                table.add_row(plain(r.kind, one_line=True), plain(r.reason[:120], one_line=True))
             yield table
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

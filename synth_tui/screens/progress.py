@@ -28,7 +28,6 @@ from ..core.textsafe import clean_text, plain
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
 MAX_KEPT_REJECTIONS = 500
-RULE_REASON = "broke rule "  # how a rejection for a broken cross-field rule starts (core/rules.py Rule.reason)
 ROWS_EVERY = 5  # the App hands events over ten times a second; the records table is redrawn
                 # every fifth time (2 Hz): it is the costly part
 
@@ -138,7 +137,7 @@ class ProgressScreen(Screen[None]):
         elif isinstance(event, RecordRejected):
             self.rejections.append(event)
             kind = "duplicate" if event.duplicate else "rejected"
-            if not event.duplicate and event.reason.startswith(RULE_REASON):
+            if event.kind == "rule":
                 self.rule_rejections += 1
             line = Text(f"{kind}: {clean_text(event.reason)[:200]}", style="yellow")
         elif isinstance(event, RateLimited):

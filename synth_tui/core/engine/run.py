@@ -224,7 +224,8 @@ class Run:
         self.history.save_progress(self._counts_doc())
 
     def _rejected(self, rejection: Rejection) -> None:
-        self._emit(RecordRejected, reason=rejection.reason, raw=rejection.raw, duplicate=rejection.kind == "duplicate")
+        self._emit(RecordRejected, reason=rejection.reason, raw=rejection.raw, duplicate=rejection.kind == "duplicate",
+                   kind=rejection.kind)
 
     # -- events and history --------------------------------------------------------------------
     def progress(self) -> Progress:
@@ -239,15 +240,15 @@ class Run:
             cost_usd=self.cost(), budget_usd=self.config.budget,
         )
 
-    def _emit(self, kind: type[Event], **fields: Any) -> None:
+    def _emit(self, event: type[Event], /, **fields: Any) -> None:
         try:
-            self.on_event(kind(run_id=self.run_id, progress=self.progress(), **fields))
+            self.on_event(event(run_id=self.run_id, progress=self.progress(), **fields))
         except Exception:  # a listener's bug must not stop generation
             pass
 
     def _counts_doc(self) -> dict[str, Any]:
         cost = self.cost()
-        doc = {**self.counts.to_doc(self.config.count, self.acceptor.kept),
+        doc: dict[str, Any] = {**self.counts.to_doc(self.config.count, self.acceptor.kept),
                "cost_usd": None if cost is None else round(cost, 9)}
         endpoints = self.backend.endpoint_counts()  # several servers: each one's requests, answers, set-asides
         if endpoints:
