@@ -89,7 +89,7 @@ def test_migrated_runs_export_and_resume(old_dir, llm):
 
 KILL_AT = {
     # while the run files are being rewritten (each run file differs from history.json here)
-    "run-files": "st.write_run_file_unsynced = kill_after(st.write_run_file_unsynced, 2)",
+    "run-files": "files.write_run_file_unsynced = kill_after(files.write_run_file_unsynced, 2)",
     # the new index complete beside the old history, not yet renamed into place
     "index-rename": "os.replace = kill_when(os.replace, lambda src, dst, *a, **k: str(dst).endswith('index.sqlite'))",
     # the index in place, history.json not yet moved aside
@@ -106,6 +106,7 @@ def test_a_migration_killed_at_any_step_leaves_a_whole_directory(old_dir, point)
     script = textwrap.dedent(f"""
         import os, signal, sys
         import synth_tui.core.store as st
+        import synth_tui.core.store.files as files
 
         def kill_after(fn, n):
             calls = []
