@@ -9,13 +9,18 @@ documents as they are stored.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .args import Subparsers, add_data_dir, data_dir, whole
 from .output import EXIT_OK, cell, is_terminal, out, out_rich, plain_columns, print_warnings, say, table
+
+if TYPE_CHECKING:
+    from ..core.store import Store
 
 HEADERS = ["ID", "CREATED (UTC)", "STATUS", "MODEL", "RECORDS", "TIME"]
 STATUS_STYLES = {"done": "green", "failed": "red", "cancelled": "yellow", "interrupted": "yellow",
@@ -168,14 +173,22 @@ def show_lines(doc: dict[str, Any], sample: list[Any]) -> list[str]:
     return lines
 
 
-def run_show(args: argparse.Namespace) -> int:
-    from ..core.export import dumps_json
+@contextlib.contextmanager
+def opened_run(args: argparse.Namespace) -> Iterator[tuple[Store, dict[str, Any]]]:
+    """The history of ``--data-dir``, read-only (its warnings printed), and the run that
+    ``args.id`` names: what show, export and report start from."""
     from ..core.store import Store
-    from ..core.textsafe import clean_line
 
     with Store(data_dir(args), writable=False) as store:
         print_warnings(store)
-        doc = store.get_run(args.id)
+        yield store, store.get_run(args.id)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from ..core.export import dumps_json
+    from ..core.textsafe import clean_line
+
+    with opened_run(args) as (store, doc):
         sample = store.read_page(doc["id"], 0, args.sample)
     if args.json:
         out(dumps_json({"run": doc, "sample": sample}, indent=2))
