@@ -25,11 +25,11 @@ def run(args: argparse.Namespace) -> int:
 
     with opened_run(args) as (store, doc):
         try:
-            n = export_to_path(lambda: store.iter_records(doc["id"]), args.output, args.format,
-                               schema=doc.get("schema"), force=args.force)
+            n = export_to_path(lambda: store.iter_records(doc.id), args.output, args.format,
+                               schema=doc.schema, force=args.force)
         except OutputWriteError as exc:
             error(exc)
-            say(f"run {doc['id']} keeps its records in the history: `synth-tui export {doc['id']} -o FILE` "
+            say(f"run {doc.id} keeps its records in the history: `synth-tui export {doc.id} -o FILE` "
                 "writes them elsewhere")
             return EXIT_FAILED
     say(f"wrote {n} records to {clean_line(args.output)}")

@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core.textsafe import clean_text
 
     with opened_run(args) as (store, doc):
-        report = run_report(store, doc["id"])
-    title = f"run {doc['id']} ({doc.get('status')})"
+        report = run_report(store, doc.id)
+    title = f"run {doc.id} ({doc.status})"
     if args.json:
         out(dumps_json(report.to_json(), indent=2, default=str))
     elif is_terminal(sys.stdout):

@@ -8,7 +8,6 @@ to the actions on the selected or marked runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header
 
 from ..core.errors import SynthError
 from ..core.export import export_to_path
-from ..core.store import RESUMABLE, PruneResult, Store
+from ..core.store import RESUMABLE, PruneResult, RunDoc, Store
 from ..messages import RerunRequested, ResumeRequested, context
 from .prune_marked import ask_to_prune, pruned_message
 from .run_list import RunList, RunTable
@@ -86,7 +85,7 @@ class HistoryScreen(Screen[None]):
         return self.query_one(RunList)
 
     @property
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunDoc]:
         """The page of runs on screen."""
         return self.run_list.runs if self.is_mounted else []
 
@@ -113,7 +112,7 @@ class HistoryScreen(Screen[None]):
         if self.is_mounted:
             self.run_list.show_progress(run_id, done, total, elapsed)
 
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> RunDoc | None:
         return self.run_list.selected()
 
     def selected_id(self) -> str | None:
@@ -151,7 +150,7 @@ class HistoryScreen(Screen[None]):
 
         doc = self.selected()
         if doc is not None:
-            self.app.push_screen(ReportScreen(doc["id"]))
+            self.app.push_screen(ReportScreen(doc.id))
 
     def action_mark(self) -> None:
         self.run_list.toggle_mark()
@@ -171,7 +170,7 @@ class HistoryScreen(Screen[None]):
         found = []
         for run_id in run_ids:
             try:
-                if store is not None and store.get_run(run_id)["id"] == run_id:
+                if store is not None and store.get_run(run_id).id == run_id:
                     found.append(run_id)
             except SynthError:
                 continue
@@ -211,16 +210,16 @@ class HistoryScreen(Screen[None]):
     def action_rerun(self) -> None:
         doc = self.selected()
         if doc:
-            self.post_message(RerunRequested(doc.get("schema", {}), doc.get("config", {}), doc.get("backend", {})))
+            self.post_message(RerunRequested(doc.schema, doc.config, doc.backend.to_dict()))
 
     def action_resume(self) -> None:
         doc = self.selected()
         if doc is None:
             return
-        if doc.get("status") not in RESUMABLE:
-            self.notify(f"Only {', '.join(RESUMABLE)} runs can be resumed; this one is {doc.get('status')}.")
+        if doc.status not in RESUMABLE:
+            self.notify(f"Only {', '.join(RESUMABLE)} runs can be resumed; this one is {doc.status}.")
             return
-        self.post_message(ResumeRequested(doc["id"]))
+        self.post_message(ResumeRequested(doc.id))
 
     def action_delete(self) -> None:
         from .dialogs import ConfirmDialog
@@ -228,7 +227,7 @@ class HistoryScreen(Screen[None]):
         doc = self.selected()
         if doc is None:
             return
-        if context(self).running_run_id == doc["id"]:
+        if context(self).running_run_id == doc.id:
             self.notify("This run is going: cancel it first.", severity="warning")
             return
 
@@ -236,16 +235,15 @@ class HistoryScreen(Screen[None]):
             store = self.store
             if yes and store is not None:
                 try:
-                    store.delete_run(doc["id"])
+                    store.delete_run(doc.id)
                 except SynthError as exc:
                     self.notify(str(exc), severity="error")
                     return
-                self.notify(f"Deleted run {doc['id']}.")
-                self.run_list.forget([doc["id"]])
+                self.notify(f"Deleted run {doc.id}.")
+                self.run_list.forget([doc.id])
                 self.refresh_runs()
 
-        count = doc.get("counts", {}).get("accepted", 0)
-        self.app.push_screen(ConfirmDialog(f"Delete run {doc['id']} and its {count} records?"), done)
+        self.app.push_screen(ConfirmDialog(f"Delete run {doc.id} and its {doc.counts.accepted} records?"), done)
 
     def action_export(self) -> None:
         from .dialogs import ExportDialog
@@ -256,8 +254,7 @@ class HistoryScreen(Screen[None]):
             return
 
         def export(path: Path, fmt: str, overwrite: bool) -> int:
-            return export_to_path(lambda: store.iter_records(doc["id"]), path, fmt, schema=doc.get("schema"),
-                                  force=overwrite)
+            return export_to_path(lambda: store.iter_records(doc.id), path, fmt, schema=doc.schema, force=overwrite)
 
         def done(answer: tuple[Path, str, int] | None) -> None:
             if answer is None:
@@ -267,4 +264,4 @@ class HistoryScreen(Screen[None]):
             self.notify(f"Wrote {n} records to {path}", title="Exported")
 
         directory, fmt = self.last_export
-        self.app.push_screen(ExportDialog(doc["id"], export, directory, fmt), done)
+        self.app.push_screen(ExportDialog(doc.id, export, directory, fmt), done)

@@ -14,7 +14,7 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ..core.store import STATUSES, Store
+from ..core.store import STATUSES, RunDoc, Store
 from ..core.textsafe import plain
 from .progress import fmt_seconds
 from .tables import Table, fill_table
@@ -24,16 +24,13 @@ RUN_COLUMNS = ("", "UTC", "Status", "Records", "Time", "Model")
 FILTERS = (None, *STATUSES)
 
 
-def run_row(doc: dict[str, Any]) -> list[Any]:
-    counts = doc.get("counts", {})
-    backend = doc.get("backend", {})
-    elapsed = doc.get("elapsed")
+def run_row(doc: RunDoc) -> list[Any]:
     cells = [
-        str(doc.get("created") or "")[5:16].replace("T", " "),  # MM-DD HH:MM; the id holds the year
-        doc.get("status", ""),
-        f"{counts.get('accepted', 0)}/{counts.get('requested', 0)}",
-        fmt_seconds(elapsed) if isinstance(elapsed, (int, float)) else "-",
-        f"{backend.get('backend', '')}:{backend.get('model') or ''}",
+        doc.created[5:16].replace("T", " "),  # MM-DD HH:MM; the id holds the year
+        doc.status,
+        f"{doc.counts.accepted}/{doc.counts.requested}",
+        fmt_seconds(doc.elapsed) if doc.elapsed is not None else "-",
+        doc.backend.label,
     ]
     return [plain(cell, one_line=True) for cell in cells]  # all of it read from the history file
 
@@ -80,7 +77,7 @@ class RunList(Vertical):
         super().__init__(id="runs-pane")
         self.status_filter: str | None = None
         self.search: str | None = None
-        self.runs: list[dict[str, Any]] = []  # the page of runs on screen
+        self.runs: list[RunDoc] = []  # the page of runs on screen
         self.run_page = 0
         self.total = 0  # runs the filter selects, on every page
         self.marked: list[str] = []
@@ -110,7 +107,7 @@ class RunList(Vertical):
             self.run_page = max(0, min(self.run_page, (self.total - 1) // RUN_PAGE if self.total else 0))
             self.runs = store.list_runs(self.status_filter, RUN_PAGE, offset=self.run_page * RUN_PAGE,
                                         search=self.search)
-        fill_table(table, RUN_COLUMNS, [["✓" if doc["id"] in self.marked else " ", *run_row(doc)]
+        fill_table(table, RUN_COLUMNS, [["✓" if doc.id in self.marked else " ", *run_row(doc)]
                                         for doc in self.runs])
         self.show_filter_line()
         table.move_cursor(row=max(0, min(row, len(self.runs) - 1)), animate=False)
@@ -146,14 +143,14 @@ class RunList(Vertical):
 
     def show_progress(self, run_id: str, done: int, total: int, elapsed: float) -> None:
         """A running run's row follows its progress."""
-        ids = [d["id"] for d in self.runs]
+        ids = [d.id for d in self.runs]
         if run_id not in ids:
             return
         row = ids.index(run_id)
         self.table.update_cell_at(Coordinate(row, 3), plain(f"{done}/{total}"))
         self.table.update_cell_at(Coordinate(row, 4), plain(fmt_seconds(elapsed)))
 
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> RunDoc | None:
         table = self.table
         if not self.runs or table.cursor_row < 0 or table.cursor_row >= len(self.runs):
             return None
@@ -161,19 +158,19 @@ class RunList(Vertical):
 
     def selected_id(self) -> str | None:
         doc = self.selected()
-        return doc["id"] if doc else None
+        return doc.id if doc else None
 
     def toggle_mark(self) -> None:
         """Mark the selected run, or unmark it."""
         doc = self.selected()
         if doc is None:
             return
-        if doc["id"] in self.marked:
-            self.marked.remove(doc["id"])
+        if doc.id in self.marked:
+            self.marked.remove(doc.id)
         else:
-            self.marked.append(doc["id"])
+            self.marked.append(doc.id)
         table = self.table
-        table.update_cell_at(Coordinate(table.cursor_row, 0), "✓" if doc["id"] in self.marked else " ")
+        table.update_cell_at(Coordinate(table.cursor_row, 0), "✓" if doc.id in self.marked else " ")
         self.show_filter_line()
 
     def forget(self, run_ids: list[str]) -> None:

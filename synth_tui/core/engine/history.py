@@ -36,18 +36,22 @@ class ResumePoint:
     def load(cls, store: Store, run_id: str, config_overrides: dict[str, Any] | None = None) -> ResumePoint:
         """Read a run that can be resumed (not done, not running) from the history."""
         doc = store.get_run(run_id)
-        if doc["status"] == "done":
-            raise UserInputError(f"run {doc['id']} is already complete")
-        if doc["status"] == "running":
-            raise UserInputError(f"run {doc['id']} is still running")
+        if doc.status == "done":
+            raise UserInputError(f"run {doc.id} is already complete")
+        if doc.status == "running":
+            raise UserInputError(f"run {doc.id} is still running")
+        try:
+            config = RunConfig.from_doc({**doc.config, **(config_overrides or {})})
+        except (TypeError, ValueError) as exc:  # a document edited by hand
+            raise UserInputError(f"run {doc.id}: its parameters cannot be read ({exc})") from None
         return cls(
-            run_id=doc["id"],
-            schema=check_schema(doc["schema"], f"run {doc['id']}"),
-            config=RunConfig.from_doc({**doc["config"], **(config_overrides or {})}),
-            records=list(store.iter_records(doc["id"])),
-            counts=Counts.from_doc(doc.get("counts", {})),
-            started=doc.get("created") or now_iso(),
-            elapsed=float(doc.get("elapsed") or 0.0),
+            run_id=doc.id,
+            schema=check_schema(doc.schema, f"run {doc.id}"),
+            config=config,
+            records=list(store.iter_records(doc.id)),
+            counts=Counts.from_doc(doc.counts.to_dict()),
+            started=doc.created or now_iso(),
+            elapsed=doc.elapsed or 0.0,
         )
 
 

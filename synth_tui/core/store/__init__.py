@@ -70,11 +70,13 @@ from .locks import (
 from .opening import OpenIndex
 from .progress import ProgressWriter
 from .prune import PruneResult, Remover, check_prune_request
+from .rundoc import RunBackend, RunCounts, RunDoc
 from .writes import RunWriter
 
 __all__ = [
     "LOCK_WAIT", "RESUMABLE", "STATUSES", "AtomicJSONStorage", "CorruptHistory", "CorruptIndex", "DataDirBusy",
-    "DataDirLock", "Journal", "PruneResult", "RunFilter", "RunInProgress", "RunLock", "Store", "atomic_write_bytes",
+    "DataDirLock", "Journal", "PruneResult", "RunBackend", "RunCounts", "RunDoc", "RunFilter", "RunInProgress",
+    "RunLock", "Store", "atomic_write_bytes",
     "default_data_dir", "lock_wait_setting", "new_run_id", "now_iso", "read_jsonl", "run_lock_holder",
     "_drop_torn_tail", "_seek_line",
 ]
@@ -149,28 +151,30 @@ class Store:
         return cast(HistoryIndex, self._index)
 
     # -- writing runs --------------------------------------------------------------------
-    def create_run(self, doc: dict[str, Any]) -> str:
-        """Add a run to the history, as ``running``: this store holds its run lock until
-        an update gives it another status (or the store closes)."""
+    def create_run(self, doc: RunDoc | dict[str, Any]) -> str:
+        """Add a run to the history, as ``running`` (``doc``: its document's fields; a new
+        id unless it has one): this store holds its run lock until an update gives it
+        another status (or the store closes)."""
         self._gate.require_writable()
-        run_id = doc.get("id") or new_run_id()
-        doc = {**doc, "id": run_id, "created": doc.get("created") or now_iso(), "status": "running"}
-        doc.setdefault("records_path", str(self.files.records_path(run_id)))
-        return self._writer.create(doc)
+        fields = doc.to_dict() if isinstance(doc, RunDoc) else dict(doc)
+        run_id = fields.get("id") or new_run_id()
+        fields.update(id=run_id, created=fields.get("created") or now_iso(), status="running")
+        fields["records_path"] = fields.get("records_path") or str(self.files.records_path(run_id))
+        return self._writer.create(RunDoc.from_dict(fields))
 
-    def update_run(self, run_id: str, **fields: Any) -> dict[str, Any]:
+    def update_run(self, run_id: str, **fields: Any) -> RunDoc:
         """Change fields of a run (its file re-read under the write lock). Setting
         ``status="running"`` takes the run's lock (:class:`RunInProgress` if a live
         process holds it); any other status lets go of it. Progress saved with
         :meth:`save_progress` and not written yet is written with these fields."""
         return self._writer.update(run_id, fields)
 
-    def import_runs(self, docs: Iterable[dict[str, Any]]) -> int:
+    def import_runs(self, docs: Iterable[RunDoc | dict[str, Any]]) -> int:
         """Add finished runs' documents in bulk (another data directory's, a test's, a
-        benchmark's): their files written without an fsync each, the file system synced
-        once, then the index in one transaction. A document with the id of a run already
-        here replaces it. Returns how many were added."""
-        return self._writer.import_runs(docs)
+        benchmark's), as they are: their files written without an fsync each, the file
+        system synced once, then the index in one transaction. A document with the id of
+        a run already here replaces it. Returns how many were added."""
+        return self._writer.import_runs(d.to_dict() if isinstance(d, RunDoc) else d for d in docs)
 
     def save_progress(self, run_id: str, **fields: Any) -> None:
         """Update a running run's fields (its counts) without waiting: a thread of this
@@ -192,16 +196,16 @@ class Store:
         return self._held.holder(run_id) is not None
 
     # -- reading runs --------------------------------------------------------------------
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunDoc:
         """One run by id, or by a unique prefix of its id (which may not be empty), read
         from its own file. A writable store reports a run whose process died as
         ``interrupted``."""
         doc = self._get(run_id)
-        if doc.get("status") == "running" and self._writer.reap():
-            doc = self._get(doc["id"])
+        if doc.status == "running" and self._writer.reap():
+            doc = self._get(doc.id)
         return doc
 
-    def _read_doc(self, run_id: str) -> dict[str, Any] | None:
+    def _read_doc(self, run_id: str) -> RunDoc | None:
         """Run ``run_id``'s document from its file; the index's copy when the file is
         lost or corrupt (None when neither has it)."""
         try:
@@ -211,14 +215,15 @@ class Store:
         try:
             doc = self.files.read(run_id)
         except CorruptHistory as exc:
-            copy = self.index.get(run_id)
-            if copy is not None and self.writable:
+            doc = self.index.get(run_id)
+            if doc is not None and self.writable:
                 with contextlib.suppress(StoreError, DataDirLocked), self._gate.hold(wait=0, blocking=False):
                     self._index.repair.restore(self.index, run_id, exc)
-            return copy
-        return doc if doc is not None else self.index.get(run_id)
+        else:
+            doc = doc if doc is not None else self.index.get(run_id)
+        return None if doc is None else RunDoc.from_dict(doc)
 
-    def _get(self, run_id: str) -> dict[str, Any]:
+    def _get(self, run_id: str) -> RunDoc:
         if not run_id or not run_id.strip():
             raise UserInputError("a run id (or the start of one) may not be empty: the history lists them")
         doc = self._read_doc(run_id)
@@ -233,13 +238,14 @@ class Store:
         return doc
 
     def list_runs(self, status: str | Iterable[str] | None = None, limit: int | None = None, *, offset: int = 0,
-                  since: float | datetime | None = None, search: str | None = None) -> list[dict[str, Any]]:
+                  since: float | datetime | None = None, search: str | None = None) -> list[RunDoc]:
         """Runs, newest first, from the index: of one status (or several), created at or
         after ``since`` (a datetime, or seconds since the epoch), whose schema title,
         field names, backend or model hold ``search`` (any case); ``limit`` of them from
         ``offset``. A writable store reports runs whose process died as ``interrupted``."""
         self._writer.reap()
-        return self.index.query(self._filter(status, since, search), limit or None, offset)
+        return [RunDoc.from_dict(d) for d in self.index.query(self._filter(status, since, search), limit or None,
+                                                               offset)]
 
     def count_runs(self, status: str | Iterable[str] | None = None, *, since: float | datetime | None = None,
                    search: str | None = None) -> int:
@@ -252,13 +258,13 @@ class Store:
         return self.index.position(run_id, self._filter(status, since, search))
 
     def iter_runs(self, status: str | Iterable[str] | None = None, *, since: float | datetime | None = None,
-                  search: str | None = None, page: int = 500) -> Iterator[dict[str, Any]]:
+                  search: str | None = None, page: int = 500) -> Iterator[RunDoc]:
         """Every run :meth:`list_runs` would list, a page at a time (memory: one page)."""
         where = self._filter(status, since, search)
         offset = 0
         while True:
             docs = self.index.query(where, page, offset)
-            yield from docs
+            yield from map(RunDoc.from_dict, docs)
             if len(docs) < page:
                 return
             offset += page
@@ -270,11 +276,11 @@ class Store:
         return RunFilter.make(status, since=since, search=search)
 
     # -- removing runs -------------------------------------------------------------------
-    def delete_run(self, run_id: str) -> dict[str, Any]:
+    def delete_run(self, run_id: str) -> RunDoc:
         """Remove a run and its files; :class:`RunInProgress` while it is being generated."""
         with self._gate.hold():
             doc = self._get(run_id)
-            self._remover.delete(doc)
+            self._remover.delete(doc.id)
         return doc
 
     def prune(self, *, older_than: float | None = None, statuses: Iterable[str] | None = None,

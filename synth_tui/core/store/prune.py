@@ -8,13 +8,13 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from ..errors import DataDirLocked, StoreError, UserInputError
 from .documents import STATUSES
 from .files import RunFiles, disk_usage, remove_folder
 from .index import CLEAN, DELETING, HistoryIndex, RunFilter
 from .locks import HeldRuns, RunInProgress, WriteGate
+from .rundoc import RunDoc
 
 PRUNE_BATCH = 200  # runs removed per hold of the write lock
 
@@ -27,7 +27,7 @@ class PruneResult:
     when it shrinks); ``skipped``: runs left alone because they are running."""
 
     ids: list[str] = field(default_factory=list)
-    sample: list[dict[str, Any]] = field(default_factory=list)
+    sample: list[RunDoc] = field(default_factory=list)
     records: int = 0
     freed: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -35,14 +35,12 @@ class PruneResult:
 
     SAMPLE = 20
 
-    def add(self, docs: list[dict[str, Any]]) -> None:
+    def add(self, docs: list[RunDoc]) -> None:
         for doc in docs:
-            self.ids.append(doc["id"])
+            self.ids.append(doc.id)
             if len(self.sample) < self.SAMPLE:
                 self.sample.append(doc)
-            counts = doc.get("counts")
-            if isinstance(counts, dict) and isinstance(counts.get("accepted"), int):
-                self.records += counts["accepted"]
+            self.records += doc.counts.accepted
 
 
 def check_prune_request(older_than: float | None, statuses: list[str], keep: int | None,
@@ -64,21 +62,21 @@ class Remover:
     there is none)."""
 
     def __init__(self, files: RunFiles, index: HistoryIndex, gate: WriteGate, held: HeldRuns, *,
-                 read: Callable[[str], dict[str, Any] | None]) -> None:
+                 read: Callable[[str], RunDoc | None]) -> None:
         self.files = files
         self.index = index
         self.gate = gate
         self.held = held
         self._read = read
 
-    def delete(self, doc: dict[str, Any]) -> None:
+    def delete(self, run_id: str) -> None:
         """Remove a run and its files (under the write lock, which the caller holds);
         :class:`RunInProgress` while it is being generated."""
-        if doc["id"] in self.held:
-            raise RunInProgress(doc["id"], None, "deleted")
-        lock = self.held.lock_to_remove(doc["id"])
+        if run_id in self.held:
+            raise RunInProgress(run_id, None, "deleted")
+        lock = self.held.lock_to_remove(run_id)
         try:
-            self._remove([doc["id"]])
+            self._remove([run_id])
         finally:
             lock.release()
 
@@ -160,19 +158,19 @@ class Remover:
                     continue
                 docs.append(doc)
             if docs:
-                going = [d["id"] for d in docs]
+                going = [d.id for d in docs]
                 result.freed += (sum(disk_usage(self.files.run_dir(i)) for i in going) if result.dry_run
                                  else self._remove(going))
             result.add(docs)
 
-    def _may_go(self, doc: dict[str, Any], locks: contextlib.ExitStack, dry_run: bool) -> bool:
+    def _may_go(self, doc: RunDoc, locks: contextlib.ExitStack, dry_run: bool) -> bool:
         """Whether a run may be removed: not going, and (unless ``dry_run``) its lock
         taken, to be let go of with ``locks``."""
-        if self.held.is_going(doc["id"], doc.get("status")):
+        if self.held.is_going(doc.id, doc.status):
             return False
         if not dry_run:
             try:
-                locks.callback(self.held.lock_to_remove(doc["id"]).release)
+                locks.callback(self.held.lock_to_remove(doc.id).release)
             except RunInProgress:
                 return False
         return True

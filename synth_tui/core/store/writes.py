@@ -13,6 +13,7 @@ from .documents import valid_run_doc
 from .files import RunFiles, remove_folder
 from .index import CLEAN, WRITING, HistoryIndex
 from .locks import HeldRuns, RunLock, WriteGate
+from .rundoc import RunDoc
 
 IMPORT_BATCH = 2000  # documents per insert while importing
 
@@ -24,7 +25,7 @@ class RunWriter:
     progress saved for a run and not written yet."""
 
     def __init__(self, files: RunFiles, index: HistoryIndex, gate: WriteGate, held: HeldRuns, *,
-                 find: Callable[[str], dict[str, Any]], read: Callable[[str], dict[str, Any] | None],
+                 find: Callable[[str], RunDoc], read: Callable[[str], RunDoc | None],
                  waiting: Callable[[str], dict[str, Any]]) -> None:
         self.files = files
         self.index = index
@@ -58,16 +59,16 @@ class RunWriter:
             raise
         self.index.set_dirty([doc["id"]], CLEAN, sync=False)
 
-    def create(self, doc: dict[str, Any]) -> str:
-        """Add a run to the history as ``running`` (``doc`` has its id): this store holds
-        its run lock until an update gives it another status (or the store closes)."""
-        run_id = doc["id"]
+    def create(self, doc: RunDoc) -> str:
+        """Add a run to the history as ``running``: this store holds its run lock until an
+        update gives it another status (or the store closes)."""
+        run_id = doc.id
         with self.gate.hold():
             new_folder = self.files.make_folder(run_id)
             try:
                 self.held.take(run_id, "started")
                 try:
-                    self._save(doc, self.index.get(run_id), new_folder=True)
+                    self._save(doc.to_dict(), self.index.get(run_id), new_folder=True)
                 except BaseException:
                     self.held.release(run_id)
                     raise
@@ -77,22 +78,21 @@ class RunWriter:
                 raise
         return run_id
 
-    def update(self, run_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def update(self, run_id: str, fields: dict[str, Any]) -> RunDoc:
         """Change fields of a run (its file re-read under the write lock). Setting
         ``status="running"`` takes the run's lock (:class:`RunInProgress` if a live
         process holds it); any other status lets go of it. Progress saved and not written
         yet is written with these fields."""
         with self.gate.hold():
-            doc = self._find(run_id)
-            run_id = doc["id"]
+            before = self._find(run_id)
+            run_id = before.id
             fields = {**self._waiting(run_id), **fields}
             starting = fields.get("status") == "running" and run_id not in self.held
             if starting:
                 self.held.take(run_id, "resumed")
             try:
-                before = dict(doc)
-                doc.update(fields)
-                self._save(doc, before)
+                doc = before.with_fields(fields)
+                self._save(doc.to_dict(), before.to_dict())
             except BaseException:
                 if starting:
                     self.held.release(run_id)
@@ -143,10 +143,10 @@ class RunWriter:
                 pass  # its folder is gone or cannot be written: no process can be running it
             try:
                 current = self._read(run_id)
-                if current is not None and current.get("status") == "running":
-                    self.update(run_id, {"status": "interrupted",
-                                         "error": "the process stopped while this run was going on",
-                                         "accepted": self.files.count_records(run_id)})
+                if current is not None and current.status == "running":  # its journal holds what it accepted
+                    accepted = {**current.counts.to_dict(), "accepted": self.files.count_records(run_id)}
+                    self.update(run_id, {"status": "interrupted", "counts": accepted,
+                                         "error": "the process stopped while this run was going on"})
                     marked.append(run_id)
             finally:
                 probe.release()
