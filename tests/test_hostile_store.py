@@ -537,17 +537,54 @@ def test_history_json_a_directory_exits_2(tmp_path, llm):
     assert llm.count_requests == 0
 
 
-def test_unreadable_history_exits_2(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads any file")
+UNREADABLE = {  # what is made unreadable, how, the command that reads it, and what it says
+    "index-chmod": ("index.sqlite", "chmod", "history", "cannot read the history index {path}: Permission denied"),
+    "index-directory": ("index.sqlite", "directory", "history", "the history index {path} is a directory"),
+    "runs-chmod": ("runs", "chmod", "show", "cannot read the run document {path}/r1/run.json: Permission denied"),
+    "run-file-chmod": ("runs/r1/run.json", "chmod", "show", "cannot read the run document {path}: Permission denied"),
+    "run-file-directory": ("runs/r1/run.json", "directory", "show", "the run document {path} is a directory"),
+}
+
+
+def bound_by_permissions() -> list[str] | None:
+    """What runs a command as bound by file permissions as a user is: nothing for a user;
+    for root, which reads any file, setpriv taking that power from the command (None
+    where that cannot be done)."""
+    if os.geteuid() != 0:
+        return []
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    with contextlib.suppress(OSError):
+        if subprocess.run([*drop, "true"], capture_output=True).returncode == 0:
+            return drop
+    return None
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_unreadable_history_exits_2(tmp_path, case):
+    """The history's index, the runs folder or a run's file that the user may not read, or
+    a directory in its place: exit 2, saying which file and what to do."""
+    name, how, command, said = UNREADABLE[case]
+    prefix = bound_by_permissions() if how == "chmod" else []
+    if prefix is None:
+        pytest.skip("root reads any file, and setpriv cannot take that from it here")
     data = tmp_path / "d"
     make_run(data, [{"i": 1}])
-    (data / "history.json").chmod(0)
+    path = data / name
+    if how == "directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.chmod(0)
     try:
-        proc = cli("history", "--data-dir", str(data))
+        proc = subprocess.run([*prefix, sys.executable, "-m", "synth_tui", command,
+                               *(["r1"] if command == "show" else []), "--data-dir", str(data)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     finally:
-        (data / "history.json").chmod(0o644)
-    assert proc.returncode == 2 and "cannot read the history" in proc.stderr and "Traceback" not in proc.stderr
+        path.chmod(0o755)
+    assert proc.returncode == 2, proc.stderr
+    assert said.format(path=path) in proc.stderr and "Traceback" not in proc.stderr
+    assert ("Check its permissions" if how == "chmod" else "move it out of the way") in proc.stderr
+    assert path.is_dir() == (how == "directory" or name == "runs")
 
 
 @contextlib.contextmanager
