@@ -32,9 +32,9 @@ MAX_ELAPSED = 1e9  # seconds (about 31 years): a longer time is nonsense, shown 
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:  # bool is no count; JSON gives no int subclass
         return 0
-    return min(max(value, 0), MAX_COUNT)
+    return value if 0 <= value <= MAX_COUNT else (0 if value < 0 else MAX_COUNT)
 
 
 def _text(value: Any) -> str | None:
@@ -52,7 +52,7 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunCounts:
     """What a run has done, over all its sessions."""
 
@@ -75,13 +75,16 @@ class RunCounts:
     @classmethod
     def from_dict(cls, value: Any) -> RunCounts:
         counts = _dict(value)
-        return cls(**{f.name: _count(counts.get(f.name)) for f in fields(cls)})
+        return cls(*[_count(counts.get(name)) for name in COUNT_NAMES])
 
     def to_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in COUNT_NAMES}
 
 
-@dataclass(frozen=True)
+COUNT_NAMES = tuple(f.name for f in fields(RunCounts))
+
+
+@dataclass(slots=True)
 class RunBackend:
     """Which backend and model made a run, and where it sent its requests: the key
     variable's name, never a key."""
@@ -115,12 +118,12 @@ class RunBackend:
         return described
 
 
-# the document's keys, in the order a document is written; ``backend`` and ``counts`` are typed above
-KEYS = ("id", "version", "status", "created", "finished", "elapsed", "error", "backend", "counts", "config",
-        "schema", "records_path")
+# the document's keys (``backend`` and ``counts`` are typed above); any other is kept in ``extra``
+KEYS = frozenset(("id", "version", "status", "created", "finished", "elapsed", "error", "backend", "counts",
+                  "config", "schema", "records_path"))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunDoc:
     """One run's document. ``schema`` is the run's JSON Schema and ``config`` its
     parameters as the engine wrote them (``RunConfig.to_doc``): both given back to the
