@@ -393,7 +393,7 @@ def test_a_run_document_of_wrong_types_reads_with_safe_values():
     assert (doc.config, doc.count, doc.batch_size, doc.param("temperature")) == (EDITED["config"], 0, None, None)
     assert doc.concurrency == 10**15 and doc.schema == {} and doc.records_path is None
     assert doc.version == 1 and doc.extra == {"note": "kept"}
-    for elapsed in (float("inf"), float("nan"), -1, "3"):
+    for elapsed in (float("inf"), float("nan"), -1, "3", 10**400):
         assert RunDoc.from_dict({"id": "r1", "elapsed": elapsed}).elapsed is None
     assert RunDoc.from_dict({"id": "r1", "created": 20261120, "status": ["done"]}).created == ""
     again = RunDoc.from_dict(doc.to_dict())
@@ -433,18 +433,21 @@ def test_an_edited_run_document_is_shown_and_refused_without_a_traceback(tmp_pat
     assert "used the backend '5', which this version does not know" in resumed.stderr
 
 
-def test_a_number_past_pythons_digit_limit_makes_a_run_file_corrupt_not_a_traceback(tmp_path):
+@pytest.mark.parametrize("value", ["9" * 5000, "[" * 100_000 + "]" * 100_000], ids=["digits", "depth"])
+def test_json_past_pythons_limits_makes_a_run_file_corrupt_not_a_traceback(tmp_path, value):
+    """A number of more digits than Python converts, or arrays nested deeper than it
+    decodes: json.loads raises ValueError and RecursionError, which are corruption here."""
     data = tmp_path / "d"
     make_run(data, [{"i": 1}])
     run_file = data / "runs" / "r1" / "run.json"
-    run_file.write_text('{"_default": {"1": {"id": "r1", "counts": {"accepted": ' + "9" * 5000 + "}}}}")
+    run_file.write_text('{"_default": {"1": {"id": "r1", "counts": {"accepted": ' + value + "}}}}")
     shown = cli("show", "r1", "--data-dir", str(data))  # from the index's copy, the file left as it is
     assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
     assert "records   1/1 accepted" in shown.stdout
     with Store(data) as store:  # a writer puts the index's copy back
         assert store.get_run("r1").counts.accepted == 1
     assert json.loads(run_file.read_text())["_default"]["1"]["counts"]["accepted"] == 1
-    (data / "history.json").write_text('{"_default": {"1": {"id": "r2", "n": ' + "9" * 5000 + "}}}")
+    (data / "history.json").write_text('{"_default": {"1": {"id": "r2", "n": ' + value + "}}}")
     listed = cli("history", "--data-dir", str(data))  # a history.json of the version before, likewise
     assert listed.returncode == 0 and "not valid JSON" in listed.stderr and "Traceback" not in listed.stderr
 

@@ -91,7 +91,7 @@ def read_json_file(path: Path, what: str) -> Any:
         raise CorruptHistory(f"{path} is empty")
     try:
         return json.loads(raw)
-    except ValueError as exc:  # not JSON, not UTF-8, or a number past Python's digit limit
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or past Python's digit or depth limit
         raise CorruptHistory(f"{path} is not valid JSON ({exc})") from None
 
 

@@ -67,7 +67,7 @@ class _Scanner:
         """The value at the cursor, decoded; the cursor moves past it (and its space)."""
         try:
             value, self.pos = self._decoder.raw_decode(self.text, self.pos)
-        except ValueError as exc:  # a JSONDecodeError, or a number past Python's digit limit
+        except (ValueError, RecursionError) as exc:  # not JSON, or past Python's digit or depth limit
             raise CorruptHistory(f"{self.path} is not valid JSON ({exc})") from None
         self.skip_space()
         return value
