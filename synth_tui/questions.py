@@ -13,7 +13,7 @@ from .core.backends import BackendSpec, ResumeNeedsConsent, resume_spec
 from .core.config import Settings
 from .core.engine import RunResult
 from .core.errors import SynthError, UserInputError
-from .core.store import Store
+from .core.store import RunDoc, Store
 from .core.textsafe import clean_line
 from .jobs import Jobs
 from .screens.dialogs import ChoiceDialog, ConfirmDialog
@@ -83,12 +83,12 @@ def exit_after(app: SynthApp, result: RunResult) -> None:
     app.exit(message=Text(clean_line(message)))
 
 
-def ask_consent_to_resume(app: SynthApp, doc: dict[str, Any], differences: list[tuple[str, Any, Any, str]],
+def ask_consent_to_resume(app: SynthApp, doc: RunDoc, differences: list[tuple[str, Any, Any, str]],
                           start: Callable[[dict[str, Any], BackendSpec], None]) -> None:
     """The history file alone never decides where a key is sent: the user does."""
     said = "\n".join(f"  its {what}: {recorded}\n  your settings: {mine or '(default)'}"
                      for what, recorded, mine, _flag in differences)
-    question = (f"Run {doc['id']} was made with another endpoint than your settings name:\n{said}\n"
+    question = (f"Run {doc.id} was made with another endpoint than your settings name:\n{said}\n"
                 "Resume it with the run's own, sending your key there?")
     recorded = {what: value for what, value, _mine, _flag in differences}
 
@@ -98,12 +98,12 @@ def ask_consent_to_resume(app: SynthApp, doc: dict[str, Any], differences: list[
                        "or re-run the run from the history (r).", title="Resume")
             return
         try:
-            spec = resume_spec(doc.get("backend", {}), app.settings, run=f"run {doc['id']}",
+            spec = resume_spec(doc.backend.to_dict(), app.settings, run=f"run {doc.id}",
                                base_url=recorded.get("base URL"), api_key_env=recorded.get("key variable"))
         except UserInputError as exc:
             app.notify(exc.remedy("tui"), title="Could not resume the run", severity="error")
             return
-        start(doc, spec)
+        start(doc.to_dict(), spec)
 
     app.push_screen(ConfirmDialog(question), answer)
 
@@ -117,10 +117,10 @@ def resume_or_ask(app: SynthApp, run_id: str, start: Callable[[dict[str, Any], B
         return
     try:
         doc = store.get_run(run_id)
-        spec = resume_spec(doc.get("backend", {}), app.settings, run=f"run {doc['id']}")
+        spec = resume_spec(doc.backend.to_dict(), app.settings, run=f"run {doc.id}")
     except ResumeNeedsConsent as exc:
         ask_consent_to_resume(app, doc, exc.differences, start)
     except SynthError as exc:
         app.notify(exc.remedy("tui"), title="Could not resume the run", severity="error")
     else:
-        start(doc, spec)
+        start(doc.to_dict(), spec)

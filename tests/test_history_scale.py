@@ -18,7 +18,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from synth_tui.core.errors import UserInputError
-from synth_tui.core.store import DataDirLock, Store
+from synth_tui.core.store import DataDirLock, RunCounts, RunDoc, Store
 
 from .conftest import ROOT, cli
 from .test_tui import make_app, on_screen, started
@@ -63,7 +63,7 @@ def file_states(data: Path, *, skip: set[str]) -> dict[str, tuple[int, int, byte
 def test_a_runs_progress_writes_touch_no_other_run(tmp_path):
     data = history_of(tmp_path / "d", 200)
     store = Store(data)
-    others = {d["id"]: d for d in store.iter_runs()}
+    others = {d.id: d for d in store.iter_runs()}
     run_id = store.create_run({"id": "live", "schema": {"type": "object"}, "config": {}})
     before = file_states(data, skip={"live", "index.sqlite", "lock"})
     for i in range(5):
@@ -72,8 +72,8 @@ def test_a_runs_progress_writes_touch_no_other_run(tmp_path):
     store.flush_progress()
     store.update_run(run_id, status="done")
     assert file_states(data, skip={"live", "index.sqlite", "lock"}) == before  # no other run's file
-    assert {d["id"]: d for d in store.iter_runs() if d["id"] != "live"} == others  # nor its index copy
-    assert store.get_run("live")["counts"] == {"accepted": 99} and store.get_run("live")["status"] == "done"
+    assert {d.id: d for d in store.iter_runs() if d.id != "live"} == others  # nor its index copy
+    assert store.get_run("live").counts.accepted == 99 and store.get_run("live").status == "done"
     assert not (data / "history.json").exists()
     store.close()
 
@@ -141,15 +141,15 @@ def test_memory_does_not_grow_with_the_history(tmp_path):
 def test_filters_pages_and_positions(tmp_path):
     data = history_of(tmp_path / "d", 60)
     with Store(data, writable=False) as store:
-        everything = [d["id"] for d in store.list_runs()]
+        everything = [d.id for d in store.list_runs()]
         assert everything == [f"run-{i:05d}" for i in range(60)]  # newest first
-        assert [d["id"] for d in store.list_runs(limit=5, offset=10)] == everything[10:15]
-        assert [d["id"] for d in store.iter_runs(page=7)] == everything
+        assert [d.id for d in store.list_runs(limit=5, offset=10)] == everything[10:15]
+        assert [d.id for d in store.iter_runs(page=7)] == everything
         assert store.count_runs() == 60 and store.count_runs("failed") == 15
-        assert all(d["status"] == "failed" for d in store.list_runs("failed"))
+        assert all(d.status == "failed" for d in store.list_runs("failed"))
         assert store.count_runs(["failed", "cancelled"]) == 30
         since = store.list_runs(since=NOW - timedelta(hours=9, minutes=30))
-        assert [d["id"] for d in since] == everything[:10]
+        assert [d.id for d in since] == everything[:10]
         assert store.count_runs(since=(NOW - timedelta(hours=9, minutes=30)).replace(tzinfo=None)) == 10  # UTC
         assert store.count_runs(search="invoice") == 20  # the schema's title, any case
         assert store.count_runs(search="FIELD_3") == 12  # a field name
@@ -174,7 +174,7 @@ def test_cli_history_since_search_and_json(tmp_path):
     assert found.returncode == 0, found.stderr
     docs = json.loads(found.stdout)
     assert [d["id"] for d in docs] == [f"run-{i:05d}" for i in range(40) if i % 3 == 2 and i % 4 == 1]
-    assert docs[0] == run_doc(5)
+    assert docs[0] == RunDoc.from_dict(run_doc(5)).to_dict()  # as the store writes it
     everything = json.loads(cli("history", "--json", "--limit", "0", "--data-dir", str(data)).stdout)
     assert len(everything) == 40
     none = cli("history", "--search", "zzz", "--data-dir", str(data))
@@ -207,7 +207,7 @@ def test_prune_by_age_status_and_keep(tmp_path):
         assert failed.ids == ["run-00009", "run-00005"] and failed.records == 9 + 5
         assert failed.freed > 50 * 500  # the journal of run 5 went with it
         kept = store.prune(keep=3)
-        assert [d["id"] for d in store.list_runs()] == ["run-00000", "run-00001", "run-00002"]
+        assert [d.id for d in store.list_runs()] == ["run-00000", "run-00001", "run-00002"]
         assert len(kept.ids) == 6
         assert store.prune(keep=3).ids == []
     assert sorted(p.name for p in (data / "runs").iterdir()) == ["run-00000", "run-00001", "run-00002"]
@@ -225,7 +225,7 @@ def test_prune_never_touches_a_running_run(tmp_path):
         assert listed.returncode == 0, listed.stderr
         assert "removed 10 runs" in listed.stderr and "freed" in listed.stderr
         with Store(data) as other:
-            assert [d["id"] for d in other.list_runs()] == ["live"]
+            assert [d.id for d in other.list_runs()] == ["live"]
             assert other.prune(run_ids=["live"]).skipped == ["live"]  # named, it is still left alone
         assert (data / "runs" / "live" / "records.jsonl").exists()
     finally:
@@ -260,19 +260,19 @@ def test_save_progress_returns_at_once_while_another_process_writes(tmp_path):
         caller = threading.Thread(target=lambda: (store.save_progress(run_id, counts={"accepted": 7}), done.set()))
         caller.start()
         assert done.wait(10), "save_progress waited for the lock"
-        assert Store(tmp_path, writable=False).get_run(run_id).get("counts") is None  # not written yet
+        assert Store(tmp_path, writable=False).get_run(run_id).counts == RunCounts()  # not written yet
     finally:
         holder.release()
     deadline = time.monotonic() + 20
-    while Store(tmp_path, writable=False).get_run(run_id).get("counts") != {"accepted": 7}:
+    while Store(tmp_path, writable=False).get_run(run_id).counts.accepted != 7:
         assert time.monotonic() < deadline, "the progress was never written"
         time.sleep(0.02)
     store.save_progress(run_id, counts={"accepted": 8})
     doc = store.update_run(run_id, status="done", elapsed=1.0)  # takes what waits, in order
-    assert doc["counts"] == {"accepted": 8} and doc["status"] == "done"
+    assert doc.counts.accepted == 8 and doc.status == "done"
     store.save_progress(run_id, counts={"accepted": 9})  # after the end: dropped
     store.close()
-    assert Store(tmp_path, writable=False).get_run(run_id)["counts"] == {"accepted": 8}
+    assert Store(tmp_path, writable=False).get_run(run_id).counts.accepted == 8
 
 
 # -- the TUI --------------------------------------------------------------------------------------------

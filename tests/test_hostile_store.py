@@ -25,7 +25,7 @@ from synth_tui.core.config import load_settings
 from synth_tui.core.errors import StoreError, UserInputError
 from synth_tui.core.export import export_to_path
 from synth_tui.core.fileio import replace_file
-from synth_tui.core.store import Journal, Store, read_jsonl
+from synth_tui.core.store import Journal, RunBackend, RunCounts, RunDoc, Store, read_jsonl
 
 from .conftest import ROOT, ServerProcess, cli, write_schema
 from .fake_llm import FakeLLM
@@ -351,14 +351,14 @@ def test_a_corrupt_history_is_rebuilt_and_never_drops_runs(tmp_path, name):
     store = Store(data)  # a writer moves it aside and rebuilds it
     try:
         assert any("moved to" in w and "rebuilt" in w for w in store.warnings)
-        assert sorted(d["id"] for d in store.list_runs()) == ["r1", "r2"]
+        assert sorted(d.id for d in store.list_runs()) == ["r1", "r2"]
         store.create_run({"id": "r3", "schema": {}})
     finally:
         store.close()
     (backup,) = data.glob("history.corrupt-*.json")
     assert backup.read_bytes() == CORRUPT[name]
     with Store(data, writable=False) as store:
-        assert sorted(d["id"] for d in store.list_runs()) == ["r1", "r2", "r3"]
+        assert sorted(d.id for d in store.list_runs()) == ["r1", "r2", "r3"]
 
 
 def test_an_index_missing_runs_gets_them_back(tmp_path):
@@ -368,11 +368,88 @@ def test_an_index_missing_runs_gets_them_back(tmp_path):
     make_run(data, [{"i": 1}], "r1")
     (data / "index.sqlite").unlink()
     with Store(data, writable=False) as store:
-        assert [d["id"] for d in store.list_runs()] == ["r1"]
+        assert [d.id for d in store.list_runs()] == ["r1"]
     with Store(data) as store:
         store.create_run({"id": "r2", "schema": {}})
     with Store(data, writable=False) as store:
-        assert sorted(d["id"] for d in store.list_runs()) == ["r1", "r2"]
+        assert sorted(d.id for d in store.list_runs()) == ["r1", "r2"]
+
+
+# -- a run document edited by hand -------------------------------------------------------------------
+EDITED = {
+    "id": "r1", "status": None, "created": None, "finished": ["x"], "elapsed": 1e300, "error": {"why": 1},
+    "counts": {"accepted": "many", "requested": -5, "rejected": True, "retries": 10**30, "answers": 2.5},
+    "backend": {"backend": 5, "model": ["m"], "base_url": 7, "api_key_env": None},
+    "config": {"count": "ten", "batch_size": -2, "concurrency": 10**40, "params": "hot"},
+    "schema": "not a schema", "records_path": 3, "version": True, "note": "kept",
+}
+
+
+def test_a_run_document_of_wrong_types_reads_with_safe_values():
+    doc = RunDoc.from_dict(EDITED)
+    assert (doc.status, doc.created, doc.finished, doc.elapsed, doc.error) == ("", "", None, None, None)
+    assert doc.counts == RunCounts(retries=10**15)  # strings, bools, floats and negatives: 0; huge: capped
+    assert doc.backend == RunBackend("5")  # a kind no backend has: a resume refuses it
+    assert (doc.config, doc.count, doc.batch_size, doc.param("temperature")) == (EDITED["config"], 0, None, None)
+    assert doc.concurrency == 10**15 and doc.schema == {} and doc.records_path is None
+    assert doc.version == 1 and doc.extra == {"note": "kept"}
+    for elapsed in (float("inf"), float("nan"), -1, "3", 10**400):
+        assert RunDoc.from_dict({"id": "r1", "elapsed": elapsed}).elapsed is None
+    assert RunDoc.from_dict({"id": "r1", "created": 20261120, "status": ["done"]}).created == ""
+    again = RunDoc.from_dict(doc.to_dict())
+    assert again == RunDoc.from_dict({**doc.to_dict()}) and again.version == 2 and again.extra == {"note": "kept"}
+    for not_a_run in (None, [], "r1", {"status": "done"}, {"id": ""}, {"id": 5}):
+        with pytest.raises(StoreError, match="not a run document"):
+            RunDoc.from_dict(not_a_run)
+
+
+def test_version_1s_top_level_accepted_becomes_the_count_and_is_not_written_again(tmp_path):
+    old = {"id": "r1", "status": "interrupted", "counts": {"accepted": 3, "requested": 10}, "accepted": 7}
+    doc = RunDoc.from_dict(old)
+    assert doc.counts.accepted == 7 and "accepted" not in doc.to_dict() and doc.extra == {}
+    with Store(tmp_path) as store:
+        store.import_runs([old])
+        assert store.get_run("r1").counts.accepted == 7
+        store.update_run("r1", status="cancelled")
+    written = json.loads((tmp_path / "runs" / "r1" / "run.json").read_text())["_default"]["1"]
+    assert "accepted" not in written and written["counts"]["accepted"] == 7 and written["version"] == 2
+
+
+def test_an_edited_run_document_is_shown_and_refused_without_a_traceback(tmp_path):
+    data = tmp_path / "d"
+    make_run(data, [{"i": 1}, {"i": 2}])
+    (data / "runs" / "r1" / "run.json").write_text(json.dumps({"_default": {"1": {**EDITED, "status": "failed"}}}))
+    (data / "index.sqlite").unlink()  # the history rebuilt from the edited file
+    outputs = [cli(*args, "--data-dir", str(data)) for args in (
+        ["history"], ["history", "--json"], ["show", "r1"], ["show", "r1", "--json"], ["report", "r1"],
+        ["export", "r1", "-o", str(tmp_path / "out.jsonl")])]
+    for proc in outputs:
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "r1" in outputs[0].stdout and "0/0" in outputs[0].stdout
+    assert json.loads(outputs[1].stdout)[0]["counts"]["retries"] == 10**15
+    assert read_records(tmp_path / "out.jsonl") == [{"i": 1}, {"i": 2}]
+    resumed = cli("resume", "r1", "--data-dir", str(data))
+    assert resumed.returncode == 2 and "Traceback" not in resumed.stderr
+    assert "used the backend '5', which this version does not know" in resumed.stderr
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "[" * 100_000 + "]" * 100_000], ids=["digits", "depth"])
+def test_json_past_pythons_limits_makes_a_run_file_corrupt_not_a_traceback(tmp_path, value):
+    """A number of more digits than Python converts, or arrays nested deeper than it
+    decodes: json.loads raises ValueError and RecursionError, which are corruption here."""
+    data = tmp_path / "d"
+    make_run(data, [{"i": 1}])
+    run_file = data / "runs" / "r1" / "run.json"
+    run_file.write_text('{"_default": {"1": {"id": "r1", "counts": {"accepted": ' + value + "}}}}")
+    shown = cli("show", "r1", "--data-dir", str(data))  # from the index's copy, the file left as it is
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    assert "records   1/1 accepted" in shown.stdout
+    with Store(data) as store:  # a writer puts the index's copy back
+        assert store.get_run("r1").counts.accepted == 1
+    assert json.loads(run_file.read_text())["_default"]["1"]["counts"]["accepted"] == 1
+    (data / "history.json").write_text('{"_default": {"1": {"id": "r2", "n": ' + value + "}}}")
+    listed = cli("history", "--data-dir", str(data))  # a history.json of the version before, likewise
+    assert listed.returncode == 0 and "not valid JSON" in listed.stderr and "Traceback" not in listed.stderr
 
 
 # -- a disk that fills during a run ------------------------------------------------------------
@@ -450,7 +527,7 @@ def test_delete_with_an_empty_id_deletes_nothing(tmp_path):
     proc = cli("delete", "", "--data-dir", str(data))
     assert proc.returncode == 2 and "may not be empty" in proc.stderr
     with Store(data, writable=False) as store:
-        assert [d["id"] for d in store.list_runs()] == ["only-run"]
+        assert [d.id for d in store.list_runs()] == ["only-run"]
 
 
 def test_history_json_a_directory_exits_2(tmp_path, llm):
@@ -463,17 +540,54 @@ def test_history_json_a_directory_exits_2(tmp_path, llm):
     assert llm.count_requests == 0
 
 
-def test_unreadable_history_exits_2(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads any file")
+UNREADABLE = {  # what is made unreadable, how, the command that reads it, and what it says
+    "index-chmod": ("index.sqlite", "chmod", "history", "cannot read the history index {path}: Permission denied"),
+    "index-directory": ("index.sqlite", "directory", "history", "the history index {path} is a directory"),
+    "runs-chmod": ("runs", "chmod", "show", "cannot read the run document {path}/r1/run.json: Permission denied"),
+    "run-file-chmod": ("runs/r1/run.json", "chmod", "show", "cannot read the run document {path}: Permission denied"),
+    "run-file-directory": ("runs/r1/run.json", "directory", "show", "the run document {path} is a directory"),
+}
+
+
+def bound_by_permissions() -> list[str] | None:
+    """What runs a command as bound by file permissions as a user is: nothing for a user;
+    for root, which reads any file, setpriv taking that power from the command (None
+    where that cannot be done)."""
+    if os.geteuid() != 0:
+        return []
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    with contextlib.suppress(OSError):
+        if subprocess.run([*drop, "true"], capture_output=True).returncode == 0:
+            return drop
+    return None
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_unreadable_history_exits_2(tmp_path, case):
+    """The history's index, the runs folder or a run's file that the user may not read, or
+    a directory in its place: exit 2, saying which file and what to do."""
+    name, how, command, said = UNREADABLE[case]
+    prefix = bound_by_permissions() if how == "chmod" else []
+    if prefix is None:
+        pytest.skip("root reads any file, and setpriv cannot take that from it here")
     data = tmp_path / "d"
     make_run(data, [{"i": 1}])
-    (data / "history.json").chmod(0)
+    path = data / name
+    if how == "directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.chmod(0)
     try:
-        proc = cli("history", "--data-dir", str(data))
+        proc = subprocess.run([*prefix, sys.executable, "-m", "synth_tui", command,
+                               *(["r1"] if command == "show" else []), "--data-dir", str(data)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     finally:
-        (data / "history.json").chmod(0o644)
-    assert proc.returncode == 2 and "cannot read the history" in proc.stderr and "Traceback" not in proc.stderr
+        path.chmod(0o755)
+    assert proc.returncode == 2, proc.stderr
+    assert said.format(path=path) in proc.stderr and "Traceback" not in proc.stderr
+    assert ("Check its permissions" if how == "chmod" else "move it out of the way") in proc.stderr
+    assert path.is_dir() == (how == "directory" or name == "runs")
 
 
 @contextlib.contextmanager

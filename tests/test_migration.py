@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from synth_tui.core.store import Store, read_jsonl
+from synth_tui.core.store import RunDoc, Store, read_jsonl
 
 from .conftest import ROOT, cli
 
@@ -45,21 +45,21 @@ def test_the_first_writer_migrates_and_every_run_stays(old_dir):
     newest_first = [d["id"] for d in sorted(before.values(), key=lambda d: d["created"], reverse=True)]
     files = snapshot(old_dir)
     with Store(old_dir, writable=False) as reader:  # a reader reads the old file and writes nothing
-        assert [d["id"] for d in reader.list_runs()] == newest_first
-        assert reader.get_run(KILLED)["status"] == "running"
+        assert [d.id for d in reader.list_runs()] == newest_first
+        assert reader.get_run(KILLED).status == "running"
     assert snapshot(old_dir) == files
 
     with Store(old_dir) as store:
         assert any("now keeps one file per run" in w for w in store.warnings)
-        assert [d["id"] for d in store.list_runs()] == newest_first
+        assert [d.id for d in store.list_runs()] == newest_first
         for run_id, doc in before.items():
             got = store.get_run(run_id)
             if run_id == KILLED:  # its process is long gone: interrupted, with what its journal holds
-                assert got["status"] == "interrupted" and got["accepted"] == 6
+                assert got.status == "interrupted" and got.counts.accepted == 6
             else:
-                assert got == doc
+                assert got == RunDoc.from_dict(doc) and got.version == 1  # read as it was written
             assert store.count_records(run_id) == len(list(read_jsonl(FIXTURE / "runs" / run_id / "records.jsonl")))
-        assert store.get_run(KILLED[:17])["id"] == KILLED
+        assert store.get_run(KILLED[:17]).id == KILLED
     assert not (old_dir / "history.json").exists() and (old_dir / "index.sqlite").exists()
     (kept,) = old_dir.glob("history.migrated-*.json")
     assert kept.read_bytes() == history_bytes  # the old history, as it was, for an older synth-tui
@@ -82,14 +82,14 @@ def test_migrated_runs_export_and_resume(old_dir, llm):
     assert resumed.returncode == 0, resumed.stderr
     with Store(old_dir, writable=False) as store:
         doc = store.get_run(CANCELLED)
-        assert doc["status"] == "done" and doc["counts"]["accepted"] == 200
+        assert doc.status == "done" and doc.counts.accepted == 200
         records = list(store.iter_records(CANCELLED))
     assert len(records) == 200 and len({json.dumps(r, sort_keys=True) for r in records}) == 200
 
 
 KILL_AT = {
     # while the run files are being rewritten (each run file differs from history.json here)
-    "run-files": "st.write_run_file_unsynced = kill_after(st.write_run_file_unsynced, 2)",
+    "run-files": "files.write_run_file_unsynced = kill_after(files.write_run_file_unsynced, 2)",
     # the new index complete beside the old history, not yet renamed into place
     "index-rename": "os.replace = kill_when(os.replace, lambda src, dst, *a, **k: str(dst).endswith('index.sqlite'))",
     # the index in place, history.json not yet moved aside
@@ -106,6 +106,7 @@ def test_a_migration_killed_at_any_step_leaves_a_whole_directory(old_dir, point)
     script = textwrap.dedent(f"""
         import os, signal, sys
         import synth_tui.core.store as st
+        import synth_tui.core.store.files as files
 
         def kill_after(fn, n):
             calls = []
@@ -136,13 +137,13 @@ def test_a_migration_killed_at_any_step_leaves_a_whole_directory(old_dir, point)
         assert (old_dir / "history.json").read_bytes() == history_bytes
         assert (old_dir / "index.sqlite").exists()
     with Store(old_dir) as store:  # the next store finishes the job
-        docs = {d["id"]: d for d in store.list_runs()}
+        docs = {d.id: d for d in store.list_runs()}
         assert set(docs) == set(expected)
         for run_id, doc in expected.items():
             got = store.get_run(run_id)
-            assert got["error"] != "stale copy"  # history.json's documents won
+            assert got.error != "stale copy"  # history.json's documents won
             if run_id != KILLED:
-                assert got == doc == docs[run_id]
+                assert got == RunDoc.from_dict(doc) == docs[run_id]
     assert not (old_dir / "history.json").exists()
     assert len(list(old_dir.glob("history.migrated-*.json"))) == 1
     assert not [p for p in old_dir.iterdir() if p.name.startswith(".index.sqlite")]
@@ -164,7 +165,7 @@ def test_a_history_json_written_beside_the_index_is_taken_in(tmp_path):
         assert any("holds 1 run not in the history yet" in w for w in reader.warnings)
     with Store(data) as store:
         assert any("1 run of" in w and "were added" in w for w in store.warnings)
-        assert {d["id"]: d["status"] for d in store.list_runs()} == {"new-1": "done", "old-1": "done"}
+        assert {d.id: d.status for d in store.list_runs()} == {"new-1": "done", "old-1": "done"}
     assert not (data / "history.json").exists()
 
 
@@ -193,7 +194,7 @@ def test_a_create_or_delete_that_a_kill_stopped_half_way_is_settled(tmp_path):
         store.index.set_dirty(["half-deleted"], DELETING)
         (data / "runs" / "half-deleted" / "run.json").unlink()
     with Store(data) as store:
-        assert [d["id"] for d in store.list_runs()] == ["keep"]
+        assert [d.id for d in store.list_runs()] == ["keep"]
     assert sorted(os.listdir(data / "runs")) == ["keep"]
 
 
@@ -214,14 +215,16 @@ def test_a_progress_save_killed_between_the_run_file_and_the_index_is_settled(tm
         HistoryIndex.put = put_or_die
         store = Store({str(data)!r})
         run_id = store.create_run({{"id": "r1", "schema": {{}}}})
+        journal = store.open_journal(run_id)
         for i in range(1, 10):
+            journal.append([{{"i": i}}])  # the records first, then their count (as a run saves them)
             store.update_run(run_id, counts={{"accepted": i}})
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == -9, proc.stderr
     with Store(data, writable=False) as reader:  # the index as the kill left it: one save behind
-        assert reader.list_runs()[0]["counts"] == {"accepted": 4}
-        assert reader.get_run("r1")["counts"] == {"accepted": 5}  # the run's file: the truth
+        assert reader.list_runs()[0].counts.accepted == 4
+        assert reader.get_run("r1").counts.accepted == 5  # the run's file: the truth
     with Store(data) as store:
         (doc,) = store.list_runs()
-        assert doc["counts"] == {"accepted": 5} and doc["status"] == "interrupted"
+        assert doc.counts.accepted == 5 and doc.status == "interrupted"

@@ -100,7 +100,7 @@ def test_the_cli_runs_beside_an_open_writable_store(tmp_path):
         assert proc.returncode == 0, proc.stderr
         tui.create_run({"id": "from-the-tui-2"})
         tui.update_run("from-the-tui-2", status="done")
-        seen = {d["id"]: d["status"] for d in tui.list_runs()}
+        seen = {d.id: d.status for d in tui.list_runs()}
     finally:
         tui.close()
         server.stop()
@@ -121,15 +121,15 @@ def test_kill_9_beside_an_open_store_leaves_a_run_to_resume(tmp_path):
     try:
         journal = wait_for_records(data, set(), 10)
         run_id = journal.parent.name
-        assert tui.get_run(run_id)["status"] == "running" and tui.is_live(run_id)
+        assert tui.get_run(run_id).status == "running" and tui.is_live(run_id)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         doc = tui.get_run(run_id)
-        assert doc["status"] == "interrupted" and doc["accepted"] == len(list(read_jsonl(journal)))
+        assert doc.status == "interrupted" and doc.counts.accepted == len(list(read_jsonl(journal)))
         resumed = cli("resume", run_id, "--base-url", server.url + "/v1", "--data-dir", str(data))
         assert resumed.returncode == 0, resumed.stderr
         assert f"{n}/{n} records" in resumed.stderr
-        assert tui.get_run(run_id)["status"] == "done"
+        assert tui.get_run(run_id).status == "done"
     finally:
         proc.kill()
         tui.close()
@@ -146,7 +146,7 @@ def test_a_run_lock_is_not_inherited_by_a_child_process(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
         store.close()
-        assert Store(tmp_path).get_run(run_id)["status"] == "interrupted"
+        assert Store(tmp_path).get_run(run_id).status == "interrupted"
     finally:
         child.communicate("", timeout=10)
     assert os.path.exists(tmp_path / "runs" / run_id / "run.lock")

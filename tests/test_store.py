@@ -14,7 +14,7 @@ import pytest
 
 from synth_tui.core.engine import Run
 from synth_tui.core.errors import DataDirLocked, StoreError
-from synth_tui.core.store import DataDirBusy, DataDirLock, Journal, RunInProgress, Store, read_jsonl
+from synth_tui.core.store import DataDirBusy, DataDirLock, Journal, RunBackend, RunInProgress, Store, read_jsonl
 
 from .conftest import ROOT, fast_config, openai_backend
 
@@ -25,14 +25,14 @@ async def test_run_is_kept_in_history_with_its_records(tmp_path, llm, person_sch
     result = await Run(person_schema, fast_config(12, batch_size=4), backend, store=store).execute()
     await backend.aclose()
     doc = store.get_run(result.run_id)
-    assert doc["status"] == "done"
-    assert doc["counts"]["accepted"] == 12 and doc["counts"]["requested"] == 12
-    assert doc["schema"] == person_schema.schema
-    assert doc["backend"] == {"backend": "openai", "model": "test-model", "base_url": llm.url + "/v1",
-                              "api_key_env": "OPENAI_API_KEY"}  # the variable's name, not the key
-    assert doc["config"]["batch_size"] == 4
+    assert doc.status == "done"
+    assert doc.counts.accepted == 12 and doc.counts.requested == 12
+    assert doc.schema == person_schema.schema
+    assert doc.backend == RunBackend("openai", "test-model", llm.url + "/v1",
+                                     "OPENAI_API_KEY")  # the variable's name, not the key
+    assert doc.batch_size == 4
     assert list(store.iter_records(result.run_id)) == result.records
-    assert store.get_run(result.run_id[:17])["id"] == result.run_id  # unique prefix
+    assert store.get_run(result.run_id[:17]).id == result.run_id  # unique prefix
     store.close()
 
 
@@ -43,7 +43,7 @@ async def test_failed_run_is_saved_with_its_error(tmp_path, llm, person_schema):
     result = await Run(person_schema, fast_config(3), backend, store=store).execute()
     await backend.aclose()
     (doc,) = store.list_runs(status="failed")
-    assert doc["id"] == result.run_id and "HTTP 401" in doc["error"]
+    assert doc.id == result.run_id and "HTTP 401" in doc.error
     store.close()
 
 
@@ -52,8 +52,8 @@ def test_list_filter_delete(tmp_path):
     a = store.create_run({"id": "a1", "created": "2026-01-01T00:00:00+00:00"})
     b = store.create_run({"id": "b2", "created": "2026-01-02T00:00:00+00:00"})
     store.update_run(a, status="done")
-    assert [d["id"] for d in store.list_runs()] == ["b2", "a1"]
-    assert [d["id"] for d in store.list_runs(status="done")] == ["a1"]
+    assert [d.id for d in store.list_runs()] == ["b2", "a1"]
+    assert [d.id for d in store.list_runs(status="done")] == ["a1"]
     j = store.open_journal(b)
     j.append([{"x": 1}])
     j.close()
@@ -61,7 +61,7 @@ def test_list_filter_delete(tmp_path):
         store.delete_run(b)
     store.update_run(b, status="cancelled")
     store.delete_run(b)
-    assert [d["id"] for d in store.list_runs()] == ["a1"]
+    assert [d.id for d in store.list_runs()] == ["a1"]
     assert not (tmp_path / "runs" / "b2").exists()
     store.close()
 
@@ -75,7 +75,7 @@ def test_runs_left_running_are_marked_interrupted(tmp_path):
     store.close()  # as if the process died: the status is still "running"
     store = Store(tmp_path)
     doc = store.get_run(run_id)
-    assert doc["status"] == "interrupted" and doc["accepted"] == 2
+    assert doc.status == "interrupted" and doc.counts.accepted == 2  # what its journal holds
     store.close()
 
 
@@ -110,7 +110,7 @@ def test_failed_history_write_keeps_the_previous_history(tmp_path, monkeypatch, 
     assert not list(tmp_path.glob("runs/*/.run.json.*.tmp")) and not (tmp_path / "runs" / "lost").exists()
     store.close()  # the index was put back as it was: a reader (which marks nothing) sees it running
     with Store(tmp_path, writable=False) as reader:
-        assert [(d["id"], d["status"]) for d in reader.list_runs()] == [("keep-me", "running")]
+        assert [(d.id, d.status) for d in reader.list_runs()] == [("keep-me", "running")]
 
 
 def test_file_size_limit_mid_write_keeps_history_readable(tmp_path):
@@ -137,7 +137,7 @@ def test_file_size_limit_mid_write_keeps_history_readable(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 3, proc.stderr
     assert "ERR cannot write" in proc.stdout
-    assert [d["id"] for d in Store(tmp_path, writable=False).list_runs()] == ["first"]
+    assert [d.id for d in Store(tmp_path, writable=False).list_runs()] == ["first"]
     assert not (tmp_path / "runs" / "second").exists()
 
 
@@ -150,12 +150,12 @@ def test_corrupted_index_is_backed_up_and_rebuilt(tmp_path, damage):
     store.close()
     (tmp_path / "index.sqlite").write_bytes(damage)
     with Store(tmp_path, writable=False) as reader:  # a reader shows the runs from their files, writes nothing
-        assert reader.get_run("r1")["status"] == "done" and [d["id"] for d in reader.list_runs()] == ["r1"]
+        assert reader.get_run("r1").status == "done" and [d.id for d in reader.list_runs()] == ["r1"]
         assert reader.warnings
     assert (tmp_path / "index.sqlite").read_bytes() == damage
     store = Store(tmp_path)
-    assert [d["id"] for d in store.list_runs()] == ["r1"]
-    assert store.get_run("r1")["status"] == "done"  # rebuilt from runs/r1/run.json
+    assert [d.id for d in store.list_runs()] == ["r1"]
+    assert store.get_run("r1").status == "done"  # rebuilt from runs/r1/run.json
     if damage:
         assert any("moved to" in w for w in store.warnings)
         (backup,) = tmp_path.glob("index.corrupt-*.sqlite")
@@ -179,7 +179,7 @@ def test_an_index_damaged_past_its_first_page_is_rebuilt_when_it_is_found(tmp_pa
     with Store(tmp_path, writable=False) as reader:
         assert len(reader.list_runs()) == 400 and any("damaged" in w for w in reader.warnings)
     assert len(opened.list_runs()) == 400 and any("moved to" in w for w in opened.warnings)
-    assert opened.get_run("r0399")["counts"] == {"accepted": 399}
+    assert opened.get_run("r0399").counts.accepted == 399
     with Store(tmp_path) as store:  # the rebuilt index, as any other
         assert store.warnings == [] and store.count_runs() == 400
     opened.close()
@@ -194,10 +194,10 @@ def test_a_corrupt_run_file_is_restored_from_the_index(tmp_path):
     run_file = tmp_path / "runs" / "r1" / "run.json"
     run_file.write_text('{"_default": {"1": {"id": "r1", "sta')
     with Store(tmp_path, writable=False) as reader:
-        assert reader.get_run("r1")["counts"] == {"accepted": 3}  # the index's copy
+        assert reader.get_run("r1").counts.accepted == 3  # the index's copy
     assert run_file.read_text().endswith('"sta')
     with Store(tmp_path) as store:
-        assert store.get_run("r1")["counts"] == {"accepted": 3}
+        assert store.get_run("r1").counts.accepted == 3
         assert any("written again from the history index" in w for w in store.warnings)
     assert json.loads(run_file.read_text())["_default"]["1"]["status"] == "done"
     (backup,) = run_file.parent.glob("run.corrupt-*.json")
@@ -210,14 +210,14 @@ def test_two_writable_stores_share_a_directory_without_losing_runs(tmp_path):
     first, second = Store(tmp_path), Store(tmp_path)
     first.create_run({"id": "a"})
     second.create_run({"id": "b"})
-    assert [d["id"] for d in first.list_runs(status="running")] == ["b", "a"]
+    assert [d.id for d in first.list_runs(status="running")] == ["b", "a"]
     first.create_run({"id": "c"})  # after another store's insert: a new document id, not b's
     second.update_run("b", status="done")
-    assert [d["id"] for d in first.list_runs(status="running")] == ["c", "a"]  # not a cached answer
+    assert [d.id for d in first.list_runs(status="running")] == ["c", "a"]  # not a cached answer
     first.update_run("a", status="done")
     first.update_run("c", status="done")
     for store in (first, second, Store(tmp_path, writable=False)):
-        assert {d["id"]: d["status"] for d in store.list_runs()} == {"a": "done", "b": "done", "c": "done"}
+        assert {d.id: d.status for d in store.list_runs()} == {"a": "done", "b": "done", "c": "done"}
     first.close()
     second.close()
 
@@ -226,16 +226,16 @@ def test_a_live_run_is_left_alone_and_a_dead_one_is_marked_interrupted(tmp_path)
     runner = Store(tmp_path)
     run_id = runner.create_run({"schema": {}})
     other = Store(tmp_path)  # opening marks dead runs only
-    assert other.get_run(run_id)["status"] == "running" and other.is_live(run_id)
+    assert other.get_run(run_id).status == "running" and other.is_live(run_id)
     with pytest.raises(RunInProgress, match=f"another synth-tui process \\(pid {os.getpid()}\\)"):
         other.delete_run(run_id)
     with pytest.raises(RunInProgress, match="cannot be resumed"):
         other.update_run(run_id, status="running")
-    assert runner.get_run(run_id)["status"] == "running"
+    assert runner.get_run(run_id).status == "running"
     runner.close()  # its lock goes, as when a process dies
     assert not other.is_live(run_id)
     doc = other.get_run(run_id)  # a store that stays open notices too
-    assert doc["status"] == "interrupted" and "stopped" in doc["error"]
+    assert doc.status == "interrupted" and "stopped" in doc.error
     other.update_run(run_id, status="running")  # resumable now
     other.update_run(run_id, status="done")
     other.delete_run(run_id)
@@ -256,7 +256,7 @@ def test_a_history_write_waits_for_another_writer(tmp_path, monkeypatch):
     assert not done
     holder.release()
     writer.join(10)
-    assert done == ["waited"] and store.get_run("waited")["status"] == "running"
+    assert done == ["waited"] and store.get_run("waited").status == "running"
     store.close()
 
 
@@ -294,13 +294,13 @@ async def test_resume_continues_without_duplicates(tmp_path, llm, person_schema)
     run.on_event = stop_early
     first = await run.execute()
     assert first.status == "cancelled" and 9 <= first.accepted < 30
-    assert store.get_run(first.run_id)["status"] == "cancelled"
+    assert store.get_run(first.run_id).status == "cancelled"
     resumed = await Run.resume(store, first.run_id, backend).execute()
     await backend.aclose()
     assert resumed.status == "done" and resumed.accepted == 30
     records = list(store.iter_records(first.run_id))
     assert len(records) == 30 and len({json.dumps(r, sort_keys=True) for r in records}) == 30
-    assert store.get_run(first.run_id)["counts"]["accepted"] == 30
+    assert store.get_run(first.run_id).counts.accepted == 30
     store.close()
 
 
@@ -321,5 +321,5 @@ def test_read_page_anywhere_in_a_journal(tmp_path):
 def test_runs_started_in_the_same_second_list_newest_first(tmp_path):
     store = Store(tmp_path)
     ids = [store.create_run({"schema": {}}) for _ in range(5)]
-    assert [d["id"] for d in store.list_runs()] == ids[::-1]
+    assert [d.id for d in store.list_runs()] == ids[::-1]
     store.close()

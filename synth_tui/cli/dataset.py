@@ -49,7 +49,7 @@ def run_dataset(args: argparse.Namespace, dataset: Any, settings: Any) -> int:
         return finish(run, backend, store, args)
 
 
-def resume_dataset(args: argparse.Namespace, store: Any, doc: dict[str, Any], backend: Any) -> int:
+def resume_dataset(args: argparse.Namespace, store: Any, doc: Any, backend: Any) -> int:
     from ..core.dataset import DatasetRun
 
     if args.output:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .args import Subparsers, add_data_dir, add_output_options, data_dir
-from .output import EXIT_FAILED, EXIT_OK, error, print_warnings, say
+from .args import Subparsers, add_data_dir, add_output_options
+from .history import opened_run
+from .output import EXIT_FAILED, EXIT_OK, error, say
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -20,18 +21,15 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.export import OutputWriteError, export_to_path
-    from ..core.store import Store
     from ..core.textsafe import clean_line
 
-    with Store(data_dir(args), writable=False) as store:
-        print_warnings(store)
-        doc = store.get_run(args.id)
+    with opened_run(args) as (store, doc):
         try:
-            n = export_to_path(lambda: store.iter_records(doc["id"]), args.output, args.format,
-                               schema=doc.get("schema"), force=args.force)
+            n = export_to_path(lambda: store.iter_records(doc.id), args.output, args.format,
+                               schema=doc.schema, force=args.force)
         except OutputWriteError as exc:
             error(exc)
-            say(f"run {doc['id']} keeps its records in the history: `synth-tui export {doc['id']} -o FILE` "
+            say(f"run {doc.id} keeps its records in the history: `synth-tui export {doc.id} -o FILE` "
                 "writes them elsewhere")
             return EXIT_FAILED
     say(f"wrote {n} records to {clean_line(args.output)}")

@@ -142,7 +142,7 @@ def run_resume(args: argparse.Namespace) -> int:
     return records_out(result, failure, summarize(result, interrupted), saved=True)
 
 
-def resume_overrides(args: argparse.Namespace, settings: Any, doc: dict[str, Any], spec: Any) -> dict[str, Any]:
+def resume_overrides(args: argparse.Namespace, settings: Any, doc: Any, spec: Any) -> dict[str, Any]:
     """What a resume changes of the run's config: concurrency, count, price, budget (the
     whole run's: what it spent before counts against it)."""
     from ..core.engine import RunConfig

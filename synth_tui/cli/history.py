@@ -2,20 +2,25 @@
 sample of its records), ``delete`` (a run and its records). ``prune`` is in prune.py.
 
 Every value printed here comes from the history file, which a person or a program may have
-edited, or from a model: each is made one harmless line first. ``--json`` prints the
-documents as they are stored.
+edited, or from a model: each is made one harmless line first. ``--json`` prints the run
+documents as the store writes them (:meth:`RunDoc.to_dict`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .args import Subparsers, add_data_dir, data_dir, whole
 from .output import EXIT_OK, cell, is_terminal, out, out_rich, plain_columns, print_warnings, say, table
+
+if TYPE_CHECKING:
+    from ..core.store import RunDoc, Store
 
 HEADERS = ["ID", "CREATED (UTC)", "STATUS", "MODEL", "RECORDS", "TIME"]
 STATUS_STYLES = {"done": "green", "failed": "red", "cancelled": "yellow", "interrupted": "yellow",
@@ -75,19 +80,17 @@ def moment(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def history_row(doc: dict[str, Any]) -> list[str]:
+def history_row(doc: RunDoc) -> list[str]:
     """One history row as plain strings; each cell is made one harmless line."""
     from ..core.textsafe import clean_line
 
-    counts = doc.get("counts") or {}
-    backend = doc.get("backend") or {}
     cells = [
-        doc["id"],
-        str(doc.get("created") or "")[:19].replace("T", " "),
-        doc.get("status", ""),
-        f"{backend.get('backend', '')}:{backend.get('model', '')}",
-        f"{counts.get('accepted', 0)}/{counts.get('requested', 0)}",
-        f"{doc['elapsed']:.1f}s" if isinstance(doc.get("elapsed"), (int, float)) else "-",
+        doc.id,
+        doc.created[:19].replace("T", " "),
+        doc.status,
+        doc.backend.label,
+        f"{doc.counts.accepted}/{doc.counts.requested}",
+        f"{doc.elapsed:.1f}s" if doc.elapsed is not None else "-",
     ]
     return [clean_line(c) for c in cells]
 
@@ -102,7 +105,7 @@ def run_history(args: argparse.Namespace) -> int:
         if args.json:
             runs = store.iter_runs(args.status, **query) if not args.limit else store.list_runs(
                 args.status, args.limit, **query)
-            write_json_list(runs, dumps_json)
+            write_json_list((doc.to_dict() for doc in runs), dumps_json)
             return EXIT_OK
         runs = store.list_runs(args.status, args.limit, **query)
     if not runs:
@@ -144,41 +147,48 @@ def write_json_list(docs: Any, dumps_json: Any) -> None:
     out("]")
 
 
-def show_lines(doc: dict[str, Any], sample: list[Any]) -> list[str]:
+def show_lines(doc: RunDoc, sample: list[Any]) -> list[str]:
     from ..core.export import dumps_json
 
-    counts = doc.get("counts") or {}
-    backend = doc.get("backend") or {}
+    counts, backend = doc.counts, doc.backend
     lines = [
-        f"run       {doc['id']}",
-        f"status    {doc.get('status')}",
-        f"created   {doc.get('created')}   finished {doc.get('finished', '-')}",
-        f"backend   {backend.get('backend')}  model {backend.get('model')}  {backend.get('base_url') or ''}".rstrip(),
-        (f"records   {counts.get('accepted', 0)}/{counts.get('requested', 0)} accepted, "
-         f"{counts.get('rejected', 0)} rejected, {counts.get('duplicates', 0)} duplicates"),
-        (f"requests  {counts.get('requests', 0)} ({counts.get('retries', 0)} retries), tokens "
-         f"{counts.get('prompt_tokens', 0)} prompt + {counts.get('completion_tokens', 0)} completion"),
-        f"config    {dumps_json(doc.get('config', {}))}",
+        f"run       {doc.id}",
+        f"status    {doc.status}",
+        f"created   {doc.created}   finished {doc.finished or '-'}",
+        f"backend   {backend.kind}  model {backend.model}  {backend.base_url or ''}".rstrip(),
+        (f"records   {counts.accepted}/{counts.requested} accepted, "
+         f"{counts.rejected} rejected, {counts.duplicates} duplicates"),
+        (f"requests  {counts.requests} ({counts.retries} retries), tokens "
+         f"{counts.prompt_tokens} prompt + {counts.completion_tokens} completion"),
+        f"config    {dumps_json(doc.config)}",
     ]
-    if doc.get("error"):
-        lines.append(f"error     {doc['error']}")
-    lines.append("schema    " + dumps_json(doc.get("schema")))
+    if doc.error:
+        lines.append(f"error     {doc.error}")
+    lines.append("schema    " + dumps_json(doc.schema))
     lines.append(f"sample ({len(sample)}):")
     lines += ["  " + dumps_json(r) for r in sample]
     return lines
 
 
-def run_show(args: argparse.Namespace) -> int:
-    from ..core.export import dumps_json
+@contextlib.contextmanager
+def opened_run(args: argparse.Namespace) -> Iterator[tuple[Store, RunDoc]]:
+    """The history of ``--data-dir``, read-only (its warnings printed), and the run that
+    ``args.id`` names: what show, export and report start from."""
     from ..core.store import Store
-    from ..core.textsafe import clean_line
 
     with Store(data_dir(args), writable=False) as store:
         print_warnings(store)
-        doc = store.get_run(args.id)
-        sample = store.read_page(doc["id"], 0, args.sample)
+        yield store, store.get_run(args.id)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from ..core.export import dumps_json
+    from ..core.textsafe import clean_line
+
+    with opened_run(args) as (store, doc):
+        sample = store.read_page(doc.id, 0, args.sample)
     if args.json:
-        out(dumps_json({"run": doc, "sample": sample}, indent=2))
+        out(dumps_json({"run": doc.to_dict(), "sample": sample}, indent=2))
     else:  # each line from the history or a model: one harmless line
         out("\n".join(clean_line(line) for line in show_lines(doc, sample)))
     return EXIT_OK
@@ -190,5 +200,5 @@ def run_delete(args: argparse.Namespace) -> int:
     with Store(data_dir(args)) as store:
         print_warnings(store)
         doc = store.delete_run(args.id)
-    say(f"deleted run {doc['id']}")
+    say(f"deleted run {doc.id}")
     return EXIT_OK

@@ -7,8 +7,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .args import Subparsers, add_data_dir, data_dir
-from .output import EXIT_OK, cell, is_terminal, out, out_rich, print_warnings, table
+from .args import Subparsers, add_data_dir
+from .history import opened_run
+from .output import EXIT_OK, cell, is_terminal, out, out_rich, table
 
 if TYPE_CHECKING:
     from ..core.report import QualityReport
@@ -27,14 +28,11 @@ def add_parser(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.export import dumps_json
     from ..core.report import format_report, run_report
-    from ..core.store import Store
     from ..core.textsafe import clean_text
 
-    with Store(data_dir(args), writable=False) as store:
-        print_warnings(store)
-        doc = store.get_run(args.id)
-        report = run_report(store, doc["id"])
-    title = f"run {doc['id']} ({doc.get('status')})"
+    with opened_run(args) as (store, doc):
+        report = run_report(store, doc.id)
+    title = f"run {doc.id} ({doc.status})"
     if args.json:
         out(dumps_json(report.to_json(), indent=2, default=str))
     elif is_terminal(sys.stdout):

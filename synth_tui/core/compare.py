@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .backends import BACKENDS, Backend, BackendSpec
 from .engine import Run, RunConfig, RunResult
@@ -145,31 +144,28 @@ def parse_price(text: str) -> tuple[str, tuple[float, float]]:
     return model, (price_in, price_out)
 
 
-def comparison_row(store: Any, run_id: str, prices: dict[str, tuple[float, float]] | None = None) -> ComparisonRow:
+def comparison_row(store: Store, run_id: str, prices: dict[str, tuple[float, float]] | None = None) -> ComparisonRow:
     doc = store.get_run(run_id)
-    counts = doc.get("counts", {})
-    backend = doc.get("backend", {})
-    report = run_report(store, doc["id"])
-    accepted = counts.get("accepted", report.accepted)
-    elapsed = doc.get("elapsed")
-    tokens = counts.get("prompt_tokens", 0) + counts.get("completion_tokens", 0)
-    price = (prices or {}).get(backend.get("model") or "")
+    counts = doc.counts
+    report = run_report(store, doc.id)
+    accepted = counts.accepted or report.accepted  # the journal's count, where the document has none
+    price = (prices or {}).get(doc.backend.model or "")
     cost = None
     if price is not None:
-        cost = counts.get("prompt_tokens", 0) / 1e6 * price[0] + counts.get("completion_tokens", 0) / 1e6 * price[1]
+        cost = counts.prompt_tokens / 1e6 * price[0] + counts.completion_tokens / 1e6 * price[1]
     missing = [f.missing_rate for f in report.fields if "[]" not in f.path]
     judged = report.accepted + report.rejected > 0  # without records, no share means anything
     return ComparisonRow(
-        label=f"{backend.get('backend')}:{backend.get('model')}",
-        run_id=doc["id"],
-        status=doc.get("status", ""),
+        label=doc.backend.label,
+        run_id=doc.id,
+        status=doc.status,
         accepted=accepted,
-        requested=counts.get("requested", 0),
+        requested=counts.requested,
         validity=report.validity if judged else None,
         duplicate_rate=report.duplicate_rate if judged else None,
-        records_per_s=accepted / elapsed if elapsed else None,
-        latency_ms=counts["latency_ms"] / counts["answers"] if counts.get("answers") else None,
-        tokens_per_record=tokens / accepted if accepted and tokens else None,
+        records_per_s=accepted / doc.elapsed if doc.elapsed else None,
+        latency_ms=counts.latency_ms / counts.answers if counts.answers else None,
+        tokens_per_record=counts.tokens / accepted if accepted and counts.tokens else None,
         cost=cost,
         enum_evenness=report.enum_evenness() if report.accepted else None,
         unique_ratio=report.mean_unique_ratio() if report.accepted else None,

@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import SynthError, UserInputError
 from ..export import OutputWriteError, check_output_path, dumps_json, export_to_path
 from ..fileio import _unique_temp, describe_os_error, fsync_dir, is_written_through
-from ..store import Store
+from ..store import RunDoc, Store
 from ..textsafe import clean_line
 from .run import KIND, tables_dir
 from .spec import Dataset, Table, check_dataset
@@ -71,7 +71,7 @@ class DatasetTables:
         run_id = self.saved(name).get("run_id")
         return run_id if isinstance(run_id, str) and self.store is not None else None
 
-    def run_doc(self, name: str) -> dict[str, Any] | None:
+    def run_doc(self, name: str) -> RunDoc | None:
         run_id = self.table_run(name)
         return self.store.get_run(run_id) if run_id and self.store is not None else None
 

@@ -235,8 +235,8 @@ def dataset_report(store: Store, run_id: str) -> DatasetReport:
 
 def _quality(tables: DatasetTables, table: Table, records: Iterator[dict[str, Any]]) -> QualityReport:
     """The table's quality report, as run_report makes one, over ``records``."""
-    doc = tables.run_doc(table.name) or {}
-    counts: dict[str, Any] = doc["counts"] if isinstance(doc.get("counts"), dict) else {}
+    doc = tables.run_doc(table.name)
+    counts: dict[str, Any] = doc.counts.to_dict() if doc is not None else {}
     reasons: Iterable[str] = ()
     if doc and tables.store is not None:
         reasons = (str(r.get("reason", "")) for r in tables.store.iter_rejections(doc["id"])

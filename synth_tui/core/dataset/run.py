@@ -22,7 +22,7 @@ from typing import Any
 from ..backends.base import Backend
 from ..errors import BackendError, StoreError, UserInputError
 from ..events import EventSink
-from ..store import Store, new_run_id, now_iso
+from ..store import RunDoc, Store, new_run_id, now_iso
 from .rows import TableRows
 from .spec import Dataset, Table, check_dataset
 
@@ -73,7 +73,7 @@ class DatasetRun:
 
     def __init__(
         self, dataset: Dataset, config: Any, backend: Backend, *, store: Store, on_event: EventSink | None = None,
-        run_id: str | None = None, doc: dict[str, Any] | None = None,
+        run_id: str | None = None, doc: RunDoc | None = None,
     ) -> None:
         self.dataset = dataset
         self.config = config  # a RunConfig: its count is each table's own
@@ -104,7 +104,10 @@ class DatasetRun:
         return cls(dataset, RunConfig.from_doc(doc["config"]), backend, store=store, on_event=on_event, doc=doc)
 
     def _outcome(self, name: str) -> TableOutcome:
-        saved = ((self.doc or {}).get("tables") or {}).get(name) or {}
+        tables = self.doc.extra.get("tables") if self.doc is not None else None
+        saved = (tables.get(name) if isinstance(tables, dict) else None) or {}
+        if not isinstance(saved, dict):  # a document edited by hand
+            saved = {}
         return TableOutcome(name, saved.get("run_id"), saved.get("status") or "pending",
                             int(saved.get("requested") or 0), int(saved.get("accepted") or 0))
 

@@ -39,22 +39,25 @@ class ResumePoint:
         history."""
         doc = store.get_run(run_id)
         count = (config_overrides or {}).get("count")
-        accepted = (doc.get("counts") or {}).get("accepted")
-        if isinstance(count, int) and isinstance(accepted, int) and count <= accepted:
-            raise UserInputError(f"run {doc['id']} holds {accepted} records already: ask for more than that")
-        if doc["status"] == "done" and count is None:
-            raise UserInputError(f"run {doc['id']} is already complete",
-                                 cli="pass -n N to raise its count and go on")
-        if doc["status"] == "running":
-            raise UserInputError(f"run {doc['id']} is still running")
+        accepted = doc.counts.accepted
+        if isinstance(count, int) and count <= accepted:
+            raise UserInputError(f"run {doc.id} holds {accepted} records already: ask for more than that")
+        if doc.status == "done" and count is None:
+            raise UserInputError(f"run {doc.id} is already complete", cli="pass -n N to raise its count and go on")
+        if doc.status == "running":
+            raise UserInputError(f"run {doc.id} is still running")
+        try:
+            config = RunConfig.from_doc({**doc.config, **(config_overrides or {})})
+        except (TypeError, ValueError) as exc:  # a document edited by hand
+            raise UserInputError(f"run {doc.id}: its parameters cannot be read ({exc})") from None
         return cls(
-            run_id=doc["id"],
-            schema=check_schema(doc["schema"], f"run {doc['id']}"),
-            config=RunConfig.from_doc({**doc["config"], **(config_overrides or {})}),
-            records=list(store.iter_records(doc["id"])),
-            counts=Counts.from_doc(doc.get("counts", {})),
-            started=doc.get("created") or now_iso(),
-            elapsed=float(doc.get("elapsed") or 0.0),
+            run_id=doc.id,
+            schema=check_schema(doc.schema, f"run {doc.id}"),
+            config=config,
+            records=list(store.iter_records(doc.id)),
+            counts=Counts.from_doc(doc.counts.to_dict()),
+            started=doc.created or now_iso(),
+            elapsed=doc.elapsed or 0.0,
         )
 
 

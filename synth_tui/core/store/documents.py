@@ -20,9 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Document
 
 from ..errors import StoreError, UserInputError
 from ..fileio import describe_os_error, write_atomic
@@ -93,7 +91,7 @@ def read_json_file(path: Path, what: str) -> Any:
         raise CorruptHistory(f"{path} is empty")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or past Python's digit or depth limit
         raise CorruptHistory(f"{path} is not valid JSON ({exc})") from None
 
 
@@ -143,12 +141,6 @@ class RunFileStorage(AtomicJSONStorage):
         atomic_write_bytes(self.path, json.dumps(data, ensure_ascii=False, indent=1).encode())
 
 
-def _open(path: Path) -> TinyDB:
-    db = TinyDB(path, storage=RunFileStorage)
-    db.table(TABLE, cache_size=0)
-    return db
-
-
 def read_run_file(path: Path) -> dict[str, Any] | None:
     """The run document in ``path`` (a ``runs/<id>/run.json``), None when there is no
     such file; :class:`CorruptHistory` when it holds no run, or another run than its
@@ -163,16 +155,9 @@ def read_run_file(path: Path) -> dict[str, Any] | None:
 
 
 def write_run_file(path: Path, doc: dict[str, Any]) -> None:
-    """Put ``doc`` in its ``run.json`` (TinyDB document 1), atomically."""
-    db = _open(path)
-    try:
-        table = db.table(TABLE)
-        try:
-            table.upsert(Document(doc, doc_id=1))
-        except CorruptHistory:  # the caller decided to replace it
-            db.storage.write({TABLE: {"1": doc}})
-    finally:
-        db.close()
+    """Put ``doc`` in its ``run.json`` (TinyDB document 1), atomically: the whole
+    document, whatever the file held (a key the document no longer has is gone)."""
+    RunFileStorage(path).write({TABLE: {"1": doc}})
 
 
 def write_run_file_unsynced(path: Path, doc: dict[str, Any]) -> None:

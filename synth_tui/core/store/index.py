@@ -103,10 +103,11 @@ def _dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False)
 
 
-class HistoryIndex:
-    """One connection to an index file (or to memory, ``path=None``), safe to use from
-    several threads of one process. Writes happen only under the data directory's write
-    lock, which the caller holds."""
+class IndexFile:
+    """One SQLite connection to an index file (or to memory, ``path=None``), safe to use
+    from several threads of one process: the file opened without ever being created by a
+    reader, checked to be an index of runs (its tables made in a new file), and SQLite's
+    errors turned into :class:`StoreError` (:class:`CorruptIndex` for damage)."""
 
     def __init__(self, path: Path | None, *, writable: bool, timeout: float = 10.0) -> None:
         self.path = path
@@ -130,7 +131,6 @@ class HistoryIndex:
         except OSError:
             return True
 
-    # -- opening -------------------------------------------------------------------------
     def _connect(self, path: Path | None, writable: bool, timeout: float) -> sqlite3.Connection:
         if path is None:
             return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -190,9 +190,8 @@ class HistoryIndex:
         with self._mutex:
             self._db.close()
 
-    # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
-    def _tx(self, *, sync: bool = True) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, sync: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction; ``sync``: on disk when it returns (else SQLite's
         NORMAL: the order of commits survives a power cut, the last may not)."""
         with self._mutex:
@@ -211,12 +210,49 @@ class HistoryIndex:
                     raise self._error(exc, "write") from None
                 raise
 
-    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+    def read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._mutex:
             try:
                 return self._db.execute(sql, tuple(args)).fetchall()
             except sqlite3.Error as exc:
                 raise self._error(exc, "read") from None
+
+    def give_back_space(self) -> None:
+        """Return the pages that deleted rows left free to the file system."""
+        with self._mutex:
+            try:
+                self._db.execute("PRAGMA incremental_vacuum")
+            except sqlite3.Error as exc:
+                raise self._error(exc, "write") from None
+
+    def size(self) -> int:
+        """Bytes the index file takes."""
+        rows = self.read("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+        return int(rows[0][0])
+
+
+class HistoryIndex:
+    """The rows of the runs in an index file (or in memory, ``path=None``). Writes happen
+    only under the data directory's write lock, which the caller holds."""
+
+    def __init__(self, path: Path | None, *, writable: bool, timeout: float = 10.0) -> None:
+        self._file = IndexFile(path, writable=writable, timeout=timeout)
+        self.path = path
+        self.writable = self._file.writable
+        self._tx = self._file.tx
+        self._read = self._file.read
+
+    def replaced(self) -> bool:
+        return self._file.replaced()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def size(self) -> int:
+        return self._file.size()
+
+    def give_back_space(self) -> None:
+        self._file.give_back_space()
 
     # -- writing -------------------------------------------------------------------------
     @staticmethod
@@ -273,14 +309,6 @@ class HistoryIndex:
         with self._tx() as db:
             db.execute("DELETE FROM docs")
             db.execute("DELETE FROM runs")
-
-    def give_back_space(self) -> None:
-        """Return the pages that deleted rows left free to the file system."""
-        with self._mutex:
-            try:
-                self._db.execute("PRAGMA incremental_vacuum")
-            except sqlite3.Error as exc:
-                raise self._error(exc, "write") from None
 
     # -- reading -------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -372,8 +400,3 @@ class HistoryIndex:
         rows = self._read(f"SELECT r.created_ts, r.seq FROM runs r WHERE {clause} "
                           "ORDER BY r.created_ts DESC, r.seq DESC LIMIT 1 OFFSET ?", [*args, n - 1])
         return (rows[0][0], rows[0][1]) if rows else None
-
-    def size(self) -> int:
-        """Bytes the index file takes."""
-        rows = self._read("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
-        return int(rows[0][0])

@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,100 @@ def run_lock_holder(path: Path) -> str | None:
         return None
 
 
+
+
+class WriteGate:
+    """The directory's write lock as one store takes it: a mutex first (one writing
+    thread of this process at a time), then the lock file, taken once however deeply the
+    holds nest and let go when the outermost one ends."""
+
+    def __init__(self, data_dir: Path, *, writable: bool, wait: float) -> None:
+        self.data_dir = data_dir
+        self.writable = writable
+        self.wait = wait
+        self.mutex = threading.RLock()
+        self._lock = DataDirLock(data_dir)
+        self._depth = 0
+
+    def require_writable(self) -> None:
+        if not self.writable:
+            raise StoreError("this store was opened read-only")
+
+    @contextlib.contextmanager
+    def hold(self, wait: float | None = None, *, blocking: bool = True) -> Iterator[None]:
+        """Hold the write lock, waiting up to ``wait`` seconds (default: the store's)
+        for another process's write. ``blocking=False``: :class:`DataDirLocked` at once
+        if another thread of this process is writing."""
+        self.require_writable()
+        if not self.mutex.acquire(blocking=blocking):
+            raise DataDirLocked(f"the history in {self.data_dir} is being written")
+        try:
+            if self._depth == 0:
+                self._lock.acquire(self.wait if wait is None else wait)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._lock.release()
+        finally:
+            self.mutex.release()
+
+
+class HeldRuns:
+    """The run locks one store holds: the runs it is generating. ``lock_path(run_id)``
+    names a run's lock file (:class:`~synth_tui.core.errors.UserInputError` for an id no run
+    can have)."""
+
+    def __init__(self, lock_path: Callable[[str], Path]) -> None:
+        self.lock_path = lock_path
+        self._locks: dict[str, RunLock] = {}
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._locks
+
+    def take(self, run_id: str, doing: str) -> None:
+        """Hold run ``run_id``'s lock; :class:`RunInProgress` if a live process does."""
+        lock = RunLock(self.lock_path(run_id))
+        holder = lock.try_acquire(wait=0.2)
+        if holder is not None:
+            raise RunInProgress(run_id, holder, doing)
+        self._locks[run_id] = lock
+
+    def release(self, run_id: str) -> None:
+        lock = self._locks.pop(run_id, None)
+        if lock is not None:
+            lock.release()
+
+    def release_all(self) -> None:
+        for run_id in list(self._locks):
+            self.release(run_id)
+
+    def holder(self, run_id: str) -> str | None:
+        """Who is generating run ``run_id`` now: "self" (this store), the pid of another
+        live process ("?" if it wrote none), or None (nobody: it is not in progress)."""
+        if run_id in self._locks:
+            return "self"
+        return run_lock_holder(self.lock_path(run_id))
+
+    def is_going(self, run_id: str, status: Any) -> bool:
+        """Whether a run is going (by its ``status``, or because a live process holds it)."""
+        if status == "running" or run_id in self._locks:
+            return True
+        try:
+            return run_lock_holder(self.lock_path(run_id)) is not None
+        except UserInputError:
+            return False
+
+    def lock_to_remove(self, run_id: str) -> RunLock:
+        """The run's lock, taken so that nobody resumes it while it goes;
+        :class:`RunInProgress` if a live process holds it."""
+        lock = RunLock(self.lock_path(run_id))
+        try:
+            holder = lock.try_acquire(wait=0.2) if lock.path.parent.is_dir() else None
+        except StoreError:
+            holder = None  # a folder we cannot write: nobody runs it; the unlink says why
+        if holder is not None:
+            raise RunInProgress(run_id, holder, "deleted")
+        return lock

@@ -37,6 +37,63 @@ def _read_text(path: Path) -> str | None:
         raise CorruptHistory(f"{path} is not valid JSON ({exc})") from None
 
 
+class _Scanner:
+    """A JSON text read in place from ``pos``: whole values decoded, objects walked a
+    member at a time. Every fault is the :class:`CorruptHistory` json.loads would say."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+        self.pos = 0
+        self._decoder = json.JSONDecoder()
+        self.skip_space()
+
+    def skip_space(self) -> None:
+        self.pos = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # matches "" anywhere
+
+    def at(self, char: str) -> bool:
+        return self.text[self.pos:self.pos + 1] == char
+
+    def not_json(self, message: str) -> CorruptHistory:
+        return CorruptHistory(f"{self.path} is not valid JSON ({json.JSONDecodeError(message, self.text, self.pos)})")
+
+    def expect(self, char: str, message: str) -> None:
+        if not self.at(char):
+            raise self.not_json(message)
+        self.pos += 1
+        self.skip_space()
+
+    def value(self) -> Any:
+        """The value at the cursor, decoded; the cursor moves past it (and its space)."""
+        try:
+            value, self.pos = self._decoder.raw_decode(self.text, self.pos)
+        except (ValueError, RecursionError) as exc:  # not JSON, or past Python's digit or depth limit
+            raise CorruptHistory(f"{self.path} is not valid JSON ({exc})") from None
+        self.skip_space()
+        return value
+
+    def members(self) -> Iterator[Any]:
+        """Each key of the object at the cursor, with the cursor at its value; the caller
+        moves the cursor past the value before asking for the next key."""
+        self.expect("{", "Expecting value")
+        first = True
+        while not self.at("}"):
+            if not first:
+                self.expect(",", "Expecting ',' delimiter")
+            first = False
+            if not self.at('"'):
+                raise self.not_json("Expecting property name enclosed in double quotes")
+            key = self.value()
+            self.expect(":", "Expecting ':' delimiter")
+            yield key
+        self.pos += 1
+        self.skip_space()
+
+    def end(self) -> None:
+        if self.pos != len(self.text):
+            raise self.not_json("Extra data")
+
+
 def iter_legacy_history(path: Path) -> Iterator[dict[str, Any]]:
     """Each run document of the version before's ``history.json`` at ``path``, in the
     file's order (nothing if there is no such file). :class:`CorruptHistory` as soon as
@@ -45,74 +102,29 @@ def iter_legacy_history(path: Path) -> Iterator[dict[str, Any]]:
     text = _read_text(path)
     if text is None:
         return
-    decoder = json.JSONDecoder()
-
-    def not_json(message: str, pos: int) -> CorruptHistory:
-        return CorruptHistory(f"{path} is not valid JSON ({json.JSONDecodeError(message, text, pos)})")
+    scan = _Scanner(path, text)
 
     def shape(problem: str) -> CorruptHistory:
         return CorruptHistory(f"{path} is not a run history: {problem}")
 
-    def value(pos: int) -> tuple[Any, int]:
-        try:
-            return decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise CorruptHistory(f"{path} is not valid JSON ({exc})") from None
-
-    def space(pos: int) -> int:
-        return _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-
-    def expect(pos: int, chars: str, message: str) -> int:
-        if pos >= len(text) or text[pos] not in chars:
-            raise not_json(message, pos)
-        return pos
-
-    pos = space(0)
-    if pos >= len(text) or text[pos] != "{":
-        whole, end = value(pos)
-        if space(end) != len(text):
-            raise not_json("Extra data", space(end))
+    if not scan.at("{"):
+        whole = scan.value()
+        scan.end()
         raise shape(check_history_shape(whole) or "it is not a JSON object of runs")
-    pos = space(pos + 1)
-    first = True
-    while True:
-        if text[pos:pos + 1] == "}":
-            pos += 1
-            break
-        if not first:
-            pos = space(expect(pos, ",", "Expecting ',' delimiter") + 1)
-        first = False
-        expect(pos, '"', "Expecting property name enclosed in double quotes")
-        table, pos = value(pos)
-        pos = space(expect(space(pos), ":", "Expecting ':' delimiter") + 1)
-        if table != TABLE or text[pos:pos + 1] != "{":
-            docs, pos = value(pos)
-            problem = check_history_shape({table: docs})
+    for table in scan.members():
+        if table != TABLE or not scan.at("{"):
+            problem = check_history_shape({table: scan.value()})
             if problem:
                 raise shape(problem)
-            pos = space(pos)
             continue
-        pos = space(pos + 1)
-        first_doc = True
-        while True:
-            if text[pos:pos + 1] == "}":
-                pos = space(pos + 1)
-                break
-            if not first_doc:
-                pos = space(expect(pos, ",", "Expecting ',' delimiter") + 1)
-            first_doc = False
-            expect(pos, '"', "Expecting property name enclosed in double quotes")
-            doc_id, pos = value(pos)
-            pos = space(expect(space(pos), ":", "Expecting ':' delimiter") + 1)
-            doc, pos = value(pos)
-            pos = space(pos)
+        for doc_id in scan.members():
+            doc = scan.value()
             if not str(doc_id).isdigit():
                 raise shape(f"its table {TABLE!r} has a document id {doc_id!r} that is not a number")
             if not valid_run_doc(doc):
                 raise shape(f"its run document {doc_id} is not a run (no id, or a field of the wrong type)")
             yield doc
-    if space(pos) != len(text):
-        raise not_json("Extra data", space(pos))
+    scan.end()
 
 
 def legacy_exists(path: Path) -> bool:

@@ -1,0 +1,80 @@
+"""The history's preview pane: the selected run's details, and its records a page at a
+time (read from its journal by counting lines, so the last page is as quick as the first).
+"""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from ..core.store import RunDoc, Store
+from ..core.textsafe import plain
+from .progress import short
+from .tables import fill_table
+
+PAGE_SIZE = 20
+RECORD_COLUMN_WIDTH = 20  # every records column as wide: they do not jump between pages
+
+
+def preview_lines(doc: RunDoc) -> list[str]:
+    """What the preview says of a run (plain text: the caller makes it harmless)."""
+    counts, backend = doc.counts, doc.backend
+    temperature, seed = doc.param("temperature"), doc.param("seed")
+    lines = [
+        f"Run {doc.id} · {doc.status}",
+        f"{backend.kind} {backend.model or ''} {backend.base_url or ''}".rstrip(),
+        f"accepted {counts.accepted}/{counts.requested} · rejected {counts.rejected}"
+        f" · duplicates {counts.duplicates} · retries {counts.retries}",
+        f"tokens {counts.tokens:,} · per request {doc.batch_size or 'auto'} · concurrency {doc.concurrency} · "
+        f"temperature {'-' if temperature is None else temperature} · seed {'-' if seed is None else seed}",
+    ]
+    if doc.error:
+        lines.append(f"error: {doc.error}")
+    lines.append("Enter: quality report · m: mark for comparison")
+    lines.append("schema: " + json.dumps(doc.schema, ensure_ascii=False))
+    return lines
+
+
+class RunPreview(Vertical):
+    """The selected run's details and page ``page`` of its records."""
+
+    def __init__(self) -> None:
+        super().__init__(id="preview-pane")
+        self.page = 0
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="preview-scroll"):
+            yield Static("", id="preview")
+        yield Static("", id="page-line")
+        yield DataTable(id="records", zebra_stripes=True, cursor_type="row")
+
+    def show(self, doc: RunDoc | None, store: Store | None, empty: str) -> None:
+        """Show run ``doc`` (None: the text ``empty``) and its page of records."""
+        preview = self.query_one("#preview", Static)
+        records = self.query_one("#records", DataTable)
+        records.clear(columns=True)
+        if doc is None:
+            preview.update(plain(empty))
+            self.query_one("#page-line", Static).update("")
+            return
+        preview.update(plain("\n".join(preview_lines(doc))))
+        page = store.read_page(doc.id, self.page * PAGE_SIZE, PAGE_SIZE) if store else []
+        first = self.page * PAGE_SIZE + 1
+        # a running run saves its count every few seconds: never show fewer than are on screen
+        total = max(doc.counts.accepted, first + len(page) - 1)
+        self.query_one("#page-line", Static).update(
+            f"records {first}-{first + len(page) - 1} of {total} ([ ])" if page else "no records")
+        if page:
+            properties = doc.schema.get("properties")
+            columns = list(properties if isinstance(properties, dict) and properties else page[0])[:6]
+            fill_table(records, [plain(c, one_line=True) for c in columns],
+                       [[short(r.get(c), RECORD_COLUMN_WIDTH) for c in columns] for r in page],
+                       fixed_width=RECORD_COLUMN_WIDTH)
+
+    def turn(self, doc: RunDoc, step: int) -> None:
+        """The next (``step`` 1) or previous (-1) page of ``doc``'s records, within them."""
+        pages = max(1, -(-doc.counts.accepted // PAGE_SIZE))
+        self.page = max(0, min(pages - 1, self.page + step))
