@@ -71,7 +71,7 @@ async def test_without_a_price_the_cost_is_unknown_never_zero(llm, person_schema
     assert result.cost_usd is None and doc["counts"]["cost_usd"] is None
     assert all(e.progress.cost_usd is None for e in log.events)
     assert run_cost(doc) is None and cost_text(doc) == "unknown"
-    assert cost_text({**doc, "backend": {"backend": "local"}}) == "-"
+    assert cost_text({**doc.to_dict(), "backend": {"backend": "local"}}) == "-"
 
 
 def test_prices_parse_in_both_forms_and_bad_ones_say_how():

@@ -234,3 +234,25 @@ async def test_a_generator_only_table_whose_rows_repeat_draws_them_again(llm):
     assert result.success, result.error
     assert llm.count_requests == 0
     assert len(rows["order_items"]) == result.tables[-1].requested
+
+
+def test_cli_export_and_report_of_a_dataset_run(tmp_path, server_process):
+    import sqlite3
+
+    data_dir = str(tmp_path / "data")
+    done = cli("generate", str(dataset_file(tmp_path)), "--backend", "openai", "--model", "test-model",
+               "--base-url", server_process.url + "/v1", "--seed", "2", "-q", "--data-dir", data_dir)
+    assert done.returncode == 0, done.stderr
+    with Store(data_dir) as store:
+        [doc] = store.list_runs()
+    db = tmp_path / "shop.db"
+    exported = cli("--data-dir", data_dir, "export", doc.id, "-o", str(db))
+    assert exported.returncode == 0, exported.stderr
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from customers").fetchone()[0] == 12
+        assert con.execute("pragma foreign_key_check").fetchall() == []
+    folder = cli("--data-dir", data_dir, "export", doc.id, "-o", str(tmp_path / "csv"), "--format", "csv")
+    assert folder.returncode == 0 and (tmp_path / "csv" / "order_items.csv").exists()
+    report = cli("--data-dir", data_dir, "report", doc.id, "--json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)

@@ -89,7 +89,8 @@ def add_output_options(g: argparse.ArgumentParser, *, required: bool = False) ->
 
     g.add_argument("-o", "--output", required=required,
                    help="write records to this file" + ("" if required else " (default: stdout)"))
-    g.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix, else jsonl)")
+    g.add_argument("--format", choices=(*FORMATS, "sqlite"),
+                   help="output format (default: from -o's suffix, else jsonl; sqlite for a dataset only)")
     g.add_argument("--force", action="store_true", help="overwrite the output file")
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from .args import Subparsers, add_data_dir, add_output_options
 from .history import opened_run
-from .output import EXIT_FAILED, EXIT_OK, error, say
+from .output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, error, say
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -24,6 +24,14 @@ def run(args: argparse.Namespace) -> int:
     from ..core.textsafe import clean_line
 
     with opened_run(args) as (store, doc):
+        if doc.extra.get("kind") == "dataset":  # every table: files in a folder, or one SQLite database
+            from ..core.dataset.export import export_dataset
+
+            say(export_dataset(store, doc.id, args.output, args.format, force=args.force))
+            return EXIT_OK
+        if args.format == "sqlite":
+            error(f"run {doc.id} is one table: --format sqlite is for a dataset; choose jsonl, json or csv")
+            return EXIT_BAD_INPUT
         try:
             n = export_to_path(lambda: store.iter_records(doc.id), args.output, args.format,
                                schema=doc.schema, force=args.force)

@@ -116,21 +116,17 @@ def run_resume(args: argparse.Namespace) -> int:
     from .running import execute, make_backend, records_out, summarize, write_output
 
     settings = load_settings()
-    if args.output:  # before the first request, not after the last
-        check_output_path(args.output, force=args.force)
     with Store(data_dir(args, settings)) as store:
         print_warnings(store)
         doc = store.get_run(args.id)
-        if doc.get("kind") == "dataset":
+        spec = resume_spec(doc.backend.to_dict(), settings, args.base_url, args.api_key_env, run=f"run {doc.id}")
+        if doc.extra.get("kind") == "dataset":  # its output (a folder, a database) is checked as a dataset's
             from .dataset import resume_dataset
 
             refuse_for_dataset(args)
-
-            spec = resume_spec(doc.get("backend") or {}, settings, args.base_url, args.api_key_env,
-                               run=f"run {doc['id']}")
             return resume_dataset(args, store, doc, make_backend(settings, spec, None))
-        spec = resume_spec(doc.get("backend") or {}, settings, args.base_url, args.api_key_env,
-                           run=f"run {doc['id']}")
+        if args.output:  # before the first request, not after the last
+            check_output_path(args.output, force=args.force)
         overrides = resume_overrides(args, settings, doc, spec)
         backend = make_backend(settings, spec, None)
         progress = progress_sink(args.quiet, "resuming")

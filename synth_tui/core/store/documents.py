@@ -25,8 +25,8 @@ from tinydb.storages import Storage
 from ..errors import StoreError, UserInputError
 from ..fileio import describe_os_error, write_atomic
 
-STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
-RESUMABLE = ("failed", "cancelled", "interrupted")
+STATUSES = ("running", "done", "failed", "cancelled", "interrupted", "budget")
+RESUMABLE = ("failed", "cancelled", "interrupted", "budget")  # budget: a run stopped at its budget
 TABLE = "_default"  # the TinyDB table of a run file, as of the version before's history.json
 
 
