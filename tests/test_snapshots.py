@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from synth_tui.app import SynthApp
 from synth_tui.core.config import Settings
@@ -208,6 +208,7 @@ async def rejected_output(pilot, server: HeldLLM) -> RejectedScreen:
     """F7 after a run whose first answer held two invalid records."""
     server.faults.append(Fault(invalid=2))
     await run_to_the_end(pilot, count=5, batch=5)
+    await settle(pilot)  # a dialog shows the screen under it as it was drawn then
     await pilot.press("f7")
     screen = await shown(pilot, RejectedScreen)
     await focused(pilot, "rejected")
@@ -226,8 +227,12 @@ def test_rejected_output(snap_compare, server, size):
 @sizes
 def test_rejected_raw_text(snap_compare, server, size):
     async def raw_text(pilot):
-        await rejected_output(pilot, server)
-        await pilot.press("down", "enter")  # the second rejection's raw output
+        screen = await rejected_output(pilot, server)
+        table = screen.query_one("#rejected", DataTable)
+        await pilot.press("down")
+        await until(pilot, lambda: table.cursor_row == 1, "the cursor on the second rejection")
+        await settle(pilot)
+        await pilot.press("enter")  # its raw output
         await shown(pilot, TextDialog)
         await settle(pilot)
 
@@ -238,6 +243,7 @@ def test_rejected_raw_text(snap_compare, server, size):
 def test_quit_while_a_run_goes(snap_compare, server, size):
     async def quitting(pilot):
         await run_held(pilot, server)
+        await settle(pilot)
         await pilot.press("ctrl+q")
         await shown(pilot, ChoiceDialog)
         await focused(pilot, "choice-keep")
@@ -267,6 +273,7 @@ async def history_run(pilot, row: int) -> None:
     table = await focused(pilot, "runs")
     await pilot.press(*["down"] * row)
     await until(pilot, lambda: table.cursor_row == row, f"the cursor on run {row + 1}")
+    await settle(pilot)
 
 
 @sizes
@@ -306,6 +313,7 @@ def test_export_asks_to_overwrite(snap_compare, size):
 def test_template_name_refused(snap_compare, size):
     async def save_as(pilot):
         await shown(pilot, "editor")
+        await settle(pilot)
         await pilot.press("ctrl+s")
         dialog = await shown(pilot, NameDialog)
         await focused(pilot, "name")
@@ -331,6 +339,7 @@ def test_settings(snap_compare, size):
 def test_help(snap_compare, size):
     async def help_screen(pilot):
         await shown(pilot, "editor")
+        await settle(pilot)
         await pilot.press("f1")
         await shown(pilot, HelpScreen)
         await focused(pilot, "help-keys")

@@ -47,7 +47,8 @@ class LocalRefs:
         return urldefrag(self.target(ref, base)).url in self.documents
 
     def lookup(self, ref: str, base: str) -> tuple[Any, str]:
-        """What ``ref`` points at and the base URI there. Raises referencing's
+        """What ``ref`` points at, and the URI of the document it is in (the base URI
+        there, unless the target has an $id: see base_inside). Raises referencing's
         Unresolvable when it points at nothing, or outside this schema."""
         resolved = self.registry.resolver(base_uri=base).lookup(ref)
         return resolved.contents, urldefrag(self.target(ref, base)).url
