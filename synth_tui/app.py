@@ -280,6 +280,7 @@ class SynthApp(App[None]):
         started = next((e for e in events if isinstance(e, RunStarted)), None)
         if started is not None:
             history.refresh_runs(select=started.run_id)  # the new run, selected
+            self.refresh_bindings()  # the footer offers F8 (cancel run)
         # every screen's header shows the run's progress, and the history its row
         if self.running and not isinstance(last, (RunFinished, RunFailed)):
             p = last.progress
@@ -305,6 +306,8 @@ class SynthApp(App[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors become something a user can read and act on."""
+        if event.worker.group == "run" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            self.refresh_bindings()  # the run has ended: F8 (cancel run) leaves the footer
         if event.state != WorkerState.ERROR:
             return
         message = describe_failure(event.worker.error)

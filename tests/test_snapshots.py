@@ -1,26 +1,47 @@
-"""Snapshots of every screen at 80x24 and 120x40. Stable: fixed size, data and figures,
-no cursor blink, no animation, no clock. Update deliberately with --snapshot-update."""
+"""Snapshots of every screen and dialog at 80x24 and 120x40, under the App's own header.
+Stable: fixed size and data, no cursor blink, no animation, no clock. Update deliberately
+with --snapshot-update.
+
+Each test runs in its temporary folder with the data directory "data" in it, so no
+temporary path shows on screen. Runs are real (the test server, the engine, the App's
+worker thread) with the engine's clock standing still and its run id fixed, so their
+rate, times and name read the same on every machine and under any load. Every test waits
+on what the user would see (tests/waiting.py), never on the clock."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from textual.widgets import TextArea
+from aiohttp import web
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from synth_tui.app import SynthApp
-from synth_tui.core.backends import BackendSpec
 from synth_tui.core.config import Settings
-from synth_tui.core.engine import RunResult
-from synth_tui.core.events import (
-    Progress, RateLimited, RecordRejected, RecordsAccepted, RetryScheduled, RunFailed, RunStarted,
-)
+from synth_tui.core.events import Progress
 from synth_tui.core.store import Store
+from synth_tui.screens.dialogs import (
+    ChoiceDialog,
+    ConfirmDialog,
+    ExportDialog,
+    HelpScreen,
+    NameDialog,
+    RejectedScreen,
+    TextDialog,
+)
 
-from .waiting import settle, until
+from .fake_llm import FakeLLM, Fault, ModelBehaviour
+from .waiting import focused, footer_actions, settle, shown, until
 
 SIZES = [(80, 24), (120, 40)]
+sizes = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 SETTINGS_PATH = Path("/home/user/.config/synth-tui/settings.json")
+MODEL = "gpt-4o-mini"  # the openai backend's default model, which the test server serves
+RUN_ID = "20261105-110000-eeeeee"
 PEOPLE = [
     {"name": "Ana Ribeiro", "email": "ana@example.com", "age": 34, "plan": "pro"},
     {"name": "Kenji Sato", "email": "kenji@example.org", "age": 51, "plan": "free"},
@@ -28,10 +49,86 @@ PEOPLE = [
 ]
 
 
-def app_for(tmp_path: Path) -> SynthApp:
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths on screen are named relative to the working folder: the test's own."""
+    monkeypatch.chdir(tmp_path)
+
+
+def app_for(server: FakeLLM | None = None) -> SynthApp:
     settings = Settings(backend="openai", path=SETTINGS_PATH)
-    settings.backends["openai"].base_url = "http://127.0.0.1:8000/v1"
-    return SynthApp(data_dir=tmp_path / "data", settings=settings, blink=False)
+    settings.backends["openai"].base_url = f"{server.url}/v1" if server else "http://127.0.0.1:8000/v1"
+    return SynthApp(data_dir="data", settings=settings, blink=False)
+
+
+class HeldLLM(FakeLLM):
+    """The test server, holding every request after the first ``hold_after`` until it
+    stops: a run that waits on its model for as long as a snapshot takes."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.hold_after: int | None = None
+        self.held = 0
+        self._release = asyncio.Event()
+
+    async def _common(self, request: Any) -> Any:
+        if self.hold_after is not None and self.count_requests >= self.hold_after:
+            self.held += 1
+            await self._release.wait()
+            if request.transport is None or request.transport.is_closing():  # the run has gone
+                return None, web.Response(status=503), Fault()
+        return await super()._common(request)
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._release.set)
+        super().stop()
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch):
+    """The test server, and an engine whose clock stands still and whose next run is RUN_ID."""
+    run_module = importlib.import_module("synth_tui.core.engine.run")
+    monkeypatch.setattr(run_module, "time", SimpleNamespace(monotonic=lambda: 1000.0))
+    monkeypatch.setattr(run_module, "new_run_id", lambda: RUN_ID)
+    srv = HeldLLM(models={MODEL: ModelBehaviour()}).start()
+    yield srv
+    srv.stop()
+
+
+async def generate(pilot: Any, count: int, batch: int) -> None:
+    """Start a run of the editor's schema, one request at a time and seeded (the prompts
+    then ask for the same values every time), as a user does."""
+    editor = await shown(pilot, "editor")
+    for ident, value in (("count", count), ("batch", batch), ("concurrency", 1), ("seed", 7)):
+        editor.query_one(f"#{ident}", Input).value = str(value)
+    await pilot.press("ctrl+g")
+    await shown(pilot, "progress")
+
+
+async def run_to_the_end(pilot: Any, count: int, batch: int) -> None:
+    app = pilot.app
+    await generate(pilot, count, batch)
+    await until(pilot, lambda: app.last_result is not None and "cancel_run" not in footer_actions(app),
+                "the end of the run")
+    app.clear_notifications()  # toasts leave on a timer: a snapshot would depend on the clock
+
+
+async def run_held(pilot: Any, server: HeldLLM) -> None:
+    """A run whose first answer was all invalid, waiting on its second."""
+    app = pilot.app
+    server.hold_after = 1
+    server.faults.append(Fault(invalid=3))
+    await generate(pilot, count=100, batch=3)
+    await until(pilot, lambda: server.held == 1 and not app.jobs.events and app.last_event is not None
+                and app.last_event.progress.rejected == 3 and "cancel_run" in footer_actions(app),
+                "the run to wait on its second answer")
+
+
+def progress(done: int, total: int = 100) -> Progress:
+    """Fixed figures for events made by hand (the hostile-input tests draw with them)."""
+    return Progress(done=done, total=total, elapsed=12.5, rejected=3, duplicates=1, retries=2, requests=9,
+                    prompt_tokens=4100, completion_tokens=2300, concurrency=4, done_this_session=done)
 
 
 def seed_history(data_dir: Path) -> None:
@@ -60,105 +157,195 @@ def seed_history(data_dir: Path) -> None:
     store.close()
 
 
-def progress(done: int, total: int = 100) -> Progress:
-    return Progress(done=done, total=total, elapsed=12.5, rejected=3, duplicates=1, retries=2, requests=9,
-                    prompt_tokens=4100, completion_tokens=2300, concurrency=4, done_this_session=done)
+@sizes
+def test_editor(snap_compare, size):
+    async def editor(pilot):
+        await shown(pilot, "editor")
+        await settle(pilot)
+
+    assert snap_compare(app_for(), terminal_size=size, run_before=editor)
 
 
-async def show_progress(pilot, failed: bool = False) -> None:
-    app = pilot.app
-    screen = app.get_screen("progress")
-    screen.reset(100, BackendSpec(kind="openai", model="gpt-4o-mini"), ["name", "email", "age", "plan"])
-    app.switch_screen("progress")
-    await until(pilot, lambda: app.screen is screen and screen.is_mounted, "the progress screen")
-    screen.handle_event(RunStarted(run_id="r1", progress=progress(0), backend="openai", model="gpt-4o-mini"))
-    screen.handle_event(RecordsAccepted(run_id="r1", progress=progress(3), records=tuple(PEOPLE)))
-    screen.handle_event(RecordRejected(run_id="r1", progress=progress(3),
-                                       reason="$.age: 'thirty' is not of type 'integer'", raw='{"age": "thirty"}'))
-    screen.handle_event(RateLimited(run_id="r1", progress=progress(3), delay=2.0, concurrency=2))
-    screen.handle_event(RetryScheduled(run_id="r1", progress=progress(3), reason="HTTP 503 from server",
-                                       attempt=1, delay=0.5))
-    if failed:
-        error = "most requests are failing (17 of the last 20): HTTP 503 from http://127.0.0.1:8000/v1"
-        screen.handle_event(RunFailed(run_id="r1", progress=progress(3), message=error))
-        screen.handle_result(RunResult(
-            run_id="20261105-110000-eeeeee", status="failed", records=[], requested=100, accepted=3, rejected=3,
-            duplicates=1, retries=2, requests=9, prompt_tokens=0, completion_tokens=0, elapsed=12.5,
-            started="", finished="", error=error))
-        app.sub_title = "last run failed: 3/100"
-    else:
-        app.sub_title = "running 3/100 · 0.2 rec/s · rejected 3"
-    screen.flush(final=True)  # draw now rather than at the next refresh tick
-    await settle(pilot)
-
-
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_editor(snap_compare, tmp_path, size):
-    assert snap_compare(app_for(tmp_path), terminal_size=size)
-
-
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_editor_invalid_schema(snap_compare, tmp_path, size):
+@sizes
+def test_editor_invalid_schema(snap_compare, size):
     async def broken(pilot):
-        screen = pilot.app.screen
+        screen = await shown(pilot, "editor")
         screen.query_one("#schema-editor", TextArea).load_text(
             '{\n  "name": {"type": "string"},\n  "age": {"type": "integer", "minimum": }\n}')
         await until(pilot, lambda: screen.checked is None and screen.query_one("#schema-status").has_class("error"),
                     "the schema error under the editor")
         await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=broken)
+    assert snap_compare(app_for(), terminal_size=size, run_before=broken)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_progress_running(snap_compare, tmp_path, size):
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=show_progress)
+@sizes
+def test_progress_running(snap_compare, server, size):
+    async def running(pilot):
+        await run_held(pilot, server)
+        await settle(pilot)
+
+    assert snap_compare(app_for(server), terminal_size=size, run_before=running)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_progress_failed(snap_compare, tmp_path, size):
+@sizes
+def test_progress_failed(snap_compare, server, size):
     async def failed(pilot):
-        await show_progress(pilot, failed=True)
+        server.faults.append(Fault())  # three good records, then only invalid ones: it gives up
+        server.always = Fault(invalid=99)
+        await run_to_the_end(pilot, count=6, batch=3)
+        # the log's last line, the long failure, may stay under the horizontal scrollbar it
+        # brings (the log scrolls to its end before that scrollbar is laid out): a user scrolls
+        await pilot.click("#event-log")
+        await focused(pilot, "event-log")
+        await pilot.press("end")
+        await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=failed)
+    assert snap_compare(app_for(server), terminal_size=size, run_before=failed)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_history(snap_compare, tmp_path, size):
-    seed_history(tmp_path / "data")
+async def rejected_output(pilot, server: HeldLLM) -> RejectedScreen:
+    """F7 after a run whose first answer held two invalid records."""
+    server.faults.append(Fault(invalid=2))
+    await run_to_the_end(pilot, count=5, batch=5)
+    await settle(pilot)  # a dialog shows the screen under it as it was drawn then
+    await pilot.press("f7")
+    screen = await shown(pilot, RejectedScreen)
+    await focused(pilot, "rejected")
+    return screen
+
+
+@sizes
+def test_rejected_output(snap_compare, server, size):
+    async def rejections(pilot):
+        await rejected_output(pilot, server)
+        await settle(pilot)
+
+    assert snap_compare(app_for(server), terminal_size=size, run_before=rejections)
+
+
+@sizes
+def test_rejected_raw_text(snap_compare, server, size):
+    async def raw_text(pilot):
+        screen = await rejected_output(pilot, server)
+        table = screen.query_one("#rejected", DataTable)
+        await pilot.press("down")
+        await until(pilot, lambda: table.cursor_row == 1, "the cursor on the second rejection")
+        await settle(pilot)
+        await pilot.press("enter")  # its raw output
+        await shown(pilot, TextDialog)
+        await settle(pilot)
+
+    assert snap_compare(app_for(server), terminal_size=size, run_before=raw_text)
+
+
+@sizes
+def test_quit_while_a_run_goes(snap_compare, server, size):
+    async def quitting(pilot):
+        await run_held(pilot, server)
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await shown(pilot, ChoiceDialog)
+        await focused(pilot, "choice-keep")
+        await settle(pilot)
+
+    assert snap_compare(app_for(server), terminal_size=size, run_before=quitting)
+
+
+@sizes
+def test_history(snap_compare, size):
+    seed_history(Path("data"))
 
     async def second_run(pilot):
         await pilot.press("f4")
-        await until(pilot, lambda: pilot.app.screen.id == "history" and pilot.app.focused is not None
-                    and pilot.app.focused.id == "runs", "the history's run table")
+        await shown(pilot, "history")
+        table = await focused(pilot, "runs")
         await pilot.press("down")
-        await until(pilot, lambda: pilot.app.focused.cursor_row == 1, "the cursor on the second run")
+        await until(pilot, lambda: table.cursor_row == 1, "the cursor on the second run")
         await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=second_run)
+    assert snap_compare(app_for(), terminal_size=size, run_before=second_run)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_settings(snap_compare, tmp_path, size):
+async def history_run(pilot, row: int) -> None:
+    await pilot.press("f4")
+    await shown(pilot, "history")
+    table = await focused(pilot, "runs")
+    await pilot.press(*["down"] * row)
+    await until(pilot, lambda: table.cursor_row == row, f"the cursor on run {row + 1}")
+    await settle(pilot)
+
+
+@sizes
+def test_delete_run_question(snap_compare, size):
+    seed_history(Path("data"))
+
+    async def delete(pilot):
+        await history_run(pilot, 1)
+        await pilot.press("d")
+        await shown(pilot, ConfirmDialog)
+        await focused(pilot, "no")
+        await settle(pilot)
+
+    assert snap_compare(app_for(), terminal_size=size, run_before=delete)
+
+
+@sizes
+def test_export_asks_to_overwrite(snap_compare, size):
+    seed_history(Path("data"))
+    Path("people.jsonl").write_text("{}\n")
+
+    async def overwrite(pilot):
+        await history_run(pilot, 0)
+        await pilot.press("e")
+        dialog = await shown(pilot, ExportDialog)
+        path = await focused(pilot, "path")
+        path.value = "people.jsonl"  # a name in the working folder, as typed
+        await pilot.press("enter")
+        problem = dialog.query_one("#export-problem", Static)
+        await until(pilot, lambda: "Overwrite" in str(problem.render()), "the overwrite question")
+        await settle(pilot)
+
+    assert snap_compare(app_for(), terminal_size=size, run_before=overwrite)
+
+
+@sizes
+def test_template_name_refused(snap_compare, size):
+    async def save_as(pilot):
+        await shown(pilot, "editor")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        dialog = await shown(pilot, NameDialog)
+        await focused(pilot, "name")
+        await pilot.press(*"my people", "enter")
+        problem = dialog.query_one("#name-problem", Static)
+        await until(pilot, lambda: str(problem.render()), "the refusal under the name")
+        await settle(pilot)
+
+    assert snap_compare(app_for(), terminal_size=size, run_before=save_as)
+
+
+@sizes
+def test_settings(snap_compare, size):
     async def settings(pilot):
         await pilot.press("f5")
-        await until(pilot, lambda: pilot.app.screen.id == "settings", "the settings screen")
-        pilot.app.screen.query_one("#data-dir").value = "/home/user/synth-data"  # not the test's temp path
+        await shown(pilot, "settings")
         await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=settings)
+    assert snap_compare(app_for(), terminal_size=size, run_before=settings)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_help(snap_compare, tmp_path, size):
-    from synth_tui.screens.dialogs import HelpScreen
-
+@sizes
+def test_help(snap_compare, size):
     async def help_screen(pilot):
+        await shown(pilot, "editor")
+        await settle(pilot)
         await pilot.press("f1")
-        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help screen")
+        await shown(pilot, HelpScreen)
+        await focused(pilot, "help-keys")
         await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=help_screen)
+    assert snap_compare(app_for(), terminal_size=size, run_before=help_screen)
 
 
 def seed_comparison(data_dir: Path) -> list[str]:
@@ -189,34 +376,34 @@ def seed_comparison(data_dir: Path) -> list[str]:
     return ids
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_report_view(snap_compare, tmp_path, size):
+@sizes
+def test_report_view(snap_compare, size):
     from synth_tui.screens.report import ReportScreen
 
-    ids = seed_comparison(tmp_path / "data")
+    ids = seed_comparison(Path("data"))
 
     async def open_report(pilot):
         screen = ReportScreen(ids[1])
         await pilot.app.push_screen(screen)
-        table = screen.query_one("#report-fields")
         # computed in a worker thread; the table takes the focus once it is filled
-        await until(pilot, lambda: screen.report is not None and table.has_focus, "the report")
+        await until(pilot, lambda: screen.report is not None, "the report")
+        await focused(pilot, "report-fields")
         await pilot.press("down")  # the enum field
         await until(pilot, lambda: screen.field_shown is screen.report.fields[1], "the second field's figures")
         await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=open_report)
+    assert snap_compare(app_for(), terminal_size=size, run_before=open_report)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_comparison_view(snap_compare, tmp_path, size):
+@sizes
+def test_comparison_view(snap_compare, size):
     from synth_tui.screens.report import ComparisonScreen
 
-    ids = seed_comparison(tmp_path / "data")
+    ids = seed_comparison(Path("data"))
 
     async def open_comparison(pilot):
         await pilot.app.push_screen(ComparisonScreen(ids, {"gpt-4o-mini": (0.15, 0.6)}))
         await until(pilot, lambda: bool(pilot.app.screen.rows), "the comparison")  # computed in a worker thread
         await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=open_comparison)
+    assert snap_compare(app_for(), terminal_size=size, run_before=open_comparison)

@@ -8,9 +8,11 @@ machine. A fixed pause passes on an idle machine and fails under load.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, RichLog
+from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast, ToastRack
 
 TIMEOUT = 20.0
@@ -26,6 +28,27 @@ async def until(pilot: Any, condition: Callable[[], object], what: str = "the sc
         await pilot.pause(0.02)
 
 
+async def shown(pilot: Any, screen: str | type, timeout: float = TIMEOUT) -> Any:
+    """Wait until the screen on top is ``screen`` (an id or a class), mounted; return it."""
+    app = pilot.app
+
+    def on_top() -> bool:
+        top = app.screen
+        same = top.id == screen if isinstance(screen, str) else isinstance(top, screen)
+        return same and top.is_mounted
+
+    name = screen if isinstance(screen, str) else screen.__name__
+    await until(pilot, on_top, f"the {name} screen", timeout)
+    return app.screen
+
+
+async def focused(pilot: Any, ident: str, timeout: float = TIMEOUT) -> Any:
+    """Wait until the widget with the id ``ident`` has the focus; return it."""
+    app = pilot.app
+    await until(pilot, lambda: app.focused is not None and app.focused.id == ident, f"the focus on #{ident}", timeout)
+    return app.focused
+
+
 def tables_measured(screen: Any) -> bool:
     """Every DataTable on ``screen`` has measured its rows: it sizes its columns to their
     content when idle, and a screenshot taken before that shows other column widths."""
@@ -39,10 +62,36 @@ def tables_measured(screen: Any) -> bool:
     return True
 
 
+def logs_at_end(screen: Any) -> bool:
+    """Every following RichLog on ``screen`` shows its last line: it scrolls there after
+    the lines' layout, and a screenshot taken before that shows another part."""
+    for log in screen.query(RichLog):
+        if log.auto_scroll and (log._deferred_renders or log.scroll_y < log.max_scroll_y):
+            return False
+    return True
+
+
+def shown_screens(app: Any) -> list[Any]:
+    """The screen on top and, while it is a modal one, those that show through it."""
+    screens = []
+    for screen in reversed(app.screen_stack):
+        screens.append(screen)
+        if not screen.is_modal:
+            break
+    return screens
+
+
 async def settle(pilot: Any) -> None:
-    """Wait for the current screen's deferred layout work, then for one more repaint."""
-    await until(pilot, lambda: tables_measured(pilot.app.screen), "the tables to measure their rows")
+    """Wait for the deferred layout work of every screen on view, then for one more repaint."""
+    await until(pilot, lambda: all(tables_measured(s) and logs_at_end(s) for s in shown_screens(pilot.app)),
+                "the tables and logs on screen to take their layout")
     await pilot.pause()
+
+
+def footer_actions(app: Any) -> set[str]:
+    """The actions of the keys in the current screen's footer (the footer redraws itself
+    after the App says its keys changed)."""
+    return {key.action for key in app.screen.query(FooterKey)}
 
 
 def notifications(app: Any) -> str:

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from referencing.exceptions import Unresolvable
+
 from .declared import (
     P_LIMIT,
     REPEAT_SHARE,
@@ -41,8 +43,11 @@ from .declared import (
     source_label,
     top_level_name,
 )
+from .errors import SchemaError
 from .fit import Reservoir
 from .generators.base import is_number
+from .refs import LocalRefs
+from .schema import check_schema
 from .textsafe import clean_line
 
 if TYPE_CHECKING:
@@ -162,36 +167,63 @@ class _Acc:
         self.sample = sample
 
 
-def field_specs(
-    schema: dict[str, Any], prefix: str = "", root: dict[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Path -> schema of every leaf field (objects flattened, array items as ``[]``)."""
-    root = root or schema
+def field_specs(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Path -> schema of every leaf field (objects flattened, array items as ``[]``). A
+    $ref is followed as the validators follow it (core/refs.py); one that leads back into
+    an object being flattened ends the path there, so a recursive schema is reported
+    to its first repeat."""
+    refs = _local_refs(schema)
     out: dict[str, dict[str, Any]] = {}
+    _flatten(schema, "", refs, refs.root_uri if refs else "", out, ())
+    return out
+
+
+def _local_refs(schema: dict[str, Any]) -> LocalRefs | None:
+    """None for a schema that no longer passes the checks (a damaged history file): its
+    $refs are not followed."""
+    try:
+        check_schema(schema)
+    except SchemaError:
+        return None
+    return LocalRefs(schema)
+
+
+def _flatten(schema: dict[str, Any], prefix: str, refs: LocalRefs | None, base: str,
+             out: dict[str, dict[str, Any]], within: tuple[int, ...]) -> None:
+    within = (*within, id(schema))
     for name, spec in (schema.get("properties") or {}).items():
-        spec = _deref(spec, root)
+        spec, inner = _deref(spec, refs, base)
         path = f"{prefix}{name}"
-        if spec.get("type") == "object" and spec.get("properties"):
-            out.update(field_specs(spec, f"{path}.", root))
+        if spec.get("type") == "object" and spec.get("properties") and id(spec) not in within:
+            _flatten(spec, f"{path}.", refs, inner, out, within)
         elif spec.get("type") == "array" and isinstance(spec.get("items"), dict):
-            items = _deref(spec["items"], root)
+            items, items_base = _deref(spec["items"], refs, inner)
             out[path] = spec
-            if items.get("type") == "object" and items.get("properties"):
-                out.update(field_specs(items, f"{path}[].", root))
+            if items.get("type") == "object" and items.get("properties") and id(items) not in within:
+                _flatten(items, f"{path}[].", refs, items_base, out, within)
             else:
                 out[f"{path}[]"] = items
         else:
             out[path] = spec
-    return out
 
 
-def _deref(spec: Any, root: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(spec, dict) and isinstance(spec.get("$ref"), str) and spec["$ref"].startswith("#/"):
-        target: Any = root
-        for part in spec["$ref"][2:].split("/"):
-            target = target.get(part, {}) if isinstance(target, dict) else {}
-        return target if isinstance(target, dict) else {}
-    return spec if isinstance(spec, dict) else {}
+def _deref(spec: Any, refs: LocalRefs | None, base: str) -> tuple[dict[str, Any], str]:
+    """``spec``, or what its $ref points at ({} for nothing), and the base URI inside it."""
+    if not isinstance(spec, dict):
+        return {}, base
+    if refs is None:
+        return spec, base
+    base = refs.base_inside(spec, base)
+    ref = spec.get("$ref")
+    if not isinstance(ref, str):
+        return spec, base
+    try:
+        target, base = refs.lookup(ref, base)
+    except Unresolvable:
+        return {}, base
+    if not isinstance(target, dict):
+        return {}, base
+    return target, refs.base_inside(target, base)
 
 
 def build_report(

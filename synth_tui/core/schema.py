@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urldefrag, urljoin
 
 from jsonschema import (
     Draft3Validator,
@@ -29,9 +28,9 @@ from jsonschema import (
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry
 from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
 
 from .errors import SchemaError, UserInputError
+from .refs import LocalRefs
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -536,12 +535,10 @@ def _check_dialects(schema: dict[str, Any], source: str) -> None:
 
 def _check_refs(schema: dict[str, Any], source: str) -> None:
     """Every $ref and $dynamicRef must point inside this schema, resolved the way the
-    validators resolve it: against the nearest enclosing $id. Nothing is ever fetched."""
-    root_id: str = schema["$id"] if isinstance(schema.get("$id"), str) else ""
-    root_uri: str = urldefrag(root_id).url
-    registry = Registry().with_resource(root_uri, DRAFT202012.create_resource(schema)).crawl()
-    embedded = {root_uri} | set(registry)
-    stack: list[tuple[str, Any, str]] = [("$", schema, root_uri)]
+    validators resolve it (core/refs.py): against the nearest enclosing $id. Nothing is
+    ever fetched."""
+    refs = LocalRefs(schema)
+    stack: list[tuple[str, Any, str]] = [("$", schema, refs.root_uri)]
     while stack:
         path, node, base = stack.pop()
         if isinstance(node, list):
@@ -549,21 +546,19 @@ def _check_refs(schema: dict[str, Any], source: str) -> None:
             continue
         if not isinstance(node, dict):
             continue
-        if node is not schema and isinstance(node.get("$id"), str) and not node["$id"].startswith("#"):
-            base = urldefrag(urljoin(base, str(node["$id"]))).url
-            embedded.add(base)
+        if node is not schema:
+            base = refs.base_inside(node, base)
         for keyword in ("$ref", "$dynamicRef"):
             if isinstance(node.get(keyword), str):
-                _check_ref(registry, embedded, base, keyword, node[keyword], f"{source} {path}")
+                _check_ref(refs, base, keyword, node[keyword], f"{source} {path}")
         if "$recursiveRef" in node and node["$recursiveRef"] != "#":
             raise SchemaError('$recursiveRef can only be "#"', f"{source} {path}")
         stack.extend((f"{path}.{k}", v, base) for k, v in node.items())
 
 
-def _check_ref(registry: Registry, embedded: set[str], base: str, keyword: str, ref: str, where: str) -> None:
-    target = urljoin(base, ref)
-    document = urldefrag(target)[0]
-    if document not in embedded:
+def _check_ref(refs: LocalRefs, base: str, keyword: str, ref: str, where: str) -> None:
+    if not refs.is_local(ref, base):
+        target = refs.target(ref, base)
         shown = ref if target == ref else f"{ref} (that is {target})"
         raise SchemaError(
             f"remote {keyword} {_clip(repr(shown))} is not fetched: copy that schema under $defs and refer to it "
@@ -571,7 +566,7 @@ def _check_ref(registry: Registry, embedded: set[str], base: str, keyword: str, 
             where,
         )
     try:
-        registry.resolver(base_uri=base).lookup(ref)
+        refs.lookup(ref, base)
     except Unresolvable:
         raise SchemaError(f"{keyword} {_clip(repr(ref))} points at nothing in this schema", where) from None
 
