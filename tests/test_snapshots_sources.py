@@ -11,7 +11,7 @@ from textual.widgets import TextArea
 
 from synth_tui.screens.sources import FieldSources
 
-from .test_snapshots import SIZES, app_for
+from .test_snapshots import SIZES, _in_tmp, app_for  # noqa: F401  (_in_tmp: a fixture used here too)
 from .waiting import settle, until
 
 SCHEMA = {
@@ -45,7 +45,7 @@ async def cursor_in_plan(pilot) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_editor_sources(snap_compare, tmp_path, size):
-    assert snap_compare(app_for(tmp_path), terminal_size=size, run_before=cursor_in_plan)
+    assert snap_compare(app_for(), terminal_size=size, run_before=cursor_in_plan)
 
 
 def test_editor_sources_focused_in_a_short_terminal(snap_compare, tmp_path):
@@ -56,4 +56,4 @@ def test_editor_sources_focused_in_a_short_terminal(snap_compare, tmp_path):
         await until(pilot, lambda: table.has_focus and table.size.height > 5, "the sources table focused")
         await settle(pilot)
 
-    assert snap_compare(app_for(tmp_path), terminal_size=(80, 24), run_before=focused)
+    assert snap_compare(app_for(), terminal_size=(80, 24), run_before=focused)
