@@ -296,7 +296,7 @@ async def test_the_history_screen_pages_searches_and_prunes_marked_runs(tmp_path
         assert table.cursor_row == 99 and screen.selected_id() == "run-00099"
         await pilot.press("f", "f")  # running runs (none), then done runs only: 63 of them, one page
         await until(pilot, lambda: line().startswith("63 runs · filter: done"), "the filter")
-        await pilot.press("f", "f", "f", "f")  # back to all
+        await pilot.press("f", "f", "f", "f", "f")  # failed, cancelled, interrupted, budget, then all again
         await until(pilot, lambda: "filter: all" in line(), "all runs")
 
         await pilot.press("slash")
