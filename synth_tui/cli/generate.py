@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import argparse
 
-from .args import Subparsers, add_data_dir, add_output_options, add_run_options, data_dir, whole
+from .args import (
+    Subparsers,
+    add_data_dir,
+    add_output_options,
+    add_poll_interval,
+    add_run_options,
+    batch_options,
+    check_batch_api,
+    data_dir,
+    whole,
+)
 from .output import EXIT_OK, print_warnings, say, warning
 
 
@@ -24,6 +34,9 @@ def add_parser(subparsers: Subparsers) -> None:
                    "of several to spread the run over them")
     add_output_options(g)
     g.add_argument("--no-save", action="store_true", help="do not keep this run in the history")
+    g.add_argument("--batch-api", action="store_true", help="send the run through the OpenAI Batch API (openai "
+                   "backend, one base URL): half price, answers within 24 h; `resume` polls the same batch")
+    add_poll_interval(g)
     add_data_dir(g)
     g.set_defaults(run=run_generate)
 
@@ -35,6 +48,7 @@ def add_parser(subparsers: Subparsers) -> None:
     r.add_argument("--api-key-env", help="take the key from this variable (needed when the run named "
                    "another than your settings)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_poll_interval(r)
     add_output_options(r)
     add_data_dir(r)
     r.set_defaults(run=run_resume)
@@ -55,10 +69,16 @@ def run_generate(args: argparse.Namespace) -> int:
     if not isinstance(schema, RecordSchema):  # a dataset file: several tables
         from .dataset import run_dataset
 
+        if args.batch_api:
+            from ..core.errors import UserInputError
+
+            raise UserInputError("--batch-api does not run dataset files yet: leave it out")
         return run_dataset(args, schema, settings)
     for message in schema.warnings:
         warning(message)
     spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_urls=tuple(args.base_url or ()))
+    if args.batch_api:
+        check_batch_api(spec, args)
     if args.output:  # before the first request, not after the last
         check_output_path(args.output, force=args.force)
     config = run_config(args, settings)
@@ -70,7 +90,13 @@ def run_generate(args: argparse.Namespace) -> int:
         if store:
             print_warnings(store)
         # saved runs keep their records in the journal, not in memory: a long run's memory stays bounded
-        run = Run(schema, config, backend, store=store, on_event=progress, keep_records=store is None)
+        if args.batch_api:
+            from ..core.engine.batch import BatchRun
+
+            run: Run = BatchRun(schema, config, backend, store=store, on_event=progress,
+                                keep_records=store is None, options=batch_options(args))
+        else:
+            run = Run(schema, config, backend, store=store, on_event=progress, keep_records=store is None)
         if not args.output and (args.format or "jsonl") == "jsonl":
             run.on_event = jsonl = JsonlToStdout(run, progress)  # records go out as they are accepted
         result, interrupted = execute(run, backend, progress)
@@ -116,7 +142,14 @@ def run_resume(args: argparse.Namespace) -> int:
         backend = make_backend(settings, spec, None)
         overrides = {"concurrency": args.concurrency} if args.concurrency else None
         progress = progress_sink(args.quiet, "resuming")
-        run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides, keep_records=False)
+        if doc.get("batch"):  # a batch run: polls the batches it recorded before making new ones
+            from ..core.engine.batch import BatchRun
+
+            run: Run = BatchRun.resume_batch(store, doc["id"], backend, options=batch_options(args),
+                                             on_event=progress, config_overrides=overrides, keep_records=False)
+        else:
+            run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides,
+                             keep_records=False)
         result, interrupted = execute(run, backend, progress)
         failure = None
         if args.output:  # otherwise the records are in the history, where `export` finds them
