@@ -222,3 +222,23 @@ def test_a_killed_cli_resumes_polling_the_same_batch(api: FakeBatchAPI, tmp_path
     assert done.returncode == 0, done.stderr
     assert api.creates == 1 and api.uploads == 1
     assert len(out.read_text().splitlines()) == 12
+
+
+def test_ctrl_c_in_the_cli_cancels_the_remote_batch(api: FakeBatchAPI, tmp_path: Path) -> None:
+    api.fault.polls = 10**6
+    data = str(tmp_path / "data")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth_tui", "generate", str(write_schema(tmp_path)), "-n", "5", "--batch-api",
+         "--backend", "openai", "--base-url", api.url + "/v1", "--model", "test-model", "--data-dir", data,
+         "--poll-interval", "0.05", "-q"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while api.retrievals < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # polls a condition: the batch is being polled
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert api.cancels == 1 and api.creates == 1, err
+    assert "Traceback" not in err
+    with Store(data) as store:
+        doc = store.list_runs()[0]
+    assert doc["status"] == "cancelled"

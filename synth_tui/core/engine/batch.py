@@ -160,15 +160,14 @@ class BatchRun(Run):
     async def _finish_batches(self, plans: dict[str, BatchPlan]) -> None:
         """Wait for every active batch, take its answers, and ask again for what none gave."""
         for entry in list(self._state["active"]):
-            if self.cancelled:
-                return
-            batch = await self._wait(entry["batch_id"])
+            batch = await self._wait(entry["batch_id"])  # cancelled: it cancels the remote batch
             if self.cancelled:  # kept in the document: a resume takes what the batch did before it stopped
-                return
+                continue
             if batch["status"] == "failed":
                 self._state["active"].remove(entry)  # a resume makes a new batch: this one did nothing
                 self._save_state()
-                raise BackendError(f"batch {batch['id']} failed: {_batch_errors(batch)}. The run can be resumed.")
+                raise BackendError(f"batch {entry['batch_id']} failed: {_batch_errors(batch)}. "
+                                   "The run can be resumed.")
             answered = await self._take_outputs(batch, plans)
             for custom_id in entry.get("requests", {}):
                 plan = plans.get(custom_id)
@@ -210,7 +209,7 @@ class BatchRun(Run):
                 interval = min(self.options.poll_cap, interval * 1.5)
                 continue
             await self._cancel_remote(batch_id)
-            return await self.client.retrieve(batch_id)
+            return {"id": batch_id, "status": "cancelling"}
 
     async def _cancel_remote(self, batch_id: str) -> None:
         try:
@@ -220,7 +219,7 @@ class BatchRun(Run):
             self._emit(Notice, message=f"could not cancel batch {batch_id}: {exc}")
 
     def _tell(self, batch: dict[str, Any], said: str) -> str:
-        counts = batch.get("request_counts") or {}
+        counts = _dict(batch.get("request_counts"))
         text = (f"batch {batch.get('id')}: {batch.get('status')}, {counts.get('completed', 0)} of "
                 f"{counts.get('total', '?')} requests done, {counts.get('failed', 0)} failed")
         if text != said:
@@ -302,8 +301,8 @@ def _parse_line(raw: bytes | None) -> tuple[str, int, dict[str, Any], Any] | str
     status = status if isinstance(status, int) else 0
     error = data.get("error") or (body.get("error") if status != 200 else None)
     if isinstance(error, dict):
-        error = error.get("message") or json.dumps(error)[:200]
-    return data["custom_id"], status, body, error
+        error = error.get("message") or json.dumps(error)
+    return data["custom_id"][:200], status, body, None if error is None else str(error)[:300]
 
 
 def _dict(value: Any) -> dict[str, Any]:
