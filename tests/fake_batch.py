@@ -172,7 +172,8 @@ class FakeBatchAPI(FakeLLM):
         return file_id
 
     def _completion(self, body: dict[str, Any], invalid: bool) -> dict[str, Any]:
-        self.requests.append(body)
+        if self.keep_bodies:
+            self.requests.append(body)
         rf = body.get("response_format") or {}
         structured = rf.get("json_schema", {}).get("schema") if rf.get("type") == "json_schema" else None
         schema, count = _schema_and_count(body, structured)
@@ -196,9 +197,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--polls", type=int, default=1, help="retrievals a batch stays in_progress")
+    parser.add_argument("--failed-every", type=int, default=0, help="every N-th line of the first batch fails")
+    parser.add_argument("--invalid-every", type=int, default=0, help="every N-th line of the first batch: invalid")
     args = parser.parse_args()
     server = FakeBatchAPI()
+    server.keep_bodies = False
     server.fault.polls = args.polls
+    if args.failed_every:
+        server.fault.failed_lines = set(range(0, 1_000_000, args.failed_every))
+    if args.invalid_every:
+        server.fault.invalid_lines = set(range(1, 1_000_000, args.invalid_every))
     print(f"serving the Batch API on http://127.0.0.1:{args.port}/v1", flush=True)
     web.run_app(server.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
 
