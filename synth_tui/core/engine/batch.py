@@ -123,6 +123,8 @@ class BatchRun(Run):
         each; every batch is in the run's document before anything waits on it."""
         model = self.backend.model
         for part, chunk in enumerate(self._chunks(plans, model)):
+            if self.cancelled:
+                return
             data = b"".join(line for _, line in chunk)
             file_id = await self.client.upload(data, f"{self.run_id}-{self._state['round']}-{part}.jsonl")
             batch = await self.client.create(file_id, {"synth_tui_run": self.run_id})
@@ -131,7 +133,8 @@ class BatchRun(Run):
                 "requests": {p.custom_id: p.saved() for p, _ in chunk},
             })
             self._save_state()
-            self._emit(Notice, message=f"batch {batch['id']} created: {len(chunk)} requests in {file_id}")
+            self._emit(Notice, message=f"round {self._state['round']}: batch {batch['id']} created, "
+                       f"{len(chunk)} requests in {file_id}")
 
     def _chunks(self, plans: list[BatchPlan], model: str) -> list[list[tuple[BatchPlan, bytes]]]:
         chunks: list[list[tuple[BatchPlan, bytes]]] = [[]]
