@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from .args import (
-    Subparsers,
-    add_data_dir,
-    add_output_options,
-    add_poll_interval,
-    add_run_options,
-    batch_options,
-    check_batch_api,
-    data_dir,
-    whole,
-)
+from .args import Subparsers, add_data_dir, add_output_options, add_run_options, data_dir, whole
 from .output import EXIT_OK, print_warnings, say, warning
 
 
 def add_parser(subparsers: Subparsers) -> None:
     from ..core.backends import BACKENDS
+    from .batch_api import add_batch_options
 
     g = subparsers.add_parser("generate", help="generate records from a schema file")
     add_run_options(g)
@@ -34,9 +25,7 @@ def add_parser(subparsers: Subparsers) -> None:
                    "of several to spread the run over them")
     add_output_options(g)
     g.add_argument("--no-save", action="store_true", help="do not keep this run in the history")
-    g.add_argument("--batch-api", action="store_true", help="send the run through the OpenAI Batch API (openai "
-                   "backend, one base URL): half price, answers within 24 h; `resume` polls the same batch")
-    add_poll_interval(g)
+    add_batch_options(g)
     add_data_dir(g)
     g.set_defaults(run=run_generate)
 
@@ -48,10 +37,10 @@ def add_parser(subparsers: Subparsers) -> None:
     r.add_argument("--api-key-env", help="take the key from this variable (needed when the run named "
                    "another than your settings)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    add_poll_interval(r)
     add_output_options(r)
     add_data_dir(r)
     r.set_defaults(run=run_resume)
+    add_batch_options(r, flag=False)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -78,6 +67,8 @@ def run_generate(args: argparse.Namespace) -> int:
         warning(message)
     spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_urls=tuple(args.base_url or ()))
     if args.batch_api:
+        from .batch_api import check_batch_api
+
         check_batch_api(spec, args)
     if args.output:  # before the first request, not after the last
         check_output_path(args.output, force=args.force)
@@ -92,6 +83,7 @@ def run_generate(args: argparse.Namespace) -> int:
         # saved runs keep their records in the journal, not in memory: a long run's memory stays bounded
         if args.batch_api:
             from ..core.engine.batch import BatchRun
+            from .batch_api import batch_options
 
             run: Run = BatchRun(schema, config, backend, store=store, on_event=progress,
                                 keep_records=store is None, options=batch_options(args))
@@ -144,6 +136,7 @@ def run_resume(args: argparse.Namespace) -> int:
         progress = progress_sink(args.quiet, "resuming")
         if doc.get("batch"):  # a batch run: polls the batches it recorded before making new ones
             from ..core.engine.batch import BatchRun
+            from .batch_api import batch_options
 
             run: Run = BatchRun.resume_batch(store, doc["id"], backend, options=batch_options(args),
                                              on_event=progress, config_overrides=overrides, keep_records=False)
