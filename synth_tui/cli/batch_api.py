@@ -17,20 +17,43 @@ def add_batch_options(g: argparse.ArgumentParser, *, flag: bool = True) -> None:
                    "(default 30)")
 
 
-def check_batch_api(spec: Any, args: argparse.Namespace) -> None:
+def check_batch_api(backend: Any, args: argparse.Namespace) -> None:
     """--batch-api takes the openai backend at one base URL, and no input rows."""
+    from ..core.backends.openai import OpenAIBackend
     from ..core.errors import UserInputError
 
-    if spec.kind != "openai":
-        raise UserInputError(f"--batch-api needs the openai backend, not {spec.kind!r}",
+    if backend.kind != "openai":
+        raise UserInputError(f"--batch-api needs the openai backend, not {backend.kind!r}",
                              cli="add --backend openai, or leave --batch-api out")
-    if len(spec.urls) > 1:
+    if not isinstance(backend, OpenAIBackend):
         raise UserInputError("--batch-api sends a run to one server: give --base-url once")
     if getattr(args, "enrich", None):
         raise UserInputError("--batch-api does not enrich input rows yet: leave --enrich or --batch-api out")
+
+
+def refuse_for_dataset(args: argparse.Namespace) -> None:
+    """A dataset file's tables do not run through the Batch API yet."""
+    from ..core.errors import UserInputError
+
+    if getattr(args, "batch_api", False):
+        raise UserInputError("--batch-api does not run dataset files yet: leave it out")
 
 
 def batch_options(args: argparse.Namespace) -> Any:
     from ..core.engine.batch import BatchOptions
 
     return BatchOptions(poll_interval=args.poll_interval, poll_cap=max(600.0, args.poll_interval))
+
+
+def new_run(args: argparse.Namespace, schema: Any, config: Any, backend: Any, *, store: Any, on_event: Any) -> Any:
+    """The run ``generate`` makes: a BatchRun with --batch-api (checked first), else a Run.
+    Saved runs keep their records in the journal, not in memory."""
+    from ..core.engine import Run
+
+    if not args.batch_api:
+        return Run(schema, config, backend, store=store, on_event=on_event, keep_records=store is None)
+    from ..core.engine.batch import BatchRun
+
+    check_batch_api(backend, args)
+    return BatchRun(schema, config, backend, store=store, on_event=on_event, keep_records=store is None,
+                    options=batch_options(args))

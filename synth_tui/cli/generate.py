@@ -58,18 +58,10 @@ def run_generate(args: argparse.Namespace) -> int:
     if not isinstance(schema, RecordSchema):  # a dataset file: several tables
         from .dataset import run_dataset
 
-        if args.batch_api:
-            from ..core.errors import UserInputError
-
-            raise UserInputError("--batch-api does not run dataset files yet: leave it out")
         return run_dataset(args, schema, settings)
     for message in schema.warnings:
         warning(message)
     spec = BackendSpec(kind=args.backend or settings.backend, model=args.model, base_urls=tuple(args.base_url or ()))
-    if args.batch_api:
-        from .batch_api import check_batch_api
-
-        check_batch_api(spec, args)
     if args.output:  # before the first request, not after the last
         check_output_path(args.output, force=args.force)
     config = run_config(args, settings)
@@ -81,14 +73,8 @@ def run_generate(args: argparse.Namespace) -> int:
         if store:
             print_warnings(store)
         # saved runs keep their records in the journal, not in memory: a long run's memory stays bounded
-        if args.batch_api:
-            from ..core.engine.batch import BatchRun
-            from .batch_api import batch_options
-
-            run: Run = BatchRun(schema, config, backend, store=store, on_event=progress,
-                                keep_records=store is None, options=batch_options(args))
-        else:
-            run = Run(schema, config, backend, store=store, on_event=progress, keep_records=store is None)
+        from .batch_api import new_run
+        run: Run = new_run(args, schema, config, backend, store=store, on_event=progress)
         if not args.output and (args.format or "jsonl") == "jsonl":
             run.on_event = jsonl = JsonlToStdout(run, progress)  # records go out as they are accepted
         result, interrupted = execute(run, backend, progress)

@@ -83,8 +83,9 @@ class BatchRun(Run):
         return self._finish(status, error)
 
     def _recorded_state(self) -> dict[str, Any]:
-        doc = self.store.get_run(self.run_id) if self.store is not None else {}
-        state = doc.get("batch")
+        if self.store is None:
+            return self._state
+        state = self.store.get_run(self.run_id).get("batch")
         return state if isinstance(state, dict) and isinstance(state.get("active"), list) else self._state
 
     def _short_message(self) -> str:
