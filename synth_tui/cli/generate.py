@@ -16,6 +16,7 @@ from .output import EXIT_OK, print_warnings, say, warning
 
 def add_parser(subparsers: Subparsers) -> None:
     from ..core.backends import BACKENDS
+    from .batch_api import add_batch_options
 
     g = subparsers.add_parser("generate", help="generate records from a schema file")
     add_run_options(g)
@@ -26,6 +27,7 @@ def add_parser(subparsers: Subparsers) -> None:
     add_cost_options(g)
     add_output_options(g)
     g.add_argument("--no-save", action="store_true", help="do not keep this run in the history")
+    add_batch_options(g)
     add_data_dir(g)
     g.set_defaults(run=run_generate)
 
@@ -43,6 +45,7 @@ def add_parser(subparsers: Subparsers) -> None:
     add_output_options(r)
     add_data_dir(r)
     r.set_defaults(run=run_resume)
+    add_batch_options(r, flag=False)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -86,7 +89,8 @@ def run_generate(args: argparse.Namespace) -> int:
         if store:
             print_warnings(store)
         # saved runs keep their records in the journal, not in memory: a long run's memory stays bounded
-        run = Run(schema, config, backend, store=store, on_event=progress, keep_records=store is None)
+        from .batch_api import new_run
+        run: Run = new_run(args, schema, config, backend, store=store, on_event=progress)
         if not args.output and (args.format or "jsonl") == "jsonl":
             run.on_event = jsonl = JsonlToStdout(run, progress)  # records go out as they are accepted
         result, interrupted = execute(run, backend, progress)
@@ -130,7 +134,15 @@ def run_resume(args: argparse.Namespace) -> int:
         overrides = resume_overrides(args, settings, doc, spec)
         backend = make_backend(settings, spec, None)
         progress = progress_sink(args.quiet, "resuming")
-        run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides, keep_records=False)
+        if doc.get("batch"):  # a batch run: polls the batches it recorded before making new ones
+            from ..core.engine.batch import BatchRun
+            from .batch_api import batch_options
+
+            run: Run = BatchRun.resume_batch(store, doc["id"], backend, options=batch_options(args),
+                                             on_event=progress, config_overrides=overrides, keep_records=False)
+        else:
+            run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides,
+                             keep_records=False)
         result, interrupted = execute(run, backend, progress)
         failure = None
         if args.output:  # otherwise the records are in the history, where `export` finds them
