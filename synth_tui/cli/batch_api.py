@@ -55,5 +55,9 @@ def new_run(args: argparse.Namespace, schema: Any, config: Any, backend: Any, *,
     from ..core.engine.batch import BatchRun
 
     check_batch_api(backend, args)
+    if getattr(args, "budget", None) is not None:
+        from ..core.errors import UserInputError
+
+        raise UserInputError("--budget does not hold back a batch yet: a batch is sent whole; leave one of them out")
     return BatchRun(schema, config, backend, store=store, on_event=on_event, keep_records=store is None,
                     options=batch_options(args))

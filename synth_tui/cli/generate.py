@@ -174,7 +174,9 @@ def refuse_for_dataset(args: argparse.Namespace) -> None:
     """A dataset's tables are runs of their own, each with its count: a price, one budget
     over them all, or one count are not there yet."""
     from ..core.errors import UserInputError
+    from .batch_api import refuse_for_dataset as refuse_batch
 
+    refuse_batch(args)
     for flag, name in (("--budget", "budget"), ("--price", "price"), ("-n", "count")):
         if getattr(args, name, None) is not None and (name != "count" or args.command == "resume"):
             raise UserInputError(f"{flag} works on one schema's runs, not on a dataset file's tables yet")
