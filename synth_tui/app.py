@@ -85,11 +85,7 @@ class SynthApp(App[None]):
     ]
 
     def __init__(
-        self,
-        *,
-        data_dir: str | Path | None = None,
-        settings: Settings | None = None,
-        blink: bool = True,
+        self, *, data_dir: str | Path | None = None, settings: Settings | None = None, blink: bool = True,
     ) -> None:
         super().__init__()
         self.settings = settings or load_settings()
