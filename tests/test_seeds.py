@@ -9,7 +9,6 @@ import json
 import os
 import random
 import threading
-import time
 import tracemalloc
 from collections import Counter
 from pathlib import Path
@@ -125,14 +124,13 @@ ROW_TEXT = ('{"id": %d, "name": "Person %d", "email": "p%d@example.org", "tags":
 
 @pytest.mark.parametrize("name", ["big.json", "big.jsonl"])
 def test_a_big_file_streams_in_bounded_memory(tmp_path: Path, name: str) -> None:
-    n = 200_000
+    n = 60_000
     path = tmp_path / name
     rows = (ROW_TEXT % (i, i, i) for i in range(n))
     path.write_text("[\n" + ",\n".join(rows) + "\n]\n" if name.endswith(".json") else "\n".join(rows) + "\n")
-    assert path.stat().st_size > 25_000_000
+    assert path.stat().st_size > 7_000_000  # far more than the bound below
     seed = SeedFile(path)
     count, last = 0, None
-    started = time.perf_counter()
     tracemalloc.start()
     try:
         for row in seed.rows():
@@ -140,11 +138,8 @@ def test_a_big_file_streams_in_bounded_memory(tmp_path: Path, name: str) -> None
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    elapsed = time.perf_counter() - started
     assert (count, last) == (n, _row(n - 1))
-    assert peak < 2_000_000, f"peak {peak} bytes"
-    # about 1 s untraced; tracemalloc makes it 4-5 times slower, more on a busy machine
-    assert elapsed < 20, f"{elapsed:.1f} s under tracemalloc"
+    assert peak < 2_000_000, f"peak {peak} bytes"  # speed is bench work, not a test's
 
 
 def test_a_row_past_the_cap_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
