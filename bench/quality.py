@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synth_tui.core.backends.base import GenerationParams  # noqa: E402
 from synth_tui.core.backends.local import LocalBackend, close_model_processes  # noqa: E402
 from synth_tui.core.engine import Run, RunConfig  # noqa: E402
+from synth_tui.core.events import Event, RecordsAccepted  # noqa: E402
 from synth_tui.core.schema import RecordSchema, check_schema  # noqa: E402
 from synth_tui.core.templates import TEMPLATES  # noqa: E402
 
@@ -92,15 +93,31 @@ class Figures:
 
 
 # -- the run ------------------------------------------------------------------------------------
-async def generate(schema: RecordSchema, count: int, seed: int, concurrency: int) -> tuple[Any, float]:
+async def generate(
+    schema: RecordSchema, count: int, seed: int, concurrency: int, label: str = ""
+) -> tuple[Any, float]:
     backend = LocalBackend()
     try:
         config = RunConfig(count=count, concurrency=concurrency, params=GenerationParams(seed=seed))
         started = time.perf_counter()
-        result = await Run(schema, config, backend).execute()
+        result = await Run(schema, config, backend, on_event=progress_line(label) if label else None).execute()
         return result, time.perf_counter() - started
     finally:
         await backend.aclose()
+
+
+def progress_line(label: str) -> Callable[[Event], None]:
+    """A line on stderr every 50 records: a run of the model takes minutes."""
+    shown = [0]
+
+    def sink(event: Event) -> None:
+        done = event.progress.done
+        if isinstance(event, RecordsAccepted) and done >= shown[0] + 50:
+            shown[0] = done - done % 50
+            print(f"  {label}: {done}/{event.progress.total} records, {event.progress.elapsed:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    return sink
 
 
 def run_variant(label: str, template: dict[str, Any], count: int, seed: int, concurrency: int) -> Figures:
@@ -108,7 +125,7 @@ def run_variant(label: str, template: dict[str, Any], count: int, seed: int, con
     figures = Figures(label, count)
     # the model processes start on the first request: time that apart from the run
     _, figures.start_seconds = asyncio.run(generate(schema, 1, seed + 10_000, 1))
-    result, figures.seconds = asyncio.run(generate(schema, count, seed, concurrency))
+    result, figures.seconds = asyncio.run(generate(schema, count, seed, concurrency, label))
     close_model_processes()
     figures.accepted, figures.requests, figures.rejected = result.accepted, result.requests, result.rejected
     figures.error = result.error
@@ -309,6 +326,7 @@ def main() -> None:
         new = run_variant("new", TEMPLATES["customers"], args.count, args.seed, args.concurrency)
         print(f"today's template: {new.accepted} records in {new.seconds:.0f} s", flush=True)
     print_table(old, new, args.seed)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other work on this machine slows records/s)")
 
 
 if __name__ == "__main__":
