@@ -17,6 +17,9 @@ target (issue 13):
   checks) and its rules, independently of the engine's own check
 - records/s, once the model processes are up (their start is timed apart)
 
+For each field the model writes, its texts' mean and longest length and the share as long as
+the longest (a cap they run into), and the first few values, printed escaped.
+
     python bench/quality.py [--count 500] [--old-count N] [--seed 1] [--concurrency 4] [--only old|new]
 
 --concurrency defaults to what `synth-tui generate` sends at once with default settings;
@@ -67,6 +70,7 @@ TOP_SHARE_MAX = 0.05
 EMAIL_UNIQUE_MIN = 0.99
 KS_P_MIN = 0.01
 SIMULATIONS = 2000
+SAMPLES = 4
 
 
 @dataclass
@@ -82,6 +86,8 @@ class Figures:
     rejected: int = 0
     error: str | None = None
     top_shares: dict[str, tuple[float, Any]] = field(default_factory=dict)  # leaf name -> (share, value)
+    lengths: dict[str, tuple[float, int, float]] = field(default_factory=dict)  # model text: mean, max, share at max
+    samples: dict[str, list[Any]] = field(default_factory=dict)  # model text: the first few values
     email_unique: float = 0.0
     ages: list[int] = field(default_factory=list)
     valid: int = 0
@@ -136,15 +142,19 @@ def run_variant(label: str, template: dict[str, Any], count: int, seed: int, con
 # -- the figures --------------------------------------------------------------------------------
 def measure(figures: Figures, schema: RecordSchema, records: list[dict[str, Any]]) -> None:
     n = max(1, len(records))
+    recipe = schema.recipe
     for path in free_text_paths(schema.schema):
-        figures.top_shares[path[-1]] = top_share([value_at(r, path) for r in records], n)
+        values = [value_at(r, path) for r in records]
+        figures.top_shares[path[-1]] = top_share(values, n)
+        if recipe is None or recipe.source(path[0]) == "model":
+            figures.lengths[path[-1]] = text_lengths(values)
+            figures.samples[path[-1]] = values[:SAMPLES]
     if "name" not in figures.top_shares and {"first_name", "last_name"} <= figures.top_shares.keys():
         names = [f"{r.get('first_name')} {r.get('last_name')}" for r in records]
         figures.top_shares["name"] = top_share(names, n)
     emails = [r.get("email") for r in records]
     figures.email_unique = len(set(emails)) / n
     figures.ages = [int(r["age"]) for r in records if isinstance(r.get("age"), (int, float))]
-    recipe = schema.recipe
     for record in records:
         problems = [e.message for e in schema.validator.iter_errors(record)]
         problems += recipe.broken_rules(record) if recipe is not None else []
@@ -169,6 +179,16 @@ def value_at(record: Any, path: tuple[str, ...]) -> Any:
     for key in path:
         record = record.get(key) if isinstance(record, dict) else None
     return record
+
+
+def text_lengths(values: list[Any]) -> tuple[float, int, float]:
+    """Mean and longest length of the texts, and the share as long as the longest: a
+    length cap the texts run into shows as a large share."""
+    lengths = [len(v) for v in values if isinstance(v, str)]
+    if not lengths:
+        return 0.0, 0, 0.0
+    longest = max(lengths)
+    return statistics.fmean(lengths), longest, lengths.count(longest) / len(lengths)
 
 
 def top_share(values: list[Any], n: int) -> tuple[float, Any]:
@@ -254,6 +274,8 @@ def print_table(old: Figures | None, new: Figures | None, seed: int) -> None:
     leaves = list(dict.fromkeys([*(old.top_shares if old else {}), *(new.top_shares if new else {})]))
     for leaf in leaves:
         rows.append((f"top value: {leaf}", functools.partial(share_text, leaf=leaf), f"<= {TOP_SHARE_MAX:.0%}"))
+    for leaf in list(dict.fromkeys([*(old.lengths if old else {}), *(new.lengths if new else {})])):
+        rows.append((f"model text: {leaf}", functools.partial(length_text, leaf=leaf), "length mean / max, at max"))
     rows += [
         ("emails unique", lambda f: f"{f.email_unique:.1%} {mark(f.email_unique >= EMAIL_UNIQUE_MIN)}",
          f">= {EMAIL_UNIQUE_MIN:.0%}"),
@@ -295,6 +317,13 @@ def share_text(f: Figures, leaf: str) -> str:
     return f"{share:.1%} {mark(share <= TOP_SHARE_MAX)} {shown(value)}"
 
 
+def length_text(f: Figures, leaf: str) -> str:
+    if leaf not in f.lengths:
+        return "-"
+    mean, longest, at_max = f.lengths[leaf]
+    return f"{mean:.1f} / {longest}, {at_max:.0%} at {longest}"
+
+
 def age_moments(f: Figures) -> str:
     if len(f.ages) < 2:
         return "-"
@@ -326,6 +355,9 @@ def main() -> None:
         new = run_variant("new", TEMPLATES["customers"], args.count, args.seed, args.concurrency)
         print(f"today's template: {new.accepted} records in {new.seconds:.0f} s", flush=True)
     print_table(old, new, args.seed)
+    for figures in [f for f in (old, new) if f is not None]:
+        for leaf, values in figures.samples.items():
+            print(f"{figures.label} {leaf}: " + ", ".join(shown(v, 60) for v in values))
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other work on this machine slows records/s)")
 
 
