@@ -11,7 +11,7 @@ import pytest
 
 from synth_tui.core.backends.base import GenerationParams
 from synth_tui.core.engine import Run
-from synth_tui.core.errors import SchemaError
+from synth_tui.core.errors import SchemaError, UserInputError
 from synth_tui.core.events import EventLog, RecordRejected
 from synth_tui.core.schema import check_schema
 from synth_tui.core.store import Store
@@ -246,3 +246,11 @@ async def test_a_seeded_generator_only_run_resumed_draws_new_values():
     assert resumed.success and len(records) == 80
     assert resumed.duplicates == first.duplicates  # no value of the first session drawn again
     assert [r["number"] for r in records] == list(range(1000, 1080))
+
+
+async def test_a_sequence_past_its_field_maximum_is_refused_naming_the_field():
+    schema = check_schema({"n": {"type": "integer", "maximum": 1005, "x-generator": {"sequence": {"start": 1000}}}})
+    with pytest.raises(UserInputError) as exc:
+        await run(schema, fast_config(10))
+    assert "$.properties.n.x-generator" in str(exc.value) and "maximum 1005" in str(exc.value)
+    assert "None" not in str(exc.value)

@@ -169,3 +169,12 @@ def test_backend_traits_shape_the_prompt():
 def test_no_hints_no_letters_and_no_variation():
     plan = drain(planner(1, variation_hints=False, balance_enums=False))[0]
     assert plan.request.variation is None and "Make this record distinct" not in prompt(plan)
+
+
+def test_the_enforced_first_letter_goes_to_a_name_not_to_described_prose():
+    schema = check_schema({"notes": {"type": "string", "description": "a sentence or two"}, "name": {"type": "string"}})
+    plan = Planner(schema, RunConfig(count=1, batch_size=1), Traits()).next(0)
+    assert plan is not None and plan.request is not None and plan.request.variation["field"] == "name"
+    prose = check_schema({"notes": {"type": "string", "description": "a sentence or two"}})
+    plan = Planner(prose, RunConfig(count=1, batch_size=1), Traits()).next(0)
+    assert plan is not None and plan.request is not None and "field" not in (plan.request.variation or {})

@@ -104,9 +104,11 @@ class Recipe:
             if not broken:
                 break
         else:
+            why = broken[0].why_broken(drawn)
             raise RuleUnsatisfiable(
-                f"no drawn record kept the rule {broken[0].text!r} ({broken[0].where}) in {REDRAWS} draws: "
-                "the generators of the fields it reads cannot satisfy it; widen their ranges or change the rule"
+                f"no drawn record kept the rule {broken[0].text!r} ({broken[0].where}) in {REDRAWS} draws"
+                + (f" (last: {why})" if why else "")
+                + ": the generators of the fields it reads cannot satisfy it; widen their ranges or change the rule"
             )
         source = row if row is not None else seed_row
         if source is not None:
@@ -157,9 +159,11 @@ class Recipe:
             last = sequence.at(count - 1)
             high, low = spec.get("maximum"), spec.get("minimum")
             if (isinstance(high, (int, float)) and last > high) or (isinstance(low, (int, float)) and last < low):
+                bounds = " and ".join(f"{word} {value}" for word, value in (("minimum", low), ("maximum", high))
+                                      if isinstance(value, (int, float)))
                 raise UserInputError(
-                    f"the sequence of field {name!r} reaches {last} at record {count}, outside the field's range "
-                    f"({low} to {high}): ask for fewer records or change the sequence's start or step"
+                    f"$.properties.{name}.x-generator: the sequence reaches {last} at record {count}, past the "
+                    f"field's {bounds}: ask for fewer records or change the sequence's start or step"
                 )
 
 

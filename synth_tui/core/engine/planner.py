@@ -77,6 +77,10 @@ class Planner:
         self.batch_size = LOCAL_BATCH if self.local else config.batch_size or backend.preferred_batch_size
         asked = self.model_schema or {}
         self._string_fields = prompts.string_fields(asked)
+        # the field whose first letter a backend may enforce: a name or title, not prose the
+        # schema describes (a grammar's letter rule keeps a value short and plain)
+        self._letter_field = next((name for name in self._string_fields
+                                   if "description" not in (asked.get("properties") or {}).get(name, {})), None)
         self._recent = prompts.RecentValues()
         self._balancer = prompts.EnumBalancer(asked) if config.balance_enums and asked else None
         self._schema_texts: dict[frozenset[str], str] = {}  # the JSON sent with every prompt, made once
@@ -173,8 +177,8 @@ class Planner:
         rng = seeded if hints else None
         letters = prompts.pick_letters(seeded, ask.count) if hints else None
         variation: dict[str, Any] = {}
-        if letters and ask.count == 1 and self._string_fields:
-            variation.update(field=self._string_fields[0], letter=letters[0])
+        if letters and ask.count == 1 and self._letter_field:
+            variation.update(field=self._letter_field, letter=letters[0])
         targets = None
         if self._balancer is not None and self._balancer.fields:
             targets = self._balancer.targets(seeded, ask.count)
