@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import compare, estimate, export, generate, history, prune, report, templates
-from .output import EXIT_BAD_INPUT, EXIT_FAILED, error, flush_stdout, out, say
+from .output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, error, flush_stdout, out, say
 
 COMMAND_MODULES = (generate, estimate, history, prune, export, report, compare, templates)
 
@@ -79,3 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SynthError as exc:
         error(exc)
         return EXIT_FAILED
+    except KeyboardInterrupt:  # Ctrl-C before a run set its own handler (while modules load): nothing began
+        say("interrupted")
+        return EXIT_INTERRUPTED
