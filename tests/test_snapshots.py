@@ -111,6 +111,9 @@ async def run_to_the_end(pilot: Any, count: int, batch: int) -> None:
     await generate(pilot, count, batch)
     await until(pilot, lambda: app.last_result is not None and "cancel_run" not in footer_actions(app),
                 "the end of the run")
+    # the last records reach the screen with the next drain of the run's events, after its end
+    await until(pilot, lambda: not app.jobs.events and app.screen.query_one("#latest", DataTable).row_count
+                == min(app.last_result.accepted, 40), "the last records on the progress screen")
     app.clear_notifications()  # toasts leave on a timer: a snapshot would depend on the clock
 
 
@@ -205,7 +208,13 @@ def test_progress_failed(snap_compare, server, size):
 
 
 async def rejected_output(pilot, server: HeldLLM) -> RejectedScreen:
-    """F7 after a run whose first answer held two invalid records."""
+    """F7 after a run whose first answer held two invalid records. The run's records are
+    narrow: what shows beside the dialog is the screen under it, and a wide table there
+    is drawn at its own pace."""
+    editor = await shown(pilot, "editor")
+    area = editor.query_one("#schema-editor", TextArea)
+    area.load_text('{"name": {"type": "string"}, "n": {"type": "integer", "minimum": 1, "maximum": 9}}')
+    await until(pilot, lambda: editor.checked is not None and editor.checked_text == area.text, "the small schema")
     server.faults.append(Fault(invalid=2))
     await run_to_the_end(pilot, count=5, batch=5)
     await settle(pilot)  # a dialog shows the screen under it as it was drawn then

@@ -25,6 +25,7 @@ from ..core.events import (
     RunStarted,
 )
 from ..core.textsafe import clean_text, plain
+from .tables import fill_table
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
 MAX_KEPT_REJECTIONS = 500
@@ -208,11 +209,11 @@ class ProgressScreen(Screen[None]):
         table = self.query_one(DataTable)
         if not self._columns and records:
             self._columns = self._schema_columns or list(records[0])[:8]
-            table.add_columns(*(plain(c, one_line=True) for c in self._columns))
         self._shown.extend([short(r.get(c)) if isinstance(r, dict) else short(r) for c in self._columns]
                            for r in records)
-        table.clear()
-        table.add_rows(self._shown)
+        # widths fixed from the cells now: a table sizes its columns when next idle, and was
+        # drawn meanwhile (and under a dialog opened then) at other widths
+        fill_table(table, [plain(c, one_line=True) for c in self._columns], self._shown)
         table.move_cursor(row=table.row_count - 1, animate=False)
 
     # -- actions ---------------------------------------------------------------------------
