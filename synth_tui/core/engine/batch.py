@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Backend
 from ..backends.openai import OpenAIBackend
 from ..backends.openai_files import TERMINAL, BatchClient, batch_line
-from ..errors import BackendError, RetryableError, StoreError, UserInputError
-from ..events import Notice, RunStarted
+from ..errors import BackendError, RetryableError, UserInputError
+from ..events import Notice
 from ..store import Store
-from .config import RunResult
 from .drafts import Draft
 from .planner import Ask, Plan
 from .run import Run
@@ -62,25 +60,21 @@ class BatchRun(Run):
         run.options = options
         return run
 
-    async def execute(self) -> RunResult:
-        self._loop = asyncio.get_running_loop()
-        self._start = time.monotonic()
-        error: str | None = None
-        status = "done"
-        try:
-            self._state = self._recorded_state() if self._resumed else self._state
-            self.history.open({**self._document(), "batch": self._state}, resumed=self._resumed)
-            self._emit(RunStarted, backend=self.backend.kind, model=self.backend.model, resumed=self._resumed)
-            await self._all_rounds()
-            if self.acceptor.kept < self.config.count:
-                if not self.cancelled:
-                    raise BackendError(self._short_message())
-                status = "cancelled"
-        except (BackendError, StoreError, UserInputError) as exc:
-            status, error = "failed", str(exc)
-        except Exception as exc:  # a bug must not lose the records: report it as a failure
-            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-        return self._finish(status, error)
+    # Run.execute drives a batch run too: its document, its rounds and how it ends short
+    def _document(self) -> dict[str, Any]:
+        """The run's document with its batches; a resumed run first takes up those it
+        recorded (read when the run opens, so a store error fails the run as any)."""
+        if self._resumed:
+            self._state = self._recorded_state()
+        return {**super()._document(), "batch": self._state}
+
+    async def _generate(self) -> None:
+        await self._all_rounds()
+
+    def _short(self) -> tuple[str, str | None]:
+        if not self.cancelled:
+            raise BackendError(self._short_message())
+        return "cancelled", None
 
     def _recorded_state(self) -> dict[str, Any]:
         if self.store is None:

@@ -141,19 +141,27 @@ class Run:
         try:
             self.history.open(self._document(), resumed=self._resumed)
             self._emit(RunStarted, backend=self.backend.kind, model=self.backend.model, resumed=self._resumed)
-            await self.scheduler.run(self._next_work)
+            await self._generate()
             if self.acceptor.kept < self.config.count:
-                if self.cancelled:
-                    status = "cancelled"
-                elif self._waiting is not None:
-                    status, error = "budget", self._budget_message()
-                else:
-                    raise BackendError(self.acceptor.give_up_message(self.planner.requests_made))
+                status, error = self._short()
         except (BackendError, StoreError, UserInputError) as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # a bug must not lose the records: report it as a failure
             status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         return self._finish(status, error)
+
+    async def _generate(self) -> None:
+        """Ask for records until the run has them all, or cannot have more now."""
+        await self.scheduler.run(self._next_work)
+
+    def _short(self) -> tuple[str, str | None]:
+        """How a run that ended short of its count ended: cancelled, at its budget, or
+        given up (raised, with why)."""
+        if self.cancelled:
+            return "cancelled", None
+        if self._waiting is not None:
+            return "budget", self._budget_message()
+        raise BackendError(self.acceptor.give_up_message(self.planner.requests_made))
 
     def _next_work(self) -> Coroutine[Any, Any, None] | None:
         """The next request's work for the scheduler, or None when none is due now."""
