@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ from synth_tui.core.backends import BackendSpec, create_backend  # noqa: E402
 from synth_tui.core.backends.base import GenerationParams  # noqa: E402
 from synth_tui.core.engine import Run, RunConfig  # noqa: E402
 from synth_tui.core.schema import check_schema  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import ServerProcess  # noqa: E402
 
 SCHEMA = check_schema({
     "name": {"type": "string"}, "age": {"type": "integer", "minimum": 18, "maximum": 90},
@@ -43,32 +41,12 @@ SCHEMA = check_schema({
 BATCH = 5
 
 
-class Server:
+def start_server(delay: float, slots: int) -> ServerProcess:
     """The test server in its own process; with ``slots``, at most that many requests
     are served at once and the rest wait, as on a real server."""
-
-    def __init__(self, delay: float, slots: int) -> None:
-        self.port = free_port()
-        if slots:
-            argv = [__file__, "--serve", str(self.port), "--delay", str(delay), "--slots", str(slots)]
-        else:
-            argv = ["-m", "tests.fake_llm", "--port", str(self.port), "--delay", str(delay)]
-        self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("test server did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+    if slots:
+        return ServerProcess("--delay", str(delay), "--slots", str(slots), program=(__file__, "--serve"))
+    return ServerProcess("--delay", str(delay))
 
 
 def serve(port: int, delay: float, slots: int) -> None:
@@ -107,10 +85,10 @@ def timed(urls: list[str], records: int, concurrency: int) -> tuple[float, list[
 
 
 def measure(args: argparse.Namespace, slots: int) -> None:
-    servers = [Server(args.delay, slots), Server(args.delay, slots)]
+    servers = [start_server(args.delay, slots), start_server(args.delay, slots)]
+    urls = [s.url + "/v1" for s in servers]
     c = args.concurrency
-    runs = {"one@C": ([servers[0].url], c), "one@2C": ([servers[0].url], 2 * c),
-            "two@2C": ([s.url for s in servers], 2 * c)}
+    runs = {"one@C": ([urls[0]], c), "one@2C": ([urls[0]], 2 * c), "two@2C": (urls, 2 * c)}
     best = dict.fromkeys(runs, 0.0)
     spread: list[int] = []
     try:
@@ -137,10 +115,11 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=8, help="requests a slot-bound server serves at once")
     ap.add_argument("--records", type=int, default=1200)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.delay, args.slots)
+        serve(args.port, args.delay, args.slots)
         return
     print(f"server delay {args.delay * 1000:.0f} ms, {BATCH} records per request, {args.records} records per run; "
           f"records/s, best of {args.rounds}")

@@ -6,8 +6,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -76,10 +77,11 @@ def free_port() -> int:
 class ServerProcess:
     """The test server in its own process, for tests that kill the CLI."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, program: Sequence[str] = ("-m", "tests.fake_llm")) -> None:
+        """``program``: what Python runs (given ``--port N`` and ``args``), the test server unless said."""
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_llm", "--port", str(self.port), *args], cwd=ROOT,
+            [sys.executable, *program, "--port", str(self.port), *args], cwd=ROOT, stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
