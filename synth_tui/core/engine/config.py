@@ -12,6 +12,7 @@ from ..backends.base import DEFAULT_MAX_RESPONSE_BYTES, GenerationParams
 from ..errors import UserInputError
 from ..events import Rejection
 from ..pricing import checked_price
+from ..store import RunCounts
 
 
 @dataclass
@@ -99,14 +100,9 @@ class Counts:
     rejected: int = 0
     duplicates: int = 0
 
-    def to_doc(self, requested: int, accepted: int) -> dict[str, int]:
-        """The run document's ``counts``."""
-        return {
-            "requested": requested, "accepted": accepted, "rejected": self.rejected,
-            "duplicates": self.duplicates, "retries": self.retries, "requests": self.requests,
-            "rate_limited": self.rate_limited, "answers": self.answers, "latency_ms": self.latency_ms,
-            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-        }
+    def to_doc(self, requested: int, accepted: int) -> dict[str, Any]:
+        """The run document's ``counts``, as the store's typed record names them."""
+        return RunCounts(requested=requested, accepted=accepted, **asdict(self)).to_dict()
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Counts:
