@@ -256,3 +256,10 @@ def test_cli_export_and_report_of_a_dataset_run(tmp_path, server_process):
     report = cli("--data-dir", data_dir, "report", doc.id, "--json")
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)
+
+
+def test_a_deeply_nested_file_naming_tables_is_exit_2_not_a_traceback(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"tables": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    done = cli("generate", str(path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "deep" in done.stderr

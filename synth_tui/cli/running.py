@@ -42,14 +42,14 @@ def load_schema(path: str) -> Any:
     else:
         text = read_schema_text(path, source)
     if text.lstrip().startswith("{") and '"tables"' in text:
-        from ..core.dataset import is_dataset, parse_dataset
+        from ..core.dataset import check_dataset, is_dataset
 
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # parse_schema says what is wrong with it, and where
             data = None
         if is_dataset(data):
-            return parse_dataset(text, source)
+            return check_dataset(data, source)
     return parse_schema(text, source)
 
 
