@@ -263,3 +263,17 @@ def test_a_deeply_nested_file_naming_tables_is_exit_2_not_a_traceback(tmp_path):
     path.write_text('{"tables": ' + "[" * 100_000 + "]" * 100_000 + "}")
     done = cli("generate", str(path))
     assert done.returncode == 2 and "Traceback" not in done.stderr and "deep" in done.stderr
+
+
+@pytest.mark.parametrize("edit", [{"dataset_seed": "x"}, {"tables": {"customers": {"requested": "many"}}},
+                                  {"config": {"count": "lots"}}])
+def test_a_hand_edited_dataset_run_resumes_or_says_why_never_a_traceback(tmp_path, edit):
+    data_dir = tmp_path / "data"
+    with Store(data_dir) as store:
+        store.create_run({"kind": "dataset", "schema": SHOP, "config": {"count": 1}, "backend": {"backend": "openai",
+                          "model": "test-model", "base_url": "http://127.0.0.1:9/v1"}, "dataset_seed": 4, **edit})
+        [doc] = store.list_runs()
+        store.update_run(doc.id, status="failed")
+    done = cli("resume", doc.id, "--data-dir", str(data_dir), "--base-url", "http://127.0.0.1:9/v1", "-q")
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert done.returncode == 2 or "connect" in done.stderr.lower() or "reach" in done.stderr.lower(), done.stderr

@@ -81,35 +81,41 @@ class DatasetRun:
         self.store = store
         self.on_event: EventSink = on_event or (lambda event: None)
         self.doc = doc
-        self.run_id = doc["id"] if doc else run_id or new_run_id()
+        self.run_id = doc.id if doc else run_id or new_run_id()
         seed = config.params.seed
-        self.seed: int = doc["dataset_seed"] if doc else seed if seed is not None else random.getrandbits(48)
+        self.seed: int = _recorded_seed(doc) if doc else seed if seed is not None else random.getrandbits(48)
         self.outcomes = {name: self._outcome(name) for name in dataset.tables}
         self.current: str | None = None  # the table being generated
         self._run: Any = None
         self._error: str | None = None  # the failed table's error
         self._cancelled = False
-        self._elapsed_before = float(doc.get("elapsed") or 0.0) if doc else 0.0
+        self._elapsed_before = (doc.elapsed or 0.0) if doc else 0.0
 
     @classmethod
     def resume(cls, store: Store, run_id: str, backend: Backend, *, on_event: EventSink | None = None) -> DatasetRun:
         from ..engine import RunConfig
 
         doc = store.get_run(run_id)
-        if doc.get("kind") != KIND:
-            raise UserInputError(f"run {doc['id']} is not a dataset run")
-        if doc["status"] in ("done", "running"):
-            raise UserInputError(f"run {doc['id']} is {'already complete' if doc['status'] == 'done' else 'running'}")
-        dataset = check_dataset(doc["schema"], f"run {doc['id']}")
-        return cls(dataset, RunConfig.from_doc(doc["config"]), backend, store=store, on_event=on_event, doc=doc)
+        if doc.extra.get("kind") != KIND:
+            raise UserInputError(f"run {doc.id} is not a dataset run")
+        if doc.status in ("done", "running"):
+            raise UserInputError(f"run {doc.id} is {'already complete' if doc.status == 'done' else 'running'}")
+        dataset = check_dataset(doc.schema, f"run {doc.id}")
+        try:
+            config = RunConfig.from_doc(doc.config)
+        except (TypeError, ValueError) as exc:  # a document edited by hand
+            raise UserInputError(f"run {doc.id}: its parameters cannot be read ({exc})") from None
+        return cls(dataset, config, backend, store=store, on_event=on_event, doc=doc)
 
     def _outcome(self, name: str) -> TableOutcome:
         tables = self.doc.extra.get("tables") if self.doc is not None else None
         saved = (tables.get(name) if isinstance(tables, dict) else None) or {}
         if not isinstance(saved, dict):  # a document edited by hand
             saved = {}
-        return TableOutcome(name, saved.get("run_id"), saved.get("status") or "pending",
-                            int(saved.get("requested") or 0), int(saved.get("accepted") or 0))
+        run_id, status = saved.get("run_id"), saved.get("status")
+        return TableOutcome(name, run_id if isinstance(run_id, str) else None,
+                            status if isinstance(status, str) else "pending",
+                            _whole(saved.get("requested")), _whole(saved.get("accepted")))
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -209,3 +215,15 @@ class DatasetRun:
 
     def _save(self, **fields: Any) -> None:
         self.store.update_run(self.run_id, **self._totals(), **fields)
+
+
+def _recorded_seed(doc: RunDoc) -> int:
+    """The seed a dataset run drew its keys from: without it, a resume would draw others."""
+    seed = doc.extra.get("dataset_seed")
+    if type(seed) is not int:
+        raise UserInputError(f"run {doc.id}: its dataset seed cannot be read, so its keys cannot be drawn again")
+    return seed
+
+
+def _whole(value: Any) -> int:
+    return value if type(value) is int and value >= 0 else 0
