@@ -28,7 +28,7 @@ from .core.config import Settings, load_settings
 from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
-from .core.store import Store, default_data_dir
+from .core.store import RunDoc, Store, default_data_dir
 from .core.textsafe import clean_line, clean_text
 from .jobs import ComparisonDone, EventsReady, Jobs, ProbeDone, RunBegins, RunDone, describe_failure
 from .messages import (
@@ -215,9 +215,9 @@ class SynthApp(App[None]):
         if not self._refuse_second_run():
             resume_or_ask(self, message.run_id, self._start_resume)
 
-    def _start_resume(self, doc: dict[str, Any], spec: BackendSpec) -> None:
-        columns = list((doc.get("schema") or {}).get("properties") or {})
-        self._start_run(doc.get("config", {}).get("count", 0), spec, columns, "resume", doc["id"], spec)
+    def _start_resume(self, doc: RunDoc, spec: BackendSpec) -> None:
+        columns = list(doc.schema.get("properties") or {})
+        self._start_run(doc.count, spec, columns, "resume", doc.id, spec)
 
     def on_rerun_requested(self, message: RerunRequested) -> None:
         cast(EditorScreen, self.get_screen("editor")).load(message.schema, message.config, message.backend)

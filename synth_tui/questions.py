@@ -84,7 +84,7 @@ def exit_after(app: SynthApp, result: RunResult) -> None:
 
 
 def ask_consent_to_resume(app: SynthApp, doc: RunDoc, differences: list[tuple[str, Any, Any, str]],
-                          start: Callable[[dict[str, Any], BackendSpec], None]) -> None:
+                          start: Callable[[RunDoc, BackendSpec], None]) -> None:
     """The history file alone never decides where a key is sent: the user does."""
     said = "\n".join(f"  its {what}: {recorded}\n  your settings: {mine or '(default)'}"
                      for what, recorded, mine, _flag in differences)
@@ -103,12 +103,12 @@ def ask_consent_to_resume(app: SynthApp, doc: RunDoc, differences: list[tuple[st
         except UserInputError as exc:
             app.notify(exc.remedy("tui"), title="Could not resume the run", severity="error")
             return
-        start(doc.to_dict(), spec)
+        start(doc, spec)
 
     app.push_screen(ConfirmDialog(question), answer)
 
 
-def resume_or_ask(app: SynthApp, run_id: str, start: Callable[[dict[str, Any], BackendSpec], None]) -> None:
+def resume_or_ask(app: SynthApp, run_id: str, start: Callable[[RunDoc, BackendSpec], None]) -> None:
     """Resume with the run's own backend; where its history names another endpoint or key
     variable than the settings, only once the user has agreed."""
     store = app.store
@@ -123,4 +123,4 @@ def resume_or_ask(app: SynthApp, run_id: str, start: Callable[[dict[str, Any], B
     except SynthError as exc:
         app.notify(exc.remedy("tui"), title="Could not resume the run", severity="error")
     else:
-        start(doc.to_dict(), spec)
+        start(doc, spec)

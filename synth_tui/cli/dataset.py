@@ -54,7 +54,7 @@ def resume_dataset(args: argparse.Namespace, store: Any, doc: Any, backend: Any)
 
     if args.output:
         check_dataset_output(args.output, args.format, args.force)
-    run = DatasetRun.resume(store, doc["id"], backend)
+    run = DatasetRun.resume(store, doc.id, backend)
     return finish(run, backend, store, args)
 
 

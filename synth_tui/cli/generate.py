@@ -134,19 +134,19 @@ def run_resume(args: argparse.Namespace) -> int:
         overrides = resume_overrides(args, settings, doc, spec)
         backend = make_backend(settings, spec, None)
         progress = progress_sink(args.quiet, "resuming")
-        if doc.get("batch"):  # a batch run: polls the batches it recorded before making new ones
+        if doc.extra.get("batch"):  # a batch run: polls the batches it recorded before making new ones
             from ..core.engine.batch import BatchRun
             from .batch_api import batch_options
 
-            run: Run = BatchRun.resume_batch(store, doc["id"], backend, options=batch_options(args),
+            run: Run = BatchRun.resume_batch(store, doc.id, backend, options=batch_options(args),
                                              on_event=progress, config_overrides=overrides, keep_records=False)
         else:
-            run = Run.resume(store, doc["id"], backend, on_event=progress, config_overrides=overrides,
+            run = Run.resume(store, doc.id, backend, on_event=progress, config_overrides=overrides,
                              keep_records=False)
         result, interrupted = execute(run, backend, progress)
         failure = None
         if args.output:  # otherwise the records are in the history, where `export` finds them
-            failure = write_output(result, args.output, args.format, args.force, doc["schema"], store)
+            failure = write_output(result, args.output, args.format, args.force, doc.schema, store)
     return records_out(result, failure, summarize(result, interrupted), saved=True)
 
 
@@ -156,7 +156,7 @@ def resume_overrides(args: argparse.Namespace, settings: Any, doc: Any, spec: An
     from ..core.engine import RunConfig
     from .running import run_price
 
-    config: dict[str, Any] = doc["config"] if isinstance(doc.get("config"), dict) else {}
+    config: dict[str, Any] = doc.config
     overrides: dict[str, Any] = {"price": run_price(args, settings, spec.kind, spec.model, config.get("price"))}
     if args.budget is not None:
         overrides["budget"] = args.budget

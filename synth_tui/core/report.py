@@ -52,6 +52,7 @@ from .textsafe import clean_line
 
 if TYPE_CHECKING:
     from .recipe import Recipe
+    from .store import Store
 
 HISTOGRAM_BINS = 10
 TOP_VALUES = 5
@@ -408,15 +409,13 @@ def evenness(counts: list[int]) -> float:
     return h / math.log(len(counts))
 
 
-def run_report(store: Any, run_id: str) -> QualityReport:
+def run_report(store: Store, run_id: str) -> QualityReport:
     """The report of a stored run: its records, counts and kept rejections."""
     doc = store.get_run(run_id)
-    counts = doc.get("counts", {})
-    reasons = (r.get("reason", "") for r in store.iter_rejections(doc["id"]) if r.get("kind") != "duplicate")
-    config = doc.get("config")
-    enriched = isinstance(config, dict) and bool(config.get("enrich"))
-    return build_report(store.iter_records(doc["id"]), doc.get("schema") or {}, rejected=counts.get("rejected", 0),
-                        duplicates=counts.get("duplicates", 0), rejection_reasons=reasons, enriched=enriched)
+    reasons = (r.get("reason", "") for r in store.iter_rejections(doc.id) if r.get("kind") != "duplicate")
+    return build_report(store.iter_records(doc.id), doc.schema, rejected=doc.counts.rejected,
+                        duplicates=doc.counts.duplicates, rejection_reasons=reasons,
+                        enriched=bool(doc.config.get("enrich")))
 
 
 SPARKS = " ▁▂▃▄▅▆▇█"
