@@ -94,15 +94,22 @@ def drawing(app: Any) -> str:
     return str(app.export_screenshot(simplify=True))
 
 
-async def settle(pilot: Any, timeout: float = TIMEOUT) -> None:
-    """Wait for the deferred layout work of every screen on view, then until the screen
-    draws the same before and after the app has handled all it had pending: a cursor
-    moved, a focus taken, a table measured when idle all change the styles of what is
-    drawn, not always its text, and a screenshot taken halfway shows a mix."""
+async def laid_out(pilot: Any, timeout: float = TIMEOUT) -> None:
+    """Wait for the deferred layout work of every screen on view (tables measured, logs
+    scrolled to their end), then for one more repaint. Enough to read a screen's widgets,
+    and cheap while a run keeps changing what is drawn."""
     await until(pilot, lambda: all(tables_measured(s) and logs_at_end(s) for s in shown_screens(pilot.app)),
                 "the tables and logs on screen to take their layout", timeout)
-    deadline = time.monotonic() + timeout
     await pilot.pause()
+
+
+async def settle(pilot: Any, timeout: float = TIMEOUT) -> None:
+    """Before a screenshot: the screen laid out, then drawn the same before and after the
+    app has handled all it had pending. A cursor moved, a focus taken, a table measured
+    when idle all change the styles of what is drawn, not always its text, and a
+    screenshot taken halfway shows a mix. Not for a screen a live run keeps changing."""
+    await laid_out(pilot, timeout)
+    deadline = time.monotonic() + timeout
     before = drawing(pilot.app)
     while True:
         await pilot.pause()
