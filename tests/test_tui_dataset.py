@@ -13,6 +13,8 @@ from textual.widgets import DataTable, Select, Static, TextArea
 
 from synth_tui.core.dataset import DatasetResult
 from synth_tui.core.store import Store
+from synth_tui.screens.dataset_export import DatasetExportDialog
+from synth_tui.screens.dataset_report import DatasetReportScreen
 
 from .test_tui import make_app, schema_checked, set_input, started
 from .waiting import notifications, shown, until
@@ -118,3 +120,97 @@ async def test_seed_files_and_compare_are_refused_for_a_dataset(tmp_path):
         await until(pilot, lambda: "not a dataset of tables" in notifications(app),
                     "the refusal of a comparison")
         assert app.screen.id == "editor" and not app.running
+
+
+async def run_dataset_from_the_editor(pilot, app) -> DatasetResult:
+    """The small shop dataset, generated from the editor as a user does: ctrl+g."""
+    await schema_checked(pilot, app, shop_text())
+    for ident, value in (("batch", "4"), ("concurrency", "2"), ("seed", "7")):
+        await set_input(pilot, app, ident, value)
+    await pilot.press("ctrl+g")
+    await shown(pilot, "progress")
+    await until(pilot, lambda: isinstance(app.last_result, DatasetResult) and not app.running, "the dataset's end")
+    return app.last_result
+
+
+async def test_a_dataset_run_from_the_editor_shows_a_bar_per_table(tmp_path, llm):
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        result = await run_dataset_from_the_editor(pilot, app)
+        assert result.status == "done" and [t.name for t in result.tables] == ["customers", "orders", "order_items"]
+        counts = {t.name: t.accepted for t in result.tables}
+        assert counts["customers"] == 6 and 6 <= counts["orders"] <= 18 and counts["orders"] <= counts["order_items"]
+        progress = app.screen
+        lines = str(progress.query_one("#table-progress", Static).render()).splitlines()
+        assert [line.split()[0] for line in lines] == ["customers", "orders", "order_items"]
+        for line, table in zip(lines, result.tables):
+            assert f" {table.accepted}/{table.requested} done" in line
+        title = str(progress.query_one("#run-title", Static).render())
+        assert title.startswith(f"Run {result.run_id} done: {result.accepted}/{result.accepted} rows in 3 tables")
+        await until(pilot, lambda: f"rows in 3 tables (customers 6, orders {counts['orders']}" in notifications(app),
+                    "the notice of the rows per table")
+        with Store(tmp_path / "data") as store:
+            doc = store.get_run(result.run_id)
+        assert doc.extra["kind"] == "dataset" and doc.status == "done"
+
+
+def preview_text(app) -> str:
+    return str(app.screen.query_one("#preview", Static).render())
+
+
+def page_line(app) -> str:
+    return str(app.screen.query_one("#page-line", Static).render())
+
+
+async def test_a_dataset_run_in_the_history_pages_its_tables_reports_and_exports_to_sqlite(tmp_path, llm):
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        result = await run_dataset_from_the_editor(pilot, app)
+        counts = {t.name: t.accepted for t in result.tables}
+        await pilot.press("f4")
+        history = await shown(pilot, "history")
+        await until(pilot, lambda: history.selected_id() == result.run_id, "the dataset run selected")
+        runs = history.query_one("#runs", DataTable)
+        assert str(runs.get_cell_at((runs.cursor_row, 5))) == "3 tables · openai:test-model"
+        assert f"Dataset run {result.run_id} · done · 3 tables" in preview_text(app)
+        for name, n in counts.items():
+            assert f"{name}: {n}/{n} done" in preview_text(app)
+        assert page_line(app) == "customers: records 1-6 of 6 ([ ])"
+        records = history.query_one("#records", DataTable)
+        assert [str(c.label) for c in records.columns.values()] == ["id", "name", "country"]
+        await pilot.press("t")
+        await until(pilot, lambda: page_line(app).startswith(f"orders: records 1-{counts['orders']} of"),
+                    "the orders' records")
+        assert [str(c.label) for c in records.columns.values()] == ["id", "customer_id", "currency"]
+        assert f"▶ orders: {counts['orders']}" in preview_text(app)
+        customer_ids = {str(records.get_cell_at((row, 1))) for row in range(records.row_count)}
+        await pilot.press("t", "t")
+        await until(pilot, lambda: page_line(app).startswith("customers: records"), "back to the first table")
+        assert customer_ids <= {str(records.get_cell_at((row, 0))) for row in range(records.row_count)}
+
+        await pilot.press("enter")
+        report = await shown(pilot, DatasetReportScreen)
+        body = report.query_one("#text-body Static", Static)
+        await until(pilot, lambda: "referential integrity 100" in str(body.render()), "the dataset's report")
+        assert "table order_items (done)" in str(body.render())
+        await pilot.press("escape")
+        await shown(pilot, "history")
+
+        target = tmp_path / "out" / "shop.db"
+        await pilot.press("e")
+        dialog = await shown(pilot, DatasetExportDialog)
+        assert dialog.query_one("#format", Select).value == "sqlite"
+        await set_input(pilot, app, "path", str(target))
+        await pilot.press("enter")
+        problem = dialog.query_one("#export-problem", Static)
+        await until(pilot, lambda: "does not exist. Create it?" in str(problem.render()), "the question")
+        await pilot.press("enter")
+        await until(pilot, lambda: "Wrote " in notifications(app) and target.exists(), "the SQLite export")
+        with sqlite3.connect(target) as db:
+            assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+            for name, n in counts.items():
+                assert db.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == n
+            orphans = db.execute("SELECT count(*) FROM orders WHERE customer_id NOT IN (SELECT id FROM customers)")
+            assert orphans.fetchone()[0] == 0
