@@ -7,15 +7,16 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-from pathlib import Path
 
-from textual.widgets import DataTable, Select, Static, TextArea
+from textual.widgets import DataTable, Select, Static
 
 from synth_tui.core.dataset import DatasetResult
+from synth_tui.core.dataset.report import dataset_report
 from synth_tui.core.store import Store
 from synth_tui.screens.dataset_export import DatasetExportDialog
 from synth_tui.screens.dataset_report import DatasetReportScreen
 
+from .fake_llm import FakeLLM
 from .test_tui import make_app, schema_checked, set_input, started
 from .waiting import notifications, shown, until
 
@@ -214,3 +215,50 @@ async def test_a_dataset_run_in_the_history_pages_its_tables_reports_and_exports
                 assert db.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == n
             orphans = db.execute("SELECT count(*) FROM orders WHERE customer_id NOT IN (SELECT id FROM customers)")
             assert orphans.fetchone()[0] == 0
+
+
+async def test_a_cancelled_dataset_run_resumes_from_the_history(tmp_path):
+    server = FakeLLM(delay=0.05).start()
+    try:
+        app = make_app(tmp_path, server)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await started(pilot, app)
+            await schema_checked(pilot, app, shop_text())
+            for ident, value in (("batch", "1"), ("concurrency", "1"), ("seed", "7")):
+                await set_input(pilot, app, ident, value)
+            await pilot.press("ctrl+g")
+            progress = await shown(pilot, "progress")
+            tables = progress.tables
+            await until(pilot, lambda: tables.current == "orders" and tables.lines["orders"].done >= 2,
+                        "the orders table under way")
+            assert "▶ orders" in str(progress.query_one("#table-progress", Static).render())
+            assert "table orders, 2 of 3" in str(progress.query_one("#run-title", Static).render())
+            await pilot.press("f8")
+            await until(pilot, lambda: isinstance(app.last_result, DatasetResult) and not app.running,
+                        "the cancelled run's end")
+            cancelled = app.last_result
+            assert cancelled.status == "cancelled"
+            kept = {t.name: t.accepted for t in cancelled.tables}
+            assert kept["customers"] == 6 and 2 <= kept["orders"] < cancelled.tables[1].requested
+            assert cancelled.tables[2].status == "pending"
+            lines = str(progress.query_one("#table-progress", Static).render()).splitlines()
+            assert "cancelled" in lines[1] and "pending" in lines[2]
+
+            await pilot.press("f4")
+            history = await shown(pilot, "history")
+            await until(pilot, lambda: history.selected_id() == cancelled.run_id, "the cancelled run selected")
+            assert f"orders: {kept['orders']}/" in preview_text(app) and "cancelled" in preview_text(app)
+            app.last_result = None
+            await pilot.press("u")
+            await shown(pilot, "progress")
+            await until(pilot, lambda: isinstance(app.last_result, DatasetResult) and not app.running,
+                        "the resumed run's end", timeout=60)
+            result = app.last_result
+            assert result.run_id == cancelled.run_id and result.status == "done"
+            assert [t.accepted for t in result.tables] == [t.requested for t in result.tables]
+            assert result.tables[1].requested == cancelled.tables[1].requested  # the same rows, not drawn again
+        with Store(tmp_path / "data") as store:
+            report = dataset_report(store, result.run_id)
+        assert report.integrity == 1.0 and report.keys_unique
+    finally:
+        server.stop()
