@@ -50,7 +50,7 @@ class SchemaStatus(Static):
 
     def show_dataset(self, dataset: Dataset) -> None:
         self.set_classes("ok")
-        self.update(plain(f"✓ valid dataset, {dataset_summary(dataset)}\n! {NOT_FOR_DATASETS}"))
+        self.update(plain(f"✓ valid dataset: {dataset_summary(dataset)}\n! {NOT_FOR_DATASETS}"))
 
     def show_error(self, exc: SchemaError) -> None:
         self.set_classes("error")
