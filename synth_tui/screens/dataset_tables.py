@@ -25,7 +25,7 @@ from .sources import field_sources
 from .tables import Table as DataList
 from .tables import fill_table
 
-NOT_FOR_DATASETS = "Count, Examples, Enrich and Compare are not used: each table has its own size"
+NOT_FOR_DATASETS = "not used: Count, Examples, Enrich, Compare (each table has its own size)"
 
 
 def parse_editor_text(text: str, source: str = "schema") -> RecordSchema | Dataset:
@@ -69,7 +69,7 @@ def table_fields(table: Table) -> str:
 
 def dataset_summary(dataset: Dataset) -> str:
     fields = sum(len(t.schema.field_names()) for t in dataset.tables.values())
-    return f"{len(dataset.tables)} tables, {fields} fields, parents first"
+    return f"{len(dataset.tables)} tables, {fields} fields"
 
 
 class TableList(DataList):

@@ -77,6 +77,7 @@ class ProgressScreen(Screen[None]):
         self._title = "No run yet: write a schema in the editor (F2) and press ctrl+g."
         self.tables = TablesProgress()  # a dataset run's bar per table
         self._backend = ""
+        self._clear_rows = False  # a dataset run's next table: its records replace the last one's
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -171,9 +172,10 @@ class ProgressScreen(Screen[None]):
             self._title = f"Generating dataset run {event.run_id}: {len(event.tables)} tables with {self._backend}"
             return Text(f"dataset run {event.run_id}{' (resumed)' if event.resumed else ''}: "
                         f"{', '.join(clean_line(t.name) for t in event.tables)}", style="bold")
-        self._columns, self._schema_columns = [], []
+        self._columns, self._schema_columns = [], []  # the next rows, the table's first, are drawn at once
         self._shown.clear()
         self._new_rows.clear()
+        self._clear_rows = True
         return Text(f"table {clean_line(event.table)}: {event.progress.total} rows", style="bold")
 
     def flush(self, final: bool = False) -> None:
@@ -187,7 +189,10 @@ class ProgressScreen(Screen[None]):
         if self._progress is not None:
             self._show_progress(self._progress)
             self._progress = None
-        if self._new_rows and (final or self._ticks % ROWS_EVERY == 0):
+        if self._clear_rows:
+            self.query_one(DataTable).clear(columns=True)
+            self._clear_rows = False
+        if self._new_rows and (final or self._ticks % ROWS_EVERY == 0 or not self._columns):
             rows = tuple(self._new_rows)
             self._new_rows.clear()
             self._add_rows(rows)
