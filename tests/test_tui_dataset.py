@@ -8,7 +8,7 @@ import copy
 import json
 import sqlite3
 
-from textual.widgets import DataTable, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from synth_tui.core.dataset import DatasetResult
 from synth_tui.core.dataset.report import dataset_report
@@ -165,7 +165,7 @@ def page_line(app) -> str:
     return str(app.screen.query_one("#page-line", Static).render())
 
 
-async def test_a_dataset_run_in_the_history_pages_its_tables_reports_and_exports_to_sqlite(tmp_path, llm):
+async def test_a_dataset_run_in_the_history_pages_its_tables_reports_and_exports_to_sqlite_and_csv(tmp_path, llm):
     app = make_app(tmp_path, llm)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await started(pilot, app)
@@ -216,6 +216,26 @@ async def test_a_dataset_run_in_the_history_pages_its_tables_reports_and_exports
                 assert db.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == n
             orphans = db.execute("SELECT count(*) FROM orders WHERE customer_id NOT IN (SELECT id FROM customers)")
             assert orphans.fetchone()[0] == 0
+
+        folder = tmp_path / "csv"
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine")
+        app.clear_notifications()
+        await pilot.press("e")
+        dialog = await shown(pilot, DatasetExportDialog)
+        dialog.query_one("#format", Select).value = "csv"
+        path = dialog.query_one("#path", Input)
+        await until(pilot, lambda: not path.value.endswith(".db"), "a folder for the csv files")
+        await set_input(pilot, app, "path", str(folder))
+        await pilot.press("enter")
+        problem = dialog.query_one("#export-problem", Static)
+        await until(pilot, lambda: "holds files. Replace the tables' files in it?" in str(problem.render()),
+                    "the question about the folder's files")
+        await pilot.press("enter")
+        await until(pilot, lambda: "Wrote " in notifications(app), "the csv export")
+        assert sorted(p.name for p in folder.iterdir()) == ["customers.csv", "notes.txt", "order_items.csv",
+                                                             "orders.csv"]
+        assert len((folder / "orders.csv").read_text().splitlines()) == counts["orders"] + 1
 
 
 async def test_a_cancelled_dataset_run_resumes_from_the_history(tmp_path):

@@ -69,6 +69,7 @@ class RunPreview(Vertical):
             page, columns = self.datasets.page(doc, store, self.page * PAGE_SIZE, PAGE_SIZE)
             accepted, label = self.datasets.accepted(doc), f"{table}: "
         else:
+            self.datasets.close()  # a dataset run's tables, read-only, are open only while it is shown
             preview.update(plain("\n".join(preview_lines(doc))))
             page = store.read_page(doc.id, self.page * PAGE_SIZE, PAGE_SIZE) if store else []
             properties = doc.schema.get("properties")
