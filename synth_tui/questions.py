@@ -79,7 +79,8 @@ def _settings_then_quit(app: SynthApp, answer: str | None) -> None:
 def exit_after(app: SynthApp, result: RunResult | DatasetResult) -> None:
     """Leave, saying on the terminal how many records the run kept and how to go on."""
     message = f"synth-tui: run {result.run_id} stopped with {result.accepted}/{result.requested} records"
-    resumable = result.accepted < result.requested
+    # a dataset stopped between tables has all it asked for so far, and tables still to make
+    resumable = result.accepted < result.requested or (isinstance(result, DatasetResult) and not result.success)
     message += f"; continue it with: synth-tui resume {result.run_id}" if resumable else "."
     app.exit(message=Text(clean_line(message)))
 

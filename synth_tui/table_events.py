@@ -5,16 +5,19 @@ carry the table run's id. The job queues, in the same queue and order as those e
 ``DatasetStarted`` (the dataset's id and its tables, as the history holds them: a resume
 starts with some done) and, before each table's ``RunStarted``, ``TableStarted`` naming
 the table. The progress screen draws a bar per table from them.
+
+Also what the App says of a dataset run's result, and how it tells a dataset run's
+history document from a run of one table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from .core.dataset import DatasetResult, DatasetRun
+from .core.dataset import KIND, DatasetResult, DatasetRun
 from .core.engine import RunResult
 from .core.events import Event, EventSink, Progress, RunStarted
+from .core.store import RunDoc
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,6 @@ def result_summary(result: RunResult | DatasetResult) -> str:
     return f"{result.accepted}/{result.requested} records, {result.rejected} rejected"
 
 
-def is_dataset_doc(doc: Any) -> bool:
+def is_dataset_doc(doc: RunDoc) -> bool:
     """A history document of a dataset run (kind "dataset")."""
-    from .core.dataset import KIND
-
     return doc.extra.get("kind") == KIND
