@@ -283,3 +283,57 @@ async def test_a_cancelled_dataset_run_resumes_from_the_history(tmp_path):
         assert report.integrity == 1.0 and report.keys_unique
     finally:
         server.stop()
+
+
+async def test_hostile_field_names_of_a_dataset_reach_no_screen_as_control_or_markup(tmp_path, llm):
+    from .test_hostile_tui import HOSTILE, assert_clean
+
+    customers = copy.deepcopy(SHOP["tables"]["customers"])
+    customers["schema"][HOSTILE] = {"type": "string"}
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        await schema_checked(pilot, app, shop_text(customers=customers))
+        editor = app.screen
+        assert editor.dataset is not None
+        fields = editor.query_one("#table-fields", Static)
+        await until(pilot, lambda: "[/nope][bold red]loud[/bold red]" in str(fields.render()), "the field's name")
+        assert_clean(app, "editor")
+        for ident, value in (("batch", "6"), ("seed", "7")):
+            await set_input(pilot, app, ident, value)
+        await pilot.press("ctrl+g")
+        await shown(pilot, "progress")
+        await until(pilot, lambda: isinstance(app.last_result, DatasetResult) and not app.running, "the dataset's end")
+        assert app.last_result.status == "done"
+        assert_clean(app, "progress")
+        await pilot.press("f4")
+        history = await shown(pilot, "history")
+        await until(pilot, lambda: history.selected_id() == app.last_result.run_id, "the dataset run selected")
+        records = history.query_one("#records", DataTable)
+        await until(pilot, lambda: records.row_count == 6, "the customers' records")
+        assert any("[/nope]" in str(column.label) for column in records.columns.values())
+        assert_clean(app, "history")
+
+
+async def test_quitting_during_a_dataset_run_stops_it_resumable(tmp_path, llm, capsys):
+    from synth_tui.screens.dialogs import ChoiceDialog
+
+    llm.delay = 0.2  # a row every 0.2 s: the run goes on while the question is asked
+    app = make_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await schema_checked(pilot, app, shop_text())
+        for ident, value in (("batch", "1"), ("concurrency", "1")):
+            await set_input(pilot, app, ident, value)
+        await pilot.press("ctrl+g")
+        progress = await shown(pilot, "progress")
+        await until(pilot, lambda: progress.tables.current == "orders", "the orders table under way")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the question")
+        await pilot.press("s")
+        await until(pilot, lambda: not app.is_running, "the app to quit")
+    with Store(tmp_path / "data", writable=False) as store:
+        [doc] = store.list_runs()
+    assert doc["status"] == "cancelled" and doc["tables"]["order_items"]["status"] == "pending"
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"continue it with: synth-tui resume {doc['id']}" in said
