@@ -8,7 +8,7 @@ import copy
 import json
 import sqlite3
 
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from synth_tui.core.dataset import DatasetResult
 from synth_tui.core.dataset.report import dataset_report
@@ -66,6 +66,10 @@ async def test_the_editor_lists_a_datasets_tables_and_the_chosen_tables_fields(t
         await pilot.press("down")
         await until(pilot, lambda: str(fields.render()).startswith("orders: id (key, sequence"), "the orders' fields")
         assert "customer_id → customers.id" in str(fields.render())
+        await pilot.press("enter")  # the orders table in the file
+        area = editor.query_one("#schema-editor", TextArea)
+        row = shop_text().splitlines().index('    "orders": {')
+        await until(pilot, lambda: app.focused is area and area.cursor_location == (row, 4), "the orders' key")
 
 
 async def test_a_reference_to_an_unknown_table_is_shown_with_its_path(tmp_path):

@@ -12,7 +12,8 @@ import json
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.message import Message
+from textual.widgets import DataTable, Static, TextArea
 
 from ..core.dataset import Dataset, Table, check_dataset, is_dataset
 from ..core.engine import RunConfig
@@ -21,7 +22,7 @@ from ..core.schema import RecordSchema, parse_schema
 from ..core.textsafe import plain
 from ..messages import DatasetRequested
 from .run_form import RunForm
-from .sources import field_sources
+from .sources import field_sources, key_locations
 from .tables import Table as DataList
 from .tables import fill_table
 
@@ -72,8 +73,30 @@ def dataset_summary(dataset: Dataset) -> str:
     return f"{len(dataset.tables)} tables, {fields} fields"
 
 
+class TableChosen(Message):
+    """Enter on a table's row: show that table in the file."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
 class TableList(DataList):
-    BINDINGS = [Binding("escape", "screen.focus_editor", "Back to the schema")]
+    BINDINGS = [
+        Binding("enter", "choose", "Show in the file"),
+        Binding("escape", "screen.focus_editor", "Back to the schema"),
+    ]
+
+    def action_choose(self) -> None:
+        if 0 <= self.cursor_row < self.row_count:
+            self.post_message(TableChosen(str(self.get_row_at(self.cursor_row)[0])))
+
+
+def show_table(area: TextArea, name: str) -> None:
+    """Put ``area``'s cursor on the key of table ``name`` in the dataset file in it."""
+    where = next((at for at, key in key_locations(area.text, [None, "tables"]) if key == name), None)
+    if where is not None:
+        area.move_cursor(where, center=True)
 
 
 class DatasetTablesView(Vertical):

@@ -27,7 +27,15 @@ from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema
 from ..core.textsafe import plain
 from ..messages import CompareRequested, GenerateRequested, JobSpec
-from .dataset_tables import NOT_FOR_DATASETS, DatasetTablesView, dataset_request, dataset_summary, parse_editor_text
+from .dataset_tables import (
+    NOT_FOR_DATASETS,
+    DatasetTablesView,
+    TableChosen,
+    dataset_request,
+    dataset_summary,
+    parse_editor_text,
+    show_table,
+)
 from .editor_templates import EditorTemplates, template_text
 from .fields import SchemaArea
 from .run_form import RunForm, template_options
@@ -154,6 +162,11 @@ class EditorScreen(Screen[None]):
     def on_field_chosen(self, event: FieldChosen) -> None:
         area = self.query_one("#schema-editor", TextArea)
         show_field(area, event.name, self.checked.short_form if self.checked else True)
+        self.app.set_focus(area)
+
+    def on_table_chosen(self, event: TableChosen) -> None:
+        area = self.query_one("#schema-editor", TextArea)
+        show_table(area, event.name)
         self.app.set_focus(area)
 
     # -- form ------------------------------------------------------------------------------
