@@ -89,24 +89,27 @@ class Jobs:
         store = self._writable_store()
         backend = self._backend(job.backend)
         run = Run(job.schema, job.config, backend, store=store, on_event=self._queue, keep_records=False)
-        self._execute(run, backend)
+        self.post(RunDone(self._execute(run, backend)))
 
     def resume(self, run_id: str, spec: BackendSpec) -> None:
         store = self._writable_store()
         backend = self._backend(spec)
-        self._execute(Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False), backend)
+        self.post(RunDone(self._execute(Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False),
+                                        backend)))
 
     def dataset(self, dataset: Dataset, config: RunConfig, spec: BackendSpec) -> None:
         """Every table of ``dataset``, parents first, as one run in the history."""
         store = self._writable_store()
         backend = self._backend(spec)
-        self._execute(with_table_events(DatasetRun(dataset, config, backend, store=store), self._queue), backend)
+        run = with_table_events(DatasetRun(dataset, config, backend, store=store), self._queue)
+        self.post(RunDone(self._execute(run, backend)))
 
     def resume_dataset(self, run_id: str, spec: BackendSpec) -> None:
         """A dataset run continued table by table, from each table's next row."""
         store = self._writable_store()
         backend = self._backend(spec)
-        self._execute(with_table_events(DatasetRun.resume(store, run_id, backend), self._queue), backend)
+        run = with_table_events(DatasetRun.resume(store, run_id, backend), self._queue)
+        self.post(RunDone(self._execute(run, backend)))
 
     def compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
         """The schema on each model in turn (core.compare.Comparison: each run its own copy
@@ -157,17 +160,16 @@ class Jobs:
     def _backend(self, spec: BackendSpec) -> Backend:
         return backend_from_settings(spec, self.settings)
 
-    def _execute(self, run: Run | DatasetRun, backend: Backend) -> None:
+    def _execute(self, run: Run | DatasetRun, backend: Backend) -> RunResult | DatasetResult:
         async def go() -> RunResult | DatasetResult:
             async with backend:
                 return await run.execute()
 
         self.current = run
         try:
-            result = asyncio.run(go())
+            return asyncio.run(go())
         finally:
             self.current = None
-        self.post(RunDone(result))
 
     def _queue(self, event: Event) -> None:
         """Called on the run's thread: queue the event; start, end and notices wake the UI."""
