@@ -111,7 +111,7 @@ class ProgressScreen(Screen[None]):
             return
         self.query_one("#run-title", Static).update(plain(self._title))
         self.query_one("#run-title", Static).set_classes("")
-        self.query_one(ProgressBar).update(total=total, progress=0)
+        self.query_one(ProgressBar).update(total=max(1, total), progress=0)  # a dataset: its tables tell
         self.query_one("#bar-count", Static).update(f"0/{total}")
         self.query_one("#run-stats", Static).update("")
         table = self.query_one(DataTable)
