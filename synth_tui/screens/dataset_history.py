@@ -37,16 +37,16 @@ def tables_label(doc: RunDoc) -> str:
 def dataset_preview_lines(doc: RunDoc, shown: str | None) -> list[str]:
     """What the preview says of a dataset run; ``shown`` is the table whose records are listed."""
     backend = doc.backend
-    lines = [
-        f"Dataset run {doc.id} · {doc.status} · {tables_label(doc)}",
+    lines = [f"Dataset run {doc.id} · {doc.status} · {tables_label(doc)}"]
+    for name, entry in saved_tables(doc).items():  # first: a short terminal shows them
+        mark = "▶" if name == shown else " "
+        lines.append(f"{mark} {name}: {whole(entry.get('accepted'))}/{whole(entry.get('requested'))} "
+                     f"{entry.get('status') or 'pending'}")
+    lines += [
         f"{backend.kind} {backend.model or ''} {backend.base_url or ''}".rstrip(),
         f"rows {doc.counts.accepted}/{doc.counts.requested} · per request {doc.batch_size or 'auto'} · "
         f"concurrency {doc.concurrency} · seed {doc.extra.get('dataset_seed', '-')}",
     ]
-    for name, entry in saved_tables(doc).items():
-        mark = "▶" if name == shown else " "
-        lines.append(f"{mark} {name}: {whole(entry.get('accepted'))}/{whole(entry.get('requested'))} "
-                     f"{entry.get('status') or 'pending'}")
     if doc.error:
         lines.append(f"error: {doc.error}")
     lines.append("Enter: report · t: next table's records · [ ]: pages")
