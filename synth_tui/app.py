@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from .core.backends import BackendSpec
 from .core.config import Settings, load_settings
+from .core.dataset import DatasetResult
 from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
@@ -34,6 +35,7 @@ from .jobs import ComparisonDone, EventsReady, Jobs, ProbeDone, RunBegins, RunDo
 from .messages import (
     CompareRequested,
     ConnectionTestRequested,
+    DatasetRequested,
     GenerateRequested,
     RerunRequested,
     ResumeRequested,
@@ -45,6 +47,7 @@ from .screens.history import HistoryScreen
 from .screens.progress import ProgressScreen
 from .screens.report import ComparisonScreen
 from .screens.settings import SettingsScreen
+from .table_events import is_dataset_doc, result_summary
 
 
 def stylesheet_path() -> Path:
@@ -64,6 +67,8 @@ MIN_SIZE = (80, 24)  # every screen's layout and keys fit from this size up
 WORKER_FAILURES = {
     "generate": "Could not run the generation",
     "resume": "Could not resume the run",
+    "dataset": "Could not run the dataset",
+    "resume_dataset": "Could not resume the dataset run",
     "compare": "The comparison stopped",
     "probe": "Connection test failed",
     "report": "Could not compute the report",
@@ -96,7 +101,7 @@ class SynthApp(App[None]):
         if not blink:
             self.animation_level = "none"
         self.jobs = Jobs(self.settings, self.post_message)
-        self.last_result: RunResult | None = None
+        self.last_result: RunResult | DatasetResult | None = None
         self.last_event: Event | None = None  # the latest event the screens were given
         self.quit_when_done = False  # set when the user chose to stop the run and quit
 
@@ -207,6 +212,9 @@ class SynthApp(App[None]):
         job = message.job
         self._start_run(job.config.count, job.backend, job.schema.field_names(), "generate", job)
 
+    def on_dataset_requested(self, message: DatasetRequested) -> None:
+        self._start_run(0, message.backend, [], "dataset", message.dataset, message.config, message.backend)
+
     def on_compare_requested(self, message: CompareRequested) -> None:
         job = message.job  # one seed for every model: the comparison draws it when none is set
         self._start_run(job.config.count, message.specs[0], job.schema.field_names(), "compare", job, message.specs)
@@ -217,7 +225,8 @@ class SynthApp(App[None]):
 
     def _start_resume(self, doc: RunDoc, spec: BackendSpec) -> None:
         columns = list(doc.schema.get("properties") or {})
-        self._start_run(doc.count, spec, columns, "resume", doc.id, spec)
+        job = "resume_dataset" if is_dataset_doc(doc) else "resume"  # a dataset: table by table
+        self._start_run(doc.count, spec, columns, job, doc.id, spec)
 
     def on_rerun_requested(self, message: RerunRequested) -> None:
         cast(EditorScreen, self.get_screen("editor")).load(message.schema, message.config, message.backend)
@@ -275,7 +284,7 @@ class SynthApp(App[None]):
         history = self.history_screen
         started = next((e for e in events if isinstance(e, RunStarted)), None)
         if started is not None:
-            history.refresh_runs(select=started.run_id)  # the new run, selected
+            history.refresh_runs(select=self.running_run_id or started.run_id)  # the new run (a dataset's), selected
             self.refresh_bindings()  # the footer offers F8 (cancel run)
         # every screen's header shows the run's progress, and the history its row
         if self.running and not isinstance(last, (RunFinished, RunFailed)):
@@ -295,8 +304,7 @@ class SynthApp(App[None]):
         self.progress_screen.handle_result(result)
         self.history_screen.refresh_runs()
         failed = result.status == "failed"
-        self.notify(result.error or "the run failed" if failed else
-                    f"{result.accepted}/{result.requested} records, {result.rejected} rejected",
+        self.notify(result.error or "the run failed" if failed else result_summary(result),
                     title=f"Run {result.status}", severity="error" if failed else "information",
                     timeout=15 if failed else None)
 

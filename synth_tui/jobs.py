@@ -18,11 +18,13 @@ from textual.message import Message
 from .core.backends import Backend, BackendSpec, backend_from_settings
 from .core.compare import Comparison
 from .core.config import Settings
-from .core.engine import Run, RunResult, probe_backend
+from .core.dataset import Dataset, DatasetResult, DatasetRun
+from .core.engine import Run, RunConfig, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
 from .core.store import Store
 from .messages import JobSpec
+from .table_events import with_table_events
 
 
 class EventsReady(Message):
@@ -30,7 +32,7 @@ class EventsReady(Message):
 
 
 class RunDone(Message):
-    def __init__(self, result: RunResult) -> None:
+    def __init__(self, result: RunResult | DatasetResult) -> None:
         super().__init__()
         self.result = result
 
@@ -67,7 +69,7 @@ class Jobs:
         self.post = post
         self.store: Store | None = None
         self.store_error: str | None = None
-        self.current: Run | Comparison | None = None  # what cancel() stops
+        self.current: Run | DatasetRun | Comparison | None = None  # what cancel() stops
         self.events: deque[Event] = deque()  # appends are thread-safe
 
     def open_store(self, data_dir: Path, lock_wait: float) -> None:
@@ -87,12 +89,27 @@ class Jobs:
         store = self._writable_store()
         backend = self._backend(job.backend)
         run = Run(job.schema, job.config, backend, store=store, on_event=self._queue, keep_records=False)
-        self._execute(run, backend)
+        self.post(RunDone(self._execute(run, backend)))
 
     def resume(self, run_id: str, spec: BackendSpec) -> None:
         store = self._writable_store()
         backend = self._backend(spec)
-        self._execute(Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False), backend)
+        self.post(RunDone(self._execute(Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False),
+                                        backend)))
+
+    def dataset(self, dataset: Dataset, config: RunConfig, spec: BackendSpec) -> None:
+        """Every table of ``dataset``, parents first, as one run in the history."""
+        store = self._writable_store()
+        backend = self._backend(spec)
+        run = with_table_events(DatasetRun(dataset, config, backend, store=store), self._queue)
+        self.post(RunDone(self._execute(run, backend)))
+
+    def resume_dataset(self, run_id: str, spec: BackendSpec) -> None:
+        """A dataset run continued table by table, from each table's next row."""
+        store = self._writable_store()
+        backend = self._backend(spec)
+        run = with_table_events(DatasetRun.resume(store, run_id, backend), self._queue)
+        self.post(RunDone(self._execute(run, backend)))
 
     def compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
         """The schema on each model in turn (core.compare.Comparison: each run its own copy
@@ -122,7 +139,7 @@ class Jobs:
 
     # -- shared ------------------------------------------------------------------------------
     @property
-    def running(self) -> Run | None:
+    def running(self) -> Run | DatasetRun | None:
         """The run going, a comparison's current one included."""
         going = self.current
         return going.current if isinstance(going, Comparison) else going
@@ -143,17 +160,16 @@ class Jobs:
     def _backend(self, spec: BackendSpec) -> Backend:
         return backend_from_settings(spec, self.settings)
 
-    def _execute(self, run: Run, backend: Backend) -> None:
-        async def go() -> RunResult:
+    def _execute(self, run: Run | DatasetRun, backend: Backend) -> RunResult | DatasetResult:
+        async def go() -> RunResult | DatasetResult:
             async with backend:
                 return await run.execute()
 
         self.current = run
         try:
-            result = asyncio.run(go())
+            return asyncio.run(go())
         finally:
             self.current = None
-        self.post(RunDone(result))
 
     def _queue(self, event: Event) -> None:
         """Called on the run's thread: queue the event; start, end and notices wake the UI."""

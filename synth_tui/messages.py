@@ -20,6 +20,7 @@ from .core.schema import RecordSchema
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
+    from .core.dataset import Dataset
     from .core.store import Store
 
 
@@ -45,6 +46,17 @@ class CompareRequested(Message):
         super().__init__()
         self.job = job
         self.specs = specs
+
+
+class DatasetRequested(Message):
+    """Generate every table of ``dataset``, parents first, as one run in the history;
+    ``config`` holds the run's parameters (each table has its own count)."""
+
+    def __init__(self, dataset: Dataset, config: RunConfig, backend: BackendSpec) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.config = config
+        self.backend = backend
 
 
 class ResumeRequested(Message):

@@ -11,6 +11,7 @@ from textual.screen import Screen
 
 from .core.backends import BackendSpec, ResumeNeedsConsent, resume_spec
 from .core.config import Settings
+from .core.dataset import DatasetResult
 from .core.engine import RunResult
 from .core.errors import SynthError, UserInputError
 from .core.store import RunDoc, Store
@@ -75,10 +76,11 @@ def _settings_then_quit(app: SynthApp, answer: str | None) -> None:
         app.exit()
 
 
-def exit_after(app: SynthApp, result: RunResult) -> None:
+def exit_after(app: SynthApp, result: RunResult | DatasetResult) -> None:
     """Leave, saying on the terminal how many records the run kept and how to go on."""
     message = f"synth-tui: run {result.run_id} stopped with {result.accepted}/{result.requested} records"
-    resumable = result.accepted < result.requested
+    # a dataset stopped between tables has all it asked for so far, and tables still to make
+    resumable = result.accepted < result.requested or (isinstance(result, DatasetResult) and not result.success)
     message += f"; continue it with: synth-tui resume {result.run_id}" if resumable else "."
     app.exit(message=Text(clean_line(message)))
 

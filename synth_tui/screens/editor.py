@@ -22,14 +22,23 @@ from textual.widgets import (
     TextArea,
 )
 
+from ..core.dataset import Dataset
 from ..core.errors import SchemaError, UserInputError
-from ..core.schema import RecordSchema, parse_schema
-from ..core.templates import template_names, template_text
+from ..core.schema import RecordSchema
 from ..core.textsafe import plain
 from ..messages import CompareRequested, GenerateRequested, JobSpec
-from .editor_templates import EditorTemplates
+from .dataset_tables import (
+    NOT_FOR_DATASETS,
+    DatasetTablesView,
+    TableChosen,
+    dataset_request,
+    dataset_summary,
+    parse_editor_text,
+    show_table,
+)
+from .editor_templates import EditorTemplates, template_text
 from .fields import SchemaArea
-from .run_form import RunForm
+from .run_form import RunForm, template_options
 from .snippets import SNIPPETS, Snippet, insert_member
 from .sources import FieldChosen, FieldSources, show_field
 
@@ -46,6 +55,10 @@ class SchemaStatus(Static):
         lines += [f"! {w}" for w in schema.warnings[:2]]
         self.set_classes("warning" if schema.warnings else "ok")
         self.update(plain("\n".join(lines)))
+
+    def show_dataset(self, dataset: Dataset) -> None:
+        self.set_classes("ok")
+        self.update(plain(f"✓ valid dataset: {dataset_summary(dataset)}\n! {NOT_FOR_DATASETS}"))
 
     def show_error(self, exc: SchemaError) -> None:
         self.set_classes("error")
@@ -75,6 +88,7 @@ class EditorScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="editor")
         self.checked: RecordSchema | None = None
+        self.dataset: Dataset | None = None  # the editor holds a dataset file of tables, checked
         self.checked_text: str | None = None  # the text the line under the editor speaks of
         self._pending_check: Any = None
         self.templates = EditorTemplates(self, DEFAULT_TEMPLATE)  # the template the schema came from
@@ -87,6 +101,7 @@ class EditorScreen(Screen[None]):
                 yield editor
                 yield SchemaStatus(id="schema-status")
                 yield FieldSources()
+                yield DatasetTablesView()
             yield RunForm(DEFAULT_TEMPLATE)
         yield Footer()
 
@@ -117,18 +132,29 @@ class EditorScreen(Screen[None]):
         text = self.checked_text = self.query_one("#schema-editor", TextArea).text
         self.templates.label(text)
         try:
-            self.checked = parse_schema(text, "schema")
+            parsed = parse_editor_text(text, "schema")
         except SchemaError as exc:
-            self.checked = None
+            self.checked = self.dataset = None
             status.show_error(exc)
             return None  # the table keeps the last valid schema's sources, for reference
+        self.dataset = parsed if isinstance(parsed, Dataset) else None
+        self.set_class(self.dataset is not None, "dataset")  # the tables in place of the field sources
+        if isinstance(parsed, Dataset):
+            self.checked = None
+            self.query_one(DatasetTablesView).show(parsed)
+            status.show_dataset(parsed)
+            return None
+        self.checked = parsed
         fields = self.query_one(FieldSources).show_schema(self.checked, text, self.query_one(RunForm).seed_columns())
         status.show_valid(self.checked, fields)
         return self.checked
 
     # -- sources and snippets --------------------------------------------------------------
     def action_focus_sources(self) -> None:
-        self.app.set_focus(self.query_one(FieldSources))
+        if self.has_class("dataset"):
+            self.app.set_focus(self.query_one(DatasetTablesView).table_list)
+        else:
+            self.app.set_focus(self.query_one(FieldSources))
 
     def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
         self.query_one(FieldSources).follow(event.selection.end)
@@ -136,6 +162,11 @@ class EditorScreen(Screen[None]):
     def on_field_chosen(self, event: FieldChosen) -> None:
         area = self.query_one("#schema-editor", TextArea)
         show_field(area, event.name, self.checked.short_form if self.checked else True)
+        self.app.set_focus(area)
+
+    def on_table_chosen(self, event: TableChosen) -> None:
+        area = self.query_one("#schema-editor", TextArea)
+        show_table(area, event.name)
         self.app.set_focus(area)
 
     # -- form ------------------------------------------------------------------------------
@@ -157,6 +188,9 @@ class EditorScreen(Screen[None]):
 
     def action_convert(self) -> None:
         schema = self.check_now()
+        if self.dataset is not None:
+            self.notify("A dataset's tables keep the form they are written in.", title="Convert")
+            return
         if schema is None:
             self.notify("Fix the schema first: see the line under the editor.", severity="error")
             return
@@ -164,6 +198,13 @@ class EditorScreen(Screen[None]):
         self.check_now()
 
     def action_generate(self) -> None:
+        self.check_now()
+        if self.dataset is not None:
+            try:
+                self.post_message(dataset_request(self.query_one(RunForm), self.dataset))
+            except UserInputError as exc:
+                self.notify(exc.remedy("tui"), title="Check the parameters", severity="error")
+            return
         self._checked_job(lambda job: self.post_message(GenerateRequested(job)))
 
     def action_compare(self) -> None:
@@ -175,6 +216,10 @@ class EditorScreen(Screen[None]):
             others = [parse_model_spec(m.strip(), default_kind=backend.kind) for m in raw.split(",") if m.strip()]
         except UserInputError as exc:
             self.notify(exc.remedy("tui"), title="Compare", severity="error")
+            return
+        if self.check_now() is None and self.dataset is not None:
+            self.notify("Compare runs one record schema on several models, not a dataset of tables.",
+                        title="Compare", severity="error")
             return
         if not others:
             self.notify("Name the models to compare with under Compare, e.g. ollama:llama3.2", title="Compare")
@@ -203,7 +248,7 @@ class EditorScreen(Screen[None]):
         backend, the base URL and key variable included; the previous schema stays one
         ctrl+z away."""
         text = json.dumps(schema, indent=2, ensure_ascii=False)
-        self.templates.load(text, next((n for n in template_names() if _same_schema(n, schema)), None))
+        self.templates.load(text, next((n for _, n in template_options() if _same_schema(n, schema)), None))
         self.query_one(RunForm).fill(config, backend)
 
 

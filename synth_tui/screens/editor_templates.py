@@ -8,12 +8,21 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Select, TextArea
 
+from ..core.dataset.templates import dataset_names, dataset_text
 from ..core.errors import UserInputError
-from ..core.templates import NAME_RULES, delete_template, is_builtin, save_template, template_text
+from ..core.templates import NAME_RULES, delete_template, is_builtin, save_template
+from ..core.templates import template_text as schema_template_text
 from .run_form import template_options
 
 if TYPE_CHECKING:
     from .editor import EditorScreen
+
+
+def template_text(name: str) -> str:
+    """A record schema template's text, or a built-in dataset's (shop, company, helpdesk)."""
+    if name in dataset_names() and not is_builtin(name):
+        return dataset_text(name)
+    return schema_template_text(name)
 
 
 class EditorTemplates:
@@ -86,6 +95,9 @@ class EditorTemplates:
         """Ask for a name and keep the schema as the user's template of that name."""
         from .dialogs import NameDialog
 
+        if self.screen.check_now() is None and self.screen.dataset is not None:
+            self.screen.notify("A template holds one record schema: keep a dataset in a file of its own.")
+            return
         if self.screen.check_now() is None:
             self.screen.notify("Fix the schema before saving it as a template.", severity="error")
             return
@@ -114,7 +126,7 @@ class EditorTemplates:
         if name is None:
             self.screen.notify("Choose one of your templates first.")
             return
-        if is_builtin(name):
+        if is_builtin(name) or name in dataset_names():
             self.screen.notify(f"{name} is a built-in template; only your own can be deleted.")
             return
 

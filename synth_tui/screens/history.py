@@ -16,7 +16,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from ..core.errors import SynthError
-from ..core.export import export_to_path
 from ..core.store import RESUMABLE, PruneResult, RunDoc, Store
 from ..messages import RerunRequested, ResumeRequested, context
 from .prune_marked import ask_to_prune, pruned_message
@@ -40,6 +39,7 @@ class HistoryScreen(Screen[None]):
         Binding("slash", "search", "Search", show=False, id="history.search"),
         Binding("right_square_bracket", "next_page", "Next page", show=False, id="history.next-page"),
         Binding("left_square_bracket", "previous_page", "Prev page", show=False, id="history.previous-page"),
+        Binding("t", "next_table", "Next table", show=False, id="history.next-table"),
     ]
     PALETTE = [
         ("export", "Export run", "Write the selected run's records to a file (e)"),
@@ -50,6 +50,7 @@ class HistoryScreen(Screen[None]):
         ("report", "Quality report", "Validity, duplicates and per-field figures of the selected run (enter)"),
         ("next_page", "Next page of records", "The next records of the selected run (])"),
         ("previous_page", "Previous page of records", "The previous records of the selected run ([)"),
+        ("next_table", "Next table's records", "A dataset run's records: those of its next table (t)"),
         ("mark", "Mark run", "Mark or unmark the selected run for a comparison (m)"),
         ("compare", "Compare marked runs", "Marked runs side by side (c)"),
         ("prune_marked", "Remove marked runs", "Delete the runs marked with m and their records, after a question (x)"),
@@ -141,16 +142,22 @@ class HistoryScreen(Screen[None]):
             self.query_one(RunPreview).turn(doc, step)
             self.show_preview()
 
+    def action_next_table(self) -> None:
+        doc = self.selected()
+        if doc is not None and not self.query_one(RunPreview).next_table(doc):
+            self.notify("This run made one table of records; t moves through a dataset run's tables.")
+        self.show_preview()
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "runs":
             self.action_report()
 
     def action_report(self) -> None:
-        from .report import ReportScreen
+        from .dataset_report import report_screen
 
         doc = self.selected()
         if doc is not None:
-            self.app.push_screen(ReportScreen(doc.id))
+            self.app.push_screen(report_screen(doc))
 
     def action_mark(self) -> None:
         self.run_list.toggle_mark()
@@ -246,22 +253,9 @@ class HistoryScreen(Screen[None]):
         self.app.push_screen(ConfirmDialog(f"Delete run {doc.id} and its {doc.counts.accepted} records?"), done)
 
     def action_export(self) -> None:
-        from .dialogs import ExportDialog
+        from .export_run import export_run
 
         doc = self.selected()
         store = self.store
-        if doc is None or store is None:
-            return
-
-        def export(path: Path, fmt: str, overwrite: bool) -> int:
-            return export_to_path(lambda: store.iter_records(doc.id), path, fmt, schema=doc.schema, force=overwrite)
-
-        def done(answer: tuple[Path, str, int] | None) -> None:
-            if answer is None:
-                return
-            path, fmt, n = answer
-            self.last_export = (path.parent, fmt)  # the next export starts from here
-            self.notify(f"Wrote {n} records to {path}", title="Exported")
-
-        directory, fmt = self.last_export
-        self.app.push_screen(ExportDialog(doc.id, export, directory, fmt), done)
+        if doc is not None and store is not None:
+            export_run(self, doc, store)

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
 
 from ..core.backends import BackendSpec
+from ..core.dataset import DatasetResult
 from ..core.engine import RunResult
 from ..core.events import (
     Event,
@@ -24,7 +25,9 @@ from ..core.events import (
     RetryScheduled,
     RunStarted,
 )
-from ..core.textsafe import clean_text, plain
+from ..core.textsafe import clean_line, clean_text, plain
+from ..table_events import DatasetStarted, TableStarted
+from .table_progress import TablesProgress
 from .tables import fill_table
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
@@ -72,11 +75,15 @@ class ProgressScreen(Screen[None]):
         self._new_lines: deque[Text] = deque(maxlen=100)
         self._ticks = 0
         self._title = "No run yet: write a schema in the editor (F2) and press ctrl+g."
+        self.tables = TablesProgress()  # a dataset run's bar per table
+        self._backend = ""
+        self._clear_rows = False  # a dataset run's next table: its records replace the last one's
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="progress-top"):
             yield Static(plain(self._title), id="run-title")
+            yield self.tables
             with Horizontal(id="bar-row"):
                 yield ProgressBar(total=1, show_eta=False, id="bar")  # a total: an empty bar does not pulse
                 yield Static("", id="bar-count")
@@ -89,7 +96,8 @@ class ProgressScreen(Screen[None]):
     def reset(self, total: int, spec: BackendSpec, columns: list[str]) -> None:
         self._total = total
         self._schema_columns = columns[:8]
-        self._title = f"Generating {total} records with {spec.kind}" + (f" / {spec.model}" if spec.model else "")
+        self._backend = spec.kind + (f" / {spec.model}" if spec.model else "")
+        self._title = f"Generating {total} records with {self._backend}"
         self.rejections.clear()
         self.rule_rejections = 0
         self._columns = []
@@ -97,11 +105,13 @@ class ProgressScreen(Screen[None]):
         self._new_rows.clear()
         self._shown.clear()
         self._new_lines.clear()
+        self.tables.clear()
+        self.remove_class("dataset")
         if not self.is_mounted:
             return
         self.query_one("#run-title", Static).update(plain(self._title))
         self.query_one("#run-title", Static).set_classes("")
-        self.query_one(ProgressBar).update(total=total, progress=0)
+        self.query_one(ProgressBar).update(total=max(1, total), progress=0)  # a dataset: its tables tell
         self.query_one("#bar-count", Static).update(f"0/{total}")
         self.query_one("#run-stats", Static).update("")
         table = self.query_one(DataTable)
@@ -130,8 +140,11 @@ class ProgressScreen(Screen[None]):
         """Keep what an event changes on screen; flush() draws it. Only the latest rows
         and log lines are kept, so a hidden screen costs a fast run little."""
         self._progress = event.progress
+        self.tables.observe(event)
         line = None
-        if isinstance(event, RunStarted):
+        if isinstance(event, (DatasetStarted, TableStarted)):
+            line = self._dataset_event(event)
+        elif isinstance(event, RunStarted):
             line = plain(f"started {'(resumed) ' if event.resumed else ''}{event.backend} {event.model}", one_line=True)
         elif isinstance(event, RecordsAccepted):
             self._new_rows.extend(event.records)
@@ -151,14 +164,35 @@ class ProgressScreen(Screen[None]):
         if line is not None:
             self._new_lines.append(line)
 
+    def _dataset_event(self, event: DatasetStarted | TableStarted) -> Text:
+        """A dataset run's start, or its next table's: its bars, and the records table
+        emptied for the table's columns."""
+        if isinstance(event, DatasetStarted):
+            self.add_class("dataset")
+            self._title = f"Generating dataset run {event.run_id}: {len(event.tables)} tables with {self._backend}"
+            return Text(f"dataset run {event.run_id}{' (resumed)' if event.resumed else ''}: "
+                        f"{', '.join(clean_line(t.name) for t in event.tables)}", style="bold")
+        self._columns, self._schema_columns = [], []  # the next rows, the table's first, are drawn at once
+        self._shown.clear()
+        self._new_rows.clear()
+        self._clear_rows = True
+        return Text(f"table {clean_line(event.table)}: {event.progress.total} rows", style="bold")
+
     def flush(self, final: bool = False) -> None:
         if not self.is_mounted:
             return
         self._ticks += 1
+        if self.tables.changed:
+            self.tables.draw()
+            where = self.tables.current_line
+            self.query_one("#run-title", Static).update(plain(f"{self._title} · {where}" if where else self._title))
         if self._progress is not None:
             self._show_progress(self._progress)
             self._progress = None
-        if self._new_rows and (final or self._ticks % ROWS_EVERY == 0):
+        if self._clear_rows:
+            self.query_one(DataTable).clear(columns=True)
+            self._clear_rows = False
+        if self._new_rows and (final or self._ticks % ROWS_EVERY == 0 or not self._columns):
             rows = tuple(self._new_rows)
             self._new_rows.clear()
             self._add_rows(rows)
@@ -168,21 +202,24 @@ class ProgressScreen(Screen[None]):
                 log.write(line)
             self._new_lines.clear()
 
-    def handle_result(self, result: RunResult) -> None:
+    def handle_result(self, result: RunResult | DatasetResult) -> None:
         if not self.is_mounted:
             return
         self.flush(final=True)
         title = self.query_one("#run-title", Static)
         log = self.query_one(RichLog)
+        if isinstance(result, DatasetResult):
+            self.tables.finish(result.tables)
+        what = f"rows in {len(result.tables)} tables" if isinstance(result, DatasetResult) else "records"
         if result.status == "failed":
             title.update(Text(f"Run {result.run_id} failed: {clean_text(result.error or '')}"))
             title.set_classes("failed")
             log.write(Text(f"failed: {clean_text(result.error or '')}", style="bold red"))
         else:
-            title.update(Text(f"Run {result.run_id} {result.status}: {result.accepted}/{result.requested} records"
+            title.update(Text(f"Run {result.run_id} {result.status}: {result.accepted}/{result.requested} {what}"
                               f" in {fmt_seconds(result.elapsed)}"))
             title.set_classes(result.status)
-            log.write(Text(f"{result.status}: {result.accepted}/{result.requested} records", style="bold green"))
+            log.write(Text(f"{result.status}: {result.accepted}/{result.requested} {what}", style="bold green"))
 
     def show_error(self, message: str) -> None:
         if not self.is_mounted:

@@ -39,7 +39,11 @@ T = TypeVar("T")
 
 
 def template_options() -> list[tuple[str, str]]:
-    return [(name if is_builtin(name) else f"{name} (yours)", name) for name in template_names()]
+    """Record schemas (built-in, then the user's), then the built-in datasets of tables."""
+    from ..core.dataset.templates import dataset_names
+
+    return [(name if is_builtin(name) else f"{name} (yours)", name) for name in template_names()] + \
+        [(f"{name} (dataset)", name) for name in dataset_names() if name not in template_names()]
 
 
 def _input(value: str, ident: str, kind: str = "text", placeholder: str = "") -> Input:

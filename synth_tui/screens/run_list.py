@@ -16,6 +16,8 @@ from textual.widgets import DataTable, Static
 
 from ..core.store import STATUSES, RunDoc, Store
 from ..core.textsafe import plain
+from ..table_events import is_dataset_doc
+from .dataset_history import tables_label
 from .progress import fmt_seconds
 from .tables import Table, fill_table
 
@@ -30,7 +32,7 @@ def run_row(doc: RunDoc) -> list[Any]:
         doc.status,
         f"{doc.counts.accepted}/{doc.counts.requested}",
         fmt_seconds(doc.elapsed) if doc.elapsed is not None else "-",
-        doc.backend.label,
+        f"{tables_label(doc)} · {doc.backend.label}" if is_dataset_doc(doc) else doc.backend.label,
     ]
     return [plain(cell, one_line=True) for cell in cells]  # all of it read from the history file
 

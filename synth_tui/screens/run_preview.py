@@ -12,6 +12,8 @@ from textual.widgets import DataTable, Static
 
 from ..core.store import RunDoc, Store
 from ..core.textsafe import plain
+from ..table_events import is_dataset_doc
+from .dataset_history import DatasetPages, dataset_preview_lines
 from .progress import short
 from .tables import fill_table
 
@@ -44,6 +46,7 @@ class RunPreview(Vertical):
     def __init__(self) -> None:
         super().__init__(id="preview-pane")
         self.page = 0
+        self.datasets = DatasetPages()  # a dataset run's tables: which one is shown
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="preview-scroll"):
@@ -60,21 +63,41 @@ class RunPreview(Vertical):
             preview.update(plain(empty))
             self.query_one("#page-line", Static).update("")
             return
-        preview.update(plain("\n".join(preview_lines(doc))))
-        page = store.read_page(doc.id, self.page * PAGE_SIZE, PAGE_SIZE) if store else []
+        if is_dataset_doc(doc):
+            table = self.datasets.shown(doc)
+            preview.update(plain("\n".join(dataset_preview_lines(doc, table))))
+            page, columns = self.datasets.page(doc, store, self.page * PAGE_SIZE, PAGE_SIZE)
+            accepted, label = self.datasets.accepted(doc), f"{table}: "
+        else:
+            self.datasets.close()  # a dataset run's tables, read-only, are open only while it is shown
+            preview.update(plain("\n".join(preview_lines(doc))))
+            page = store.read_page(doc.id, self.page * PAGE_SIZE, PAGE_SIZE) if store else []
+            properties = doc.schema.get("properties")
+            columns = list(properties if isinstance(properties, dict) and properties else page[0] if page else [])
+            accepted, label = doc.counts.accepted, ""
         first = self.page * PAGE_SIZE + 1
         # a running run saves its count every few seconds: never show fewer than are on screen
-        total = max(doc.counts.accepted, first + len(page) - 1)
-        self.query_one("#page-line", Static).update(
-            f"records {first}-{first + len(page) - 1} of {total} ([ ])" if page else "no records")
+        total = max(accepted, first + len(page) - 1)
+        self.query_one("#page-line", Static).update(plain(
+            f"{label}records {first}-{first + len(page) - 1} of {total} ([ ])" if page else f"{label}no records",
+            one_line=True))
         if page:
-            properties = doc.schema.get("properties")
-            columns = list(properties if isinstance(properties, dict) and properties else page[0])[:6]
+            columns = columns[:6]
             fill_table(records, [plain(c, one_line=True) for c in columns],
                        [[short(r.get(c), RECORD_COLUMN_WIDTH) for c in columns] for r in page],
                        fixed_width=RECORD_COLUMN_WIDTH)
 
     def turn(self, doc: RunDoc, step: int) -> None:
         """The next (``step`` 1) or previous (-1) page of ``doc``'s records, within them."""
-        pages = max(1, -(-doc.counts.accepted // PAGE_SIZE))
+        accepted = self.datasets.accepted(doc) if is_dataset_doc(doc) else doc.counts.accepted
+        pages = max(1, -(-accepted // PAGE_SIZE))
         self.page = max(0, min(pages - 1, self.page + step))
+
+    def next_table(self, doc: RunDoc) -> bool:
+        """A dataset run's next table's records, from their first page; False for a run of
+        one table."""
+        if not is_dataset_doc(doc):
+            return False
+        self.datasets.next_table(doc)
+        self.page = 0
+        return True

@@ -177,7 +177,12 @@ def field_locations(text: str, short_form: bool) -> list[tuple[Location, str]]:
     """Where each field of the record is written in the schema ``text``: the (row, column)
     of its key (a top-level key in the short form, a key of the top-level "properties" in
     a JSON Schema), in text order."""
-    where = [None] if short_form else [None, "properties"]
+    return key_locations(text, [None] if short_form else [None, "properties"])
+
+
+def key_locations(text: str, where: list[str | None]) -> list[tuple[Location, str]]:
+    """Where each key of the object under the keys ``where`` is written in JSON ``text``
+    (``[None, "tables"]``: a dataset's tables), in text order."""
     out = []
     row, counted = 0, 0
     for under, key, offset in _keys(text):
