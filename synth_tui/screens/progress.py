@@ -25,6 +25,7 @@ from ..core.events import (
     RunStarted,
 )
 from ..core.textsafe import clean_text, plain
+from .cost_line import RunCostLine
 from .tables import fill_table
 
 SHOWN_ROWS = 40  # the latest records on screen; redrawing more cost a fast run half its speed
@@ -72,6 +73,7 @@ class ProgressScreen(Screen[None]):
         self._new_lines: deque[Text] = deque(maxlen=100)
         self._ticks = 0
         self._title = "No run yet: write a schema in the editor (F2) and press ctrl+g."
+        self.cost_line = RunCostLine()  # spent, budget, endpoints, batch
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -81,6 +83,7 @@ class ProgressScreen(Screen[None]):
                 yield ProgressBar(total=1, show_eta=False, id="bar")  # a total: an empty bar does not pulse
                 yield Static("", id="bar-count")
             yield Static("", id="run-stats")
+            yield self.cost_line
         yield DataTable(id="latest", zebra_stripes=True, cursor_type="row")
         yield RichLog(id="event-log", max_lines=500, wrap=False, markup=False)
         yield Footer()
@@ -97,6 +100,7 @@ class ProgressScreen(Screen[None]):
         self._new_rows.clear()
         self._shown.clear()
         self._new_lines.clear()
+        self.cost_line.reset(spec.kind)
         if not self.is_mounted:
             return
         self.query_one("#run-title", Static).update(plain(self._title))
@@ -130,6 +134,7 @@ class ProgressScreen(Screen[None]):
         """Keep what an event changes on screen; flush() draws it. Only the latest rows
         and log lines are kept, so a hidden screen costs a fast run little."""
         self._progress = event.progress
+        self.cost_line.take(event)
         line = None
         if isinstance(event, RunStarted):
             line = plain(f"started {'(resumed) ' if event.resumed else ''}{event.backend} {event.model}", one_line=True)
@@ -158,6 +163,7 @@ class ProgressScreen(Screen[None]):
         if self._progress is not None:
             self._show_progress(self._progress)
             self._progress = None
+            self.cost_line.draw()
         if self._new_rows and (final or self._ticks % ROWS_EVERY == 0):
             rows = tuple(self._new_rows)
             self._new_rows.clear()
@@ -167,6 +173,10 @@ class ProgressScreen(Screen[None]):
             for line in self._new_lines:
                 log.write(line)
             self._new_lines.clear()
+
+    def show_endpoints(self, endpoints: list[dict]) -> None:
+        """Each server's counts, for a run spread over several (drawn with the figures)."""
+        self.cost_line.show_endpoints(endpoints)
 
     def handle_result(self, result: RunResult) -> None:
         if not self.is_mounted:

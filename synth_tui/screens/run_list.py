@@ -14,13 +14,14 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from ..core.pricing import cost_text
 from ..core.store import STATUSES, RunDoc, Store
 from ..core.textsafe import plain
 from .progress import fmt_seconds
 from .tables import Table, fill_table
 
 RUN_PAGE = 100  # runs in the table at once
-RUN_COLUMNS = ("", "UTC", "Status", "Records", "Time", "Model")
+RUN_COLUMNS = ("", "UTC", "Status", "Records", "Time", "Cost", "Model")
 FILTERS = (None, *STATUSES)
 
 
@@ -30,6 +31,7 @@ def run_row(doc: RunDoc) -> list[Any]:
         doc.status,
         f"{doc.counts.accepted}/{doc.counts.requested}",
         fmt_seconds(doc.elapsed) if doc.elapsed is not None else "-",
+        cost_text(doc.to_dict()),
         doc.backend.label,
     ]
     return [plain(cell, one_line=True) for cell in cells]  # all of it read from the history file
