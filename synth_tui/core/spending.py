@@ -25,11 +25,10 @@ def progress_spent(progress: Progress, kind: str) -> str:
 
 
 def header_line(progress: Progress, kind: str) -> str:
-    """The header's subtitle while a run goes."""
+    """The header's subtitle while a run goes: done, spent (of the budget), rate, rejected."""
     p = progress
-    line = f"running {p.done}/{p.total} · {p.rate:.1f} rec/s · rejected {p.rejected}"
-    spent = progress_spent(p, kind)
-    return f"{line} · {spent}" if spent else line
+    spent = progress_spent(p, kind)  # early in the line: a narrow header cuts its end
+    return f"running {p.done}/{p.total}{' · ' + spent if spent else ''} · {p.rate:.1f} rec/s · rejected {p.rejected}"
 
 
 def endpoint_lines(endpoints: Sequence[Mapping[str, Any]] | None) -> list[str]:
