@@ -48,6 +48,7 @@ class Estimating:
     if TYPE_CHECKING:  # what it uses of the App
         settings: Any
         sub_title: str
+        history_screen: Any
 
         def notify(self, message: str, *, title: str = "", severity: Any = "information",
                    timeout: float | None = None, markup: bool = True) -> None: ...
@@ -76,6 +77,7 @@ class Estimating:
     def on_estimate_ready(self, message: EstimateReady) -> None:
         p = message.projection
         self.sub_title = f"pilot {p.pilot.run_id}: {p.pilot.accepted}/{p.count} records"
+        self.history_screen.refresh_runs()  # the pilot's row: done
         warning = over_threshold(message)
         if message.confirm_over is not None and not warning:
             self._go_on(message.job, p.pilot.run_id, p.count)

@@ -102,12 +102,10 @@ class Jobs:
         store = self._writable_store()
         backend = self._backend(job.backend)
         if job.batch_api:
-            from .core.engine.batch import BatchOptions, BatchRun
+            from .core.engine.batch import BatchRun
 
-            poll = self.batch_poll_interval
-            options = BatchOptions(poll_interval=poll, poll_cap=max(600.0, poll))
             run: Run = BatchRun(job.schema, job.config, backend, store=store, on_event=self._queue,
-                                keep_records=False, options=options)
+                                keep_records=False, options=self._batch_options())
         else:
             run = Run(job.schema, job.config, backend, store=store, on_event=self._queue, keep_records=False)
         self.post(RunDone(self._execute(run, backend)))
@@ -117,8 +115,14 @@ class Jobs:
         store = self._writable_store()
         backend = self._backend(spec)
         overrides: dict[str, Any] = {"count": count} if count else {}
-        run = Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False,
-                         config_overrides=overrides)
+        if store.get_run(run_id).extra.get("batch"):  # a Batch API run polls the batches it recorded first
+            from .core.engine.batch import BatchRun
+
+            run: Run = BatchRun.resume_batch(store, run_id, backend, options=self._batch_options(),
+                                             on_event=self._queue, keep_records=False, config_overrides=overrides)
+        else:
+            run = Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False,
+                             config_overrides=overrides)
         self.post(RunDone(self._execute(run, backend)))
 
     def estimate(self, job: JobSpec, pilot_records: int, confirm_over: float | None) -> None:
@@ -187,6 +191,12 @@ class Jobs:
 
     def _backend(self, spec: BackendSpec) -> Backend:
         return backend_from_settings(spec, self.settings)
+
+    def _batch_options(self) -> Any:
+        from .core.engine.batch import BatchOptions
+
+        poll = self.batch_poll_interval
+        return BatchOptions(poll_interval=poll, poll_cap=max(600.0, poll))
 
     def endpoint_counts(self) -> list[dict[str, Any]]:
         """What each server of the running run's pool did so far; none for one server."""
