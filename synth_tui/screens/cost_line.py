@@ -25,17 +25,18 @@ class RunCostLine(Static):
     def __init__(self) -> None:
         super().__init__("", id="run-cost")
         self.kind = ""
-        self.spent = ""
+        self.progress: Progress | None = None  # the latest: its spending is drawn
         self.batch_status = ""
         self.endpoints: list[str] = []
 
     def reset(self, kind: str) -> None:
-        self.kind, self.spent, self.batch_status, self.endpoints = kind, "", "", []
+        self.kind, self.progress, self.batch_status, self.endpoints = kind, None, "", []
         self.draw()
 
     def take(self, event: Event) -> None:
-        """Keep what an event says of spending or of the batch; draw() shows it."""
-        self.spent = self._spent(event.progress)
+        """Keep what an event says of spending or of the batch; draw() shows it (an
+        event costs a fast run little: the text is made when drawn)."""
+        self.progress = event.progress
         if isinstance(event, BatchPolled):
             self.batch_status = batch_text(event)
 
@@ -44,12 +45,14 @@ class RunCostLine(Static):
         if lines:
             self.endpoints = lines
 
-    def _spent(self, progress: Progress) -> str:
-        spent = progress_spent(progress, self.kind)
+    def spent(self) -> str:
+        if self.progress is None:
+            return ""
+        spent = progress_spent(self.progress, self.kind)
         return f"spent {spent}" if spent and spent != "cost unknown" else spent
 
     def lines(self) -> list[str]:
-        return [line for line in (self.spent, self.batch_status, *self.endpoints) if line]
+        return [line for line in (self.spent(), self.batch_status, *self.endpoints) if line]
 
     def draw(self) -> None:
         lines = self.lines()
