@@ -217,3 +217,31 @@ async def test_the_batch_api_is_refused_for_another_backend_and_with_a_budget(tm
         await pilot.press("ctrl+g")
         await until(pilot, lambda: "needs the openai backend" in notifications(app), "the refusal")
         assert app.screen.id == "editor" and llm.count_requests == 0
+
+
+async def test_a_failed_batch_run_resumed_from_the_history_goes_through_a_new_batch(tmp_path):
+    api = FakeBatchAPI().start()
+    try:
+        api.fault.end = "failed"
+        app = cost_app(tmp_path, api)
+        app.jobs.batch_poll_interval = 0.05
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(pilot, app)
+            await set_input(pilot, app, "count", "10")
+            await set_input(pilot, app, "batch", "5")
+            app.screen.query_one("#batch-api", Checkbox).value = True
+            await pilot.press("ctrl+g")
+            await until(pilot, lambda: app.last_result is not None, "the batch run's end", timeout=60)
+            first = app.last_result
+            assert first.status == "failed" and api.creates == 1
+            api.fault.end = "completed"
+            await pilot.press("f4")
+            await on_screen(pilot, app, "history")
+            app.last_result = None
+            await pilot.press("u")
+            await until(pilot, lambda: app.last_result is not None, "the resumed run's end", timeout=60)
+            resumed = app.last_result
+            assert (resumed.run_id, resumed.status, resumed.accepted) == (first.run_id, "done", 10)
+            assert api.creates == 2 and api.count_requests == 0  # a new batch, no chat completions
+    finally:
+        api.stop()
