@@ -49,6 +49,7 @@ class Estimating:
         settings: Any
         sub_title: str
         history_screen: Any
+        progress_screen: Any
 
         def notify(self, message: str, *, title: str = "", severity: Any = "information",
                    timeout: float | None = None, markup: bool = True) -> None: ...
@@ -78,6 +79,7 @@ class Estimating:
         p = message.projection
         self.sub_title = f"pilot {p.pilot.run_id}: {p.pilot.accepted}/{p.count} records"
         self.history_screen.refresh_runs()  # the pilot's row: done
+        self.progress_screen.flush(final=True)  # every record of the pilot, behind the panel
         warning = over_threshold(message)
         if message.confirm_over is not None and not warning:
             self._go_on(message.job, p.pilot.run_id, p.count)

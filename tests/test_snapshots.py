@@ -434,7 +434,9 @@ def test_estimate_panel(snap_compare, server, size):
             editor.query_one(f"#{ident}", Input).value = str(value)
         await pilot.press("f6")
         await shown(pilot, EstimatePanel)
-        await until(pilot, lambda: not pilot.app.jobs.events, "the pilot's last events on screen")
+        progress_screen = pilot.app.get_screen("progress")
+        await until(pilot, lambda: not pilot.app.jobs.events and progress_screen.query_one("#latest", DataTable)
+                    .row_count == 5, "the pilot's records behind the panel")
         pilot.app.clear_notifications()
         await settle(pilot)
 
@@ -452,6 +454,11 @@ def test_progress_with_cost_and_budget(snap_compare, server, size):
         await until(pilot, lambda: server.held == 1 and not app.jobs.events and app.last_event is not None
                     and app.last_event.progress.done == 6 and "cancel_run" in footer_actions(app),
                     "the run to wait on its third answer")
+        await pilot.press("f2")  # the records table is redrawn now and then while shown, and whole on return
+        await shown(pilot, "editor")
+        await pilot.press("f3")
+        progress_screen = await shown(pilot, "progress")
+        await until(pilot, lambda: progress_screen.query_one("#latest", DataTable).row_count == 6, "its six records")
         await settle(pilot)
 
     assert snap_compare(priced_app(server), terminal_size=size, run_before=running)

@@ -245,3 +245,15 @@ async def test_a_failed_batch_run_resumed_from_the_history_goes_through_a_new_ba
             assert api.creates == 2 and api.count_requests == 0  # a new batch, no chat completions
     finally:
         api.stop()
+
+
+def test_the_panels_text_for_the_embedded_model_is_time_only():
+    from synth_tui.core.estimate import Answer, Pilot, project
+    from synth_tui.core.estimate_text import projection_text
+
+    projection = project([Answer(5, 100, 100, 1.0)], Pilot("p", 5, 100, 100, 1.0), count=50, batch_size=5,
+                         concurrency=2, price=None)
+    local = projection_text(projection, "local", surface="tui")
+    assert "to finish" in local and "tokens  " not in local and "cost" not in local
+    remote = projection_text(projection, "openai", surface="tui")
+    assert "tokens  2,000" in remote and "cost    unknown: no price" in remote and "$0" not in remote

@@ -34,9 +34,9 @@ def projection_text(p: Projection, kind: str, surface: str = "cli") -> str:
         f"{p.count} records ({requests} more {'request' if requests == 1 else 'requests'} of up to "
         f"{plural(p.batch_size, 'record')}, {p.concurrency} at once):",
     ]
-    if kind != "local" or surface == "cli":
+    if kind != "local" or surface == "cli":  # the TUI's estimate of the embedded model: time only
         lines.append(f"  tokens  {span_text(p.tokens, lambda v: f'{v:,.0f}')}")
-    lines.append(f"  cost    {cost_line(p, kind, surface)}")
+        lines.append(f"  cost    {cost_line(p, kind, surface)}")
     lines.append(f"  time    {span_text(p.seconds, duration)} to finish")
     if (p.answers < 3 or p.pilot.accepted < 20) and requests:
         more = "a larger --pilot narrows it" if surface == "cli" else "a larger pilot narrows it"
