@@ -257,3 +257,24 @@ def test_the_panels_text_for_the_embedded_model_is_time_only():
     assert "to finish" in local and "tokens  " not in local and "cost" not in local
     remote = projection_text(projection, "openai", surface="tui")
     assert "tokens  2,000" in remote and "cost    unknown: no price" in remote and "$0" not in remote
+
+
+async def test_the_settings_screen_saves_several_base_urls_and_the_confirmation_threshold(tmp_path, llm):
+    import json
+
+    app = cost_app(tmp_path, llm)
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        await pilot.press("f5")
+        await on_screen(pilot, app, "settings")
+        await set_input(pilot, app, "openai-base_url", "http://127.0.0.1:1/v1, http://127.0.0.1:2/v1")
+        await set_input(pilot, app, "confirm-cost-over", "0.25")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "Saved to" in notifications(app), "the settings to be saved")
+        saved = json.loads((tmp_path / "settings.json").read_text())
+        assert saved["backends"]["openai"]["base_url"] == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
+        assert saved["confirm_cost_over"] == 0.25 and app.settings.confirm_cost_over == 0.25
+        await pilot.press("f2")
+        await on_screen(pilot, app, "editor")
+        placeholder = app.screen.query_one("#base-url", Input).placeholder
+        assert placeholder == "http://127.0.0.1:1/v1, http://127.0.0.1:2/v1"

@@ -97,6 +97,9 @@ class EditorScreen(Screen[None]):
         self.check_now()
         self.query_one("#schema-editor", TextArea).focus()
 
+    def on_screen_resume(self) -> None:
+        self.query_one(RunForm).show_settings()  # the Base URL field's placeholder: the settings' URLs
+
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height < SHORT, "short")  # the sources table then takes less room
 

@@ -101,6 +101,10 @@ class RunForm(VerticalScroll):
             self.key_env = None
             self._show_endpoint(kind)
 
+    def show_settings(self) -> None:
+        """The settings may have changed (the settings screen): the base URLs they hold."""
+        self._show_endpoint(self.backend_kind)
+
     def _show_endpoint(self, kind: str) -> None:
         """The base URL row, for the backends that have one; blank means the settings' URL."""
         conf = context(self).settings.for_backend(kind)
