@@ -29,8 +29,10 @@ from .core.dataset import DatasetResult
 from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
+from .core.spending import header_line
 from .core.store import RunDoc, Store, default_data_dir
 from .core.textsafe import clean_line, clean_text
+from .estimating import Estimating
 from .jobs import ComparisonDone, EventsReady, Jobs, ProbeDone, RunBegins, RunDone, describe_failure
 from .messages import (
     CompareRequested,
@@ -66,6 +68,7 @@ SCREENS = [("editor", "Editor", "Edit the schema and parameters (F2)"),
 MIN_SIZE = (80, 24)  # every screen's layout and keys fit from this size up
 WORKER_FAILURES = {
     "generate": "Could not run the generation",
+    "estimate": "Could not run the estimate's pilot",
     "resume": "Could not resume the run",
     "dataset": "Could not run the dataset",
     "resume_dataset": "Could not resume the dataset run",
@@ -76,7 +79,7 @@ WORKER_FAILURES = {
 }
 
 
-class SynthApp(App[None]):
+class SynthApp(App[None], Estimating):
     TITLE = "synth-tui"
     CSS_PATH = stylesheet_path()
     BINDINGS = [
@@ -210,6 +213,8 @@ class SynthApp(App[None]):
     # -- requests from the screens -----------------------------------------------------------
     def on_generate_requested(self, message: GenerateRequested) -> None:
         job = message.job
+        if self.generate_after_estimate(message):  # a cost threshold is set: a pilot first
+            return
         self._start_run(job.config.count, job.backend, job.schema.field_names(), "generate", job)
 
     def on_dataset_requested(self, message: DatasetRequested) -> None:
@@ -280,6 +285,7 @@ class SynthApp(App[None]):
             return
         events = [queue.popleft() for _ in range(len(queue))]
         self.progress_screen.take(events)
+        self.progress_screen.show_endpoints(self.jobs.endpoint_counts())
         last = self.last_event = events[-1]
         history = self.history_screen
         started = next((e for e in events if isinstance(e, RunStarted)), None)
@@ -289,7 +295,7 @@ class SynthApp(App[None]):
         # every screen's header shows the run's progress, and the history its row
         if self.running and not isinstance(last, (RunFinished, RunFailed)):
             p = last.progress
-            self.sub_title = f"running {p.done}/{p.total} · {p.rate:.1f} rec/s · rejected {p.rejected}"
+            self.sub_title = header_line(p, self.progress_screen.cost_line.kind)
             if history.is_current:
                 history.show_run_progress(last.run_id, p.done, p.total, p.elapsed)
 

@@ -12,6 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 
@@ -21,6 +22,7 @@ from .core.config import Settings
 from .core.dataset import Dataset, DatasetResult, DatasetRun
 from .core.engine import Run, RunConfig, RunResult, probe_backend
 from .core.errors import DataDirLocked, SynthError, UserInputError
+from .core.estimate import AnswerLog, Projection
 from .core.events import Event, Notice, RunFailed, RunFinished, RunStarted
 from .core.store import Store
 from .messages import JobSpec
@@ -47,6 +49,18 @@ class RunBegins(Message):
         self.columns = columns
 
 
+class EstimateReady(Message):
+    """A pilot finished: ``projection`` says what the job's whole run takes. With
+    ``confirm_over`` (USD) it was a Generate that asks only when the cost is over it."""
+
+    def __init__(self, job: JobSpec, projection: Projection, kind: str, confirm_over: float | None) -> None:
+        super().__init__()
+        self.job = job
+        self.projection = projection
+        self.kind = kind
+        self.confirm_over = confirm_over
+
+
 class ComparisonDone(Message):
     def __init__(self, run_ids: list[str]) -> None:
         super().__init__()
@@ -71,6 +85,7 @@ class Jobs:
         self.store_error: str | None = None
         self.current: Run | DatasetRun | Comparison | None = None  # what cancel() stops
         self.events: deque[Event] = deque()  # appends are thread-safe
+        self.batch_poll_interval = 30.0  # seconds before a batch's first poll; later polls back off
 
     def open_store(self, data_dir: Path, lock_wait: float) -> None:
         """The history, writable; read-only when another process is stuck writing it; none
@@ -88,14 +103,29 @@ class Jobs:
     def generate(self, job: JobSpec) -> None:
         store = self._writable_store()
         backend = self._backend(job.backend)
-        run = Run(job.schema, job.config, backend, store=store, on_event=self._queue, keep_records=False)
+        if job.batch_api:
+            from .core.engine.batch import BatchRun
+
+            run: Run = BatchRun(job.schema, job.config, backend, store=store, on_event=self._queue,
+                                keep_records=False, options=self._batch_options())
+        else:
+            run = Run(job.schema, job.config, backend, store=store, on_event=self._queue, keep_records=False)
         self.post(RunDone(self._execute(run, backend)))
 
-    def resume(self, run_id: str, spec: BackendSpec) -> None:
+    def resume(self, run_id: str, spec: BackendSpec, count: int | None = None) -> None:
+        """Go on with a run; ``count``: to this many records (an estimate's pilot goes on)."""
         store = self._writable_store()
         backend = self._backend(spec)
-        self.post(RunDone(self._execute(Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False),
-                                        backend)))
+        overrides: dict[str, Any] = {"count": count} if count else {}
+        if store.get_run(run_id).extra.get("batch"):  # a Batch API run polls the batches it recorded first
+            from .core.engine.batch import BatchRun
+
+            run: Run = BatchRun.resume_batch(store, run_id, backend, options=self._batch_options(),
+                                             on_event=self._queue, keep_records=False, config_overrides=overrides)
+        else:
+            run = Run.resume(store, run_id, backend, on_event=self._queue, keep_records=False,
+                             config_overrides=overrides)
+        self.post(RunDone(self._execute(run, backend)))
 
     def dataset(self, dataset: Dataset, config: RunConfig, spec: BackendSpec) -> None:
         """Every table of ``dataset``, parents first, as one run in the history."""
@@ -110,6 +140,24 @@ class Jobs:
         backend = self._backend(spec)
         run = with_table_events(DatasetRun.resume(store, run_id, backend), self._queue)
         self.post(RunDone(self._execute(run, backend)))
+
+    def estimate(self, job: JobSpec, pilot_records: int, confirm_over: float | None) -> None:
+        """A pilot of ``pilot_records`` with the job's settings, kept in the history as the
+        start of the run; then the projection for the job's count (EstimateReady), or the
+        pilot's result when it ended short or was the whole run."""
+        from .core.estimate_text import pilot_projection
+
+        store = self._writable_store()
+        backend = self._backend(job.backend)
+        log = AnswerLog(self._queue)
+        pilot = Run(job.schema, job.config.copy(count=min(pilot_records, job.config.count)), backend,
+                    store=store, on_event=log, keep_records=False)
+        result = self._execute(pilot, backend)
+        if result.status != "done" or result.accepted >= job.config.count:
+            self.post(RunDone(result))
+            return
+        projection = pilot_projection(pilot, result, log.answers, job.config)
+        self.post(EstimateReady(job, projection, backend.kind, confirm_over))
 
     def compare(self, job: JobSpec, specs: list[BackendSpec]) -> None:
         """The schema on each model in turn (core.compare.Comparison: each run its own copy
@@ -159,6 +207,17 @@ class Jobs:
 
     def _backend(self, spec: BackendSpec) -> Backend:
         return backend_from_settings(spec, self.settings)
+
+    def _batch_options(self) -> Any:
+        from .core.engine.batch import BatchOptions
+
+        poll = self.batch_poll_interval
+        return BatchOptions(poll_interval=poll, poll_cap=max(600.0, poll))
+
+    def endpoint_counts(self) -> list[dict[str, Any]]:
+        """What each server of the running run's pool did so far; none for one server."""
+        run = self.running
+        return run.backend.endpoint_counts() if run is not None else []
 
     def _execute(self, run: Run | DatasetRun, backend: Backend) -> RunResult | DatasetResult:
         async def go() -> RunResult | DatasetResult:

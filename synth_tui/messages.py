@@ -31,9 +31,18 @@ class JobSpec:
     schema: RecordSchema
     config: RunConfig
     backend: BackendSpec
+    batch_api: bool = False  # through the OpenAI Batch API
 
 
 class GenerateRequested(Message):
+    def __init__(self, job: JobSpec) -> None:
+        super().__init__()
+        self.job = job
+
+
+class EstimateRequested(Message):
+    """Run a pilot of the job, project what the whole run takes, then ask to go on."""
+
     def __init__(self, job: JobSpec) -> None:
         super().__init__()
         self.job = job

@@ -417,3 +417,49 @@ def test_comparison_view(snap_compare, size):
         await settle(pilot)
 
     assert snap_compare(app_for(), terminal_size=size, run_before=open_comparison)
+
+
+def priced_app(server: FakeLLM) -> SynthApp:
+    app = app_for(server)
+    app.settings.prices[MODEL] = (0.15, 0.6)
+    return app
+
+
+@sizes
+def test_estimate_panel(snap_compare, server, size):
+    from synth_tui.screens.estimate import EstimatePanel
+
+    async def estimate(pilot):
+        editor = await shown(pilot, "editor")
+        for ident, value in (("count", 200), ("batch", 5), ("concurrency", 1), ("seed", 7)):
+            editor.query_one(f"#{ident}", Input).value = str(value)
+        await pilot.press("f6")
+        await shown(pilot, EstimatePanel)
+        progress_screen = pilot.app.get_screen("progress")
+        await until(pilot, lambda: not pilot.app.jobs.events and progress_screen.query_one("#latest", DataTable)
+                    .row_count == 5, "the pilot's records behind the panel")
+        pilot.app.clear_notifications()
+        await settle(pilot)
+
+    assert snap_compare(priced_app(server), terminal_size=size, run_before=estimate)
+
+
+@sizes
+def test_progress_with_cost_and_budget(snap_compare, server, size):
+    async def running(pilot):
+        app = pilot.app
+        server.hold_after = 2
+        editor = await shown(pilot, "editor")
+        editor.query_one("#budget", Input).value = "0.5"
+        await generate(pilot, count=100, batch=3)
+        await until(pilot, lambda: server.held == 1 and not app.jobs.events and app.last_event is not None
+                    and app.last_event.progress.done == 6 and "cancel_run" in footer_actions(app),
+                    "the run to wait on its third answer")
+        await pilot.press("f2")  # the records table is redrawn now and then while shown, and whole on return
+        await shown(pilot, "editor")
+        await pilot.press("f3")
+        progress_screen = await shown(pilot, "progress")
+        await until(pilot, lambda: progress_screen.query_one("#latest", DataTable).row_count == 6, "its six records")
+        await settle(pilot)
+
+    assert snap_compare(priced_app(server), terminal_size=size, run_before=running)

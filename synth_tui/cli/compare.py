@@ -28,7 +28,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.compare import parse_model_spec, parse_price
+    from ..core.compare import parse_model_spec
     from ..core.config import load_settings
     from ..core.errors import UserInputError
     from .running import load_schema, run_config
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     specs = [parse_model_spec(m) for m in args.models]
     if len(specs) < 2:
         raise UserInputError("compare needs at least two --model options")
-    prices = {**settings.prices, **dict(parse_price(p) for p in args.price)}
+    prices = {**settings.prices, **dict(model_price(p) for p in args.price)}
     config = run_config(args, settings)
     rows, interrupted = run_models(args, schema, config, specs, settings, data_dir(args, settings), prices)
     print_comparison(rows, args.json)
@@ -117,3 +117,15 @@ def comparison_table(rows: list[ComparisonRow]) -> Any:
     lines = [["run", *[r.run_id for r in rows]]]
     lines += [[title, *[metric_text(r, key) for r in rows]] for key, title in METRICS]
     return table(["", *[r.label for r in rows]], lines, right=tuple(range(1, len(rows) + 1)), styles={0: "bold"})
+
+
+def model_price(text: str) -> tuple[str, tuple[float, float]]:
+    """``--price MODEL=INPUT,OUTPUT`` (core.pricing's syntax, the model named): compare
+    runs several models, so a price says whose it is."""
+    from ..core.errors import UserInputError
+    from ..core.pricing import parse_price
+
+    model, price = parse_price(text)
+    if model is None:
+        raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens, e.g. gpt-4o-mini=0.15,0.6")
+    return model, (price.input, price.output)

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from typing import TYPE_CHECKING, Any
 
 from .args import Subparsers, add_cost_options, add_data_dir, add_run_options, data_dir, whole
 from .output import EXIT_OK, out, print_warnings, say
-
-if TYPE_CHECKING:
-    from ..core.estimate import Projection, Span
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -39,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.engine import Run
     from ..core.errors import UserInputError
     from ..core.estimate import AnswerLog
+    from ..core.estimate_text import pilot_projection, projection_text
     from ..core.schema import RecordSchema
     from ..core.store import Store
     from .progress import progress_sink
@@ -62,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     code = summarize(result, interrupted)
     if code != EXIT_OK:
         return code
-    projection = pilot_projection(pilot, result, log, config)
+    projection = pilot_projection(pilot, result, log.answers, config)
     if args.json:
         from ..core.export import dumps_json
 
@@ -74,61 +71,3 @@ def run(args: argparse.Namespace) -> int:
         say(f"`synth-tui resume {result.run_id} -n {projection.count}{url}` continues the pilot to "
             f"{projection.count} records: its {result.accepted} are the start")
     return EXIT_OK
-
-
-def pilot_projection(pilot: Any, result: Any, log: Any, config: Any) -> Projection:
-    from ..core.estimate import Pilot, project
-
-    limit = pilot.backend.max_concurrency or config.concurrency
-    measured = Pilot(result.run_id, result.accepted, result.prompt_tokens, result.completion_tokens, result.elapsed)
-    return project(log.answers, measured, count=config.count, batch_size=pilot.planner.batch_size,
-                   concurrency=min(config.concurrency, limit), price=pilot.price)
-
-
-def projection_text(p: Projection, kind: str) -> str:
-    """The projection for people: the pilot's figures, then tokens, cost and time."""
-    from ..core.pricing import usd
-
-    requests = round(p.requests.mid)
-    lines = [
-        f"pilot {p.pilot.run_id}: {p.pilot.accepted} records from {plural(p.answers, 'answer')}, "
-        f"{p.tokens_per_record:,.0f} tokens a record, {p.records_per_s:.2f} records/s",
-        f"{p.count} records ({requests} more {'request' if requests == 1 else 'requests'} of up to "
-        f"{plural(p.batch_size, 'record')}, {p.concurrency} at once):",
-        f"  tokens  {span_text(p.tokens, lambda v: f'{v:,.0f}')}",
-    ]
-    if p.cost is not None and p.price is not None:
-        lines.append(f"  cost    {span_text(p.cost, usd)}  at {p.price.text()}")
-    elif kind == "local":
-        lines.append("  cost    none: the embedded model runs here")
-    else:
-        lines.append("  cost    unknown: no price (pass --price INPUT,OUTPUT in USD per million tokens, or set "
-                     "\"prices\" in the settings file)")
-    lines.append(f"  time    {span_text(p.seconds, duration)} to finish")
-    if (p.answers < 3 or p.pilot.accepted < 20) and requests:
-        lines.append(f"  (a pilot of {plural(p.pilot.accepted, 'record')} from {plural(p.answers, 'answer')} measures "
-                     "little, so the range is wide: a larger --pilot narrows it)")
-    return "\n".join(lines)
-
-
-def span_text(span: Span, fmt: Any) -> str:
-    if fmt(span.low) == fmt(span.high):
-        return fmt(span.mid)
-    return f"{fmt(span.mid)}  ({fmt(span.low)} to {fmt(span.high)})"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s} s" if s else f"{minutes} min"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m} min" if m else f"{hours} h"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")

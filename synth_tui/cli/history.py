@@ -22,7 +22,7 @@ from .output import EXIT_OK, cell, is_terminal, out, out_rich, plain_columns, pr
 if TYPE_CHECKING:
     from ..core.store import RunDoc, Store
 
-HEADERS = ["ID", "CREATED (UTC)", "STATUS", "MODEL", "RECORDS", "TIME"]
+HEADERS = ["ID", "CREATED (UTC)", "STATUS", "MODEL", "RECORDS", "TIME", "COST"]
 STATUS_STYLES = {"done": "green", "failed": "red", "cancelled": "yellow", "interrupted": "yellow",
                  "running": "cyan"}
 
@@ -82,6 +82,7 @@ def moment(text: str) -> datetime:
 
 def history_row(doc: RunDoc) -> list[str]:
     """One history row as plain strings; each cell is made one harmless line."""
+    from ..core.pricing import cost_text
     from ..core.textsafe import clean_line
 
     cells = [
@@ -91,6 +92,7 @@ def history_row(doc: RunDoc) -> list[str]:
         doc.backend.label,
         f"{doc.counts.accepted}/{doc.counts.requested}",
         f"{doc.elapsed:.1f}s" if doc.elapsed is not None else "-",
+        cost_text(doc.to_dict()),
     ]
     return [clean_line(c) for c in cells]
 
@@ -113,7 +115,7 @@ def run_history(args: argparse.Namespace) -> int:
     elif is_terminal(sys.stdout):
         rows = [history_row(d) for d in runs]
         styled = [[*r[:2], cell(r[2], STATUS_STYLES.get(r[2], "")), *r[3:]] for r in rows]
-        out_rich(table(HEADERS, styled, right=(4, 5), styles={0: "bold"}))
+        out_rich(table(HEADERS, styled, right=(4, 5, 6), styles={0: "bold"}))
     else:
         out(plain_columns([HEADERS] + [history_row(d) for d in runs]))
     return EXIT_OK
@@ -149,6 +151,7 @@ def write_json_list(docs: Any, dumps_json: Any) -> None:
 
 def show_lines(doc: RunDoc, sample: list[Any]) -> list[str]:
     from ..core.export import dumps_json
+    from ..core.spending import run_endpoint_lines, run_spent_line
 
     counts, backend = doc.counts, doc.backend
     lines = [
@@ -160,6 +163,8 @@ def show_lines(doc: RunDoc, sample: list[Any]) -> list[str]:
          f"{counts.rejected} rejected, {counts.duplicates} duplicates"),
         (f"requests  {counts.requests} ({counts.retries} retries), tokens "
          f"{counts.prompt_tokens} prompt + {counts.completion_tokens} completion"),
+        f"cost      {run_spent_line(doc.to_dict()).removeprefix('cost ') or 'none: the embedded model runs here'}",
+        *(f"endpoint  {line}" for line in run_endpoint_lines(doc.to_dict())),
         f"config    {dumps_json(doc.config)}",
     ]
     if doc.error:

@@ -15,6 +15,7 @@ from .backends import BACKENDS, Backend, BackendSpec
 from .engine import Run, RunConfig, RunResult
 from .errors import UserInputError
 from .events import EventSink
+from .pricing import price_for, run_price
 from .report import pct, run_report
 from .schema import RecordSchema
 from .store import Store
@@ -131,28 +132,14 @@ def parse_model_spec(text: str, default_kind: str = "openai") -> BackendSpec:
     return BackendSpec(kind=kind, model=model, base_url=base_url or None)
 
 
-def parse_price(text: str) -> tuple[str, tuple[float, float]]:
-    """``MODEL=INPUT,OUTPUT``: prices per million prompt and completion tokens."""
-    model, sep, prices = text.rpartition("=")
-    try:
-        price_in, price_out = (float(x) for x in prices.split(","))
-    except ValueError:
-        raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens, "
-                             "e.g. gpt-4o-mini=0.15,0.6") from None
-    if not sep or not model:
-        raise UserInputError(f"price {text!r}: write MODEL=INPUT,OUTPUT per million tokens")
-    return model, (price_in, price_out)
-
-
 def comparison_row(store: Store, run_id: str, prices: dict[str, tuple[float, float]] | None = None) -> ComparisonRow:
     doc = store.get_run(run_id)
     counts = doc.counts
     report = run_report(store, doc.id)
     accepted = counts.accepted or report.accepted  # the journal's count, where the document has none
-    price = (prices or {}).get(doc.backend.model or "")
-    cost = None
-    if price is not None:
-        cost = counts.prompt_tokens / 1e6 * price[0] + counts.completion_tokens / 1e6 * price[1]
+    # the price given for its model (``model`` or ``backend:model``), else the one the run was costed at
+    price = price_for(prices or {}, doc.backend.kind, doc.backend.model) or run_price(doc.to_dict())
+    cost = price.cost(counts.prompt_tokens, counts.completion_tokens) if price is not None else None
     missing = [f.missing_rate for f in report.fields if "[]" not in f.path]
     judged = report.accepted + report.rejected > 0  # without records, no share means anything
     return ComparisonRow(

@@ -29,7 +29,7 @@ Source = Literal["default", "file", "environment", "flag"]
 
 ENV_PREFIX = "SYNTH_TUI_"
 BACKEND_FIELDS = ("base_url", "model", "api_key_env", "api_key")
-TOP_FIELDS = ("backend", "data_dir", "concurrency", "prices", "keymap")
+TOP_FIELDS = ("backend", "data_dir", "concurrency", "prices", "keymap", "confirm_cost_over")
 # each backend's defaults, from the one registry of backend kinds
 BACKEND_DEFAULTS: dict[str, dict[str, str | None]] = {
     kind.name: {"base_url": kind.default_base_url, "model": kind.default_model, "api_key_env": kind.key_env}
@@ -97,6 +97,8 @@ class Settings:
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     # key bindings to change, by binding id: {"editor.generate": "ctrl+r"} (F1 lists keys)
     keymap: dict[str, str] = field(default_factory=dict)
+    # USD: the TUI asks before a Generate whose estimate (a pilot's) costs more; None: never asks
+    confirm_cost_over: float | None = None
     path: Path | None = None
     # where each field's value came from, by path ("data_dir", "backends.openai.model"):
     # "file", "environment" or "flag"; a path not here is a default (or set in code)
@@ -175,6 +177,7 @@ class Settings:
             "concurrency": self.concurrency,
             "prices": {model: list(p) for model, p in self.prices.items()},
             "keymap": dict(self.keymap),
+            "confirm_cost_over": self.confirm_cost_over,
         }
         for kind, conf in self.backends.items():
             for key, value in conf.to_json().items():
@@ -209,7 +212,8 @@ _MISSING = object()
 
 def _default_values() -> dict[str, Any]:
     """Every field's built-in default by path, as :meth:`Settings._values` spells it."""
-    values: dict[str, Any] = {"backend": "local", "data_dir": None, "concurrency": 4, "prices": {}, "keymap": {}}
+    values: dict[str, Any] = {"backend": "local", "data_dir": None, "concurrency": 4, "prices": {}, "keymap": {},
+                              "confirm_cost_over": None}
     for kind, defaults in BACKEND_DEFAULTS.items():
         for key in BACKEND_FIELDS:
             values[f"backends.{kind}.{key}"] = defaults.get(key)
@@ -306,6 +310,7 @@ def _settings_from(doc: dict[str, Any], target: Path) -> Settings:
         prices={m: (float(p[0]), float(p[1])) for m, p in (doc.get("prices") or {}).items()
                 if isinstance(p, list) and len(p) == 2},
         keymap={k: v for k, v in (doc.get("keymap") or {}).items() if isinstance(k, str) and isinstance(v, str)},
+        confirm_cost_over=usd_threshold(doc.get("confirm_cost_over"), "confirm_cost_over"),
         path=target,
     )
     settings._file_doc = copy.deepcopy(doc)
@@ -336,6 +341,15 @@ def _base_urls(value: Any, name: str) -> str | list[str] | None:
     if isinstance(value, list) and all(isinstance(url, str) and url for url in value):
         return value
     raise ValueError(f"{name} must be a base URL or a list of base URLs, not {json.dumps(value)[:80]}")
+
+
+def usd_threshold(value: Any, name: str) -> float | None:
+    """A positive, finite amount of USD, or None (absent: no threshold)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number of USD, not {value!r:.40}")
+    return float(value)
 
 
 def _positive_int(value: Any, name: str, default: int) -> int:

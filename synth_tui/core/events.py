@@ -109,6 +109,17 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class BatchPolled(Event):
+    """A Batch API run polled its batch: the provider's status and request counts."""
+
+    batch_id: str = ""
+    status: str = ""  # validating | in_progress | finalizing | completed | failed | expired | ...
+    completed: int = 0
+    failed: int = 0
+    total: int = 0  # 0: not told yet
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     status: str = "done"  # done | cancelled | budget (spent: resumable with a larger one)
     message: str = ""

@@ -26,7 +26,7 @@ from ..core.dataset import Dataset
 from ..core.errors import SchemaError, UserInputError
 from ..core.schema import RecordSchema
 from ..core.textsafe import plain
-from ..messages import CompareRequested, GenerateRequested, JobSpec
+from ..messages import CompareRequested, EstimateRequested, GenerateRequested, JobSpec
 from .dataset_tables import (
     NOT_FOR_DATASETS,
     DatasetTablesView,
@@ -70,6 +70,7 @@ class EditorScreen(Screen[None]):
         Binding("ctrl+g,f9", "generate", "Generate", priority=True, id="editor.generate"),
         Binding("ctrl+o", "focus_form", "Parameters", priority=True, id="editor.focus-form"),
         Binding("ctrl+k", "compare", "Compare", priority=True, id="editor.compare"),
+        Binding("f6", "estimate", "Estimate", show=False, priority=True, id="editor.estimate"),
         Binding("ctrl+s", "save_template", "Save", priority=True, id="editor.save-template"),
         Binding("ctrl+t", "convert", "Expand to JSON Schema", show=False, priority=True, id="editor.convert"),
         Binding("ctrl+e", "focus_editor", "Back to the schema", show=False, priority=True, id="editor.focus-editor"),
@@ -77,6 +78,8 @@ class EditorScreen(Screen[None]):
     ]
     PALETTE = [
         ("generate", "Generate", "Start a run with this schema and these parameters (ctrl+g)"),
+        ("estimate", "Estimate cost and time",
+         "Run a pilot of a few records, project tokens, cost and time, then go on or stop (F6)"),
         ("convert", "Convert to JSON Schema", "Expand the short form in place (ctrl+t)"),
         ("compare", "Compare models", "Run this schema on the chosen model and those under Compare (ctrl+k)"),
         ("save_template", "Save as template", "Keep this schema as one of your templates (ctrl+s)"),
@@ -108,6 +111,9 @@ class EditorScreen(Screen[None]):
     def on_mount(self) -> None:
         self.check_now()
         self.query_one("#schema-editor", TextArea).focus()
+
+    def on_screen_resume(self) -> None:
+        self.query_one(RunForm).show_settings()  # the Base URL field's placeholder: the settings' URLs
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height < SHORT, "short")  # the sources table then takes less room
@@ -207,6 +213,9 @@ class EditorScreen(Screen[None]):
             return
         self._checked_job(lambda job: self.post_message(GenerateRequested(job)))
 
+    def action_estimate(self) -> None:
+        self._checked_job(lambda job: self.post_message(EstimateRequested(job)))
+
     def action_compare(self) -> None:
         from ..core.compare import parse_model_spec
 
@@ -225,7 +234,7 @@ class EditorScreen(Screen[None]):
             self.notify("Name the models to compare with under Compare, e.g. ollama:llama3.2", title="Compare")
             self.query_one("#compare-models", Input).focus()
             return
-        self._checked_job(lambda job: self.post_message(CompareRequested(job, [job.backend, *others])))
+        self._checked_job(lambda job: self.post_message(CompareRequested(_unpriced(job), [job.backend, *others])))
 
     def _checked_job(self, then: Callable[[JobSpec], object]) -> None:
         """The schema and the parameters checked, then ``then(job)``; a problem is a notice."""
@@ -235,7 +244,9 @@ class EditorScreen(Screen[None]):
             return
         form = self.query_one(RunForm)
         backend = form.backend()
-        form.when_config_ready(lambda config: then(JobSpec(schema=schema, config=config, backend=backend)))
+        batch_api = form.batch_api
+        form.when_config_ready(lambda config: then(JobSpec(schema=schema, config=config, backend=backend,
+                                                           batch_api=batch_api)))
 
     def action_save_template(self) -> None:
         self.templates.save()
@@ -250,6 +261,11 @@ class EditorScreen(Screen[None]):
         text = json.dumps(schema, indent=2, ensure_ascii=False)
         self.templates.load(text, next((n for _, n in template_options() if _same_schema(n, schema)), None))
         self.query_one(RunForm).fill(config, backend)
+
+
+def _unpriced(job: JobSpec) -> JobSpec:
+    """A comparison runs several models: the form's price and budget are its first one's."""
+    return JobSpec(schema=job.schema, config=job.config.copy(price=None, budget=None), backend=job.backend)
 
 
 def _same_schema(name: str, schema: dict[str, Any]) -> bool:

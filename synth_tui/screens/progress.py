@@ -27,6 +27,7 @@ from ..core.events import (
 )
 from ..core.textsafe import clean_line, clean_text, plain
 from ..table_events import DatasetStarted, TableStarted
+from .cost_line import RunCostLine
 from .table_progress import TablesProgress
 from .tables import fill_table
 
@@ -78,6 +79,7 @@ class ProgressScreen(Screen[None]):
         self.tables = TablesProgress()  # a dataset run's bar per table
         self._backend = ""
         self._clear_rows = False  # a dataset run's next table: its records replace the last one's
+        self.cost_line = RunCostLine()  # spent, budget, endpoints, batch
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -88,6 +90,7 @@ class ProgressScreen(Screen[None]):
                 yield ProgressBar(total=1, show_eta=False, id="bar")  # a total: an empty bar does not pulse
                 yield Static("", id="bar-count")
             yield Static("", id="run-stats")
+            yield self.cost_line
         yield DataTable(id="latest", zebra_stripes=True, cursor_type="row")
         yield RichLog(id="event-log", max_lines=500, wrap=False, markup=False)
         yield Footer()
@@ -107,6 +110,7 @@ class ProgressScreen(Screen[None]):
         self._new_lines.clear()
         self.tables.clear()
         self.remove_class("dataset")
+        self.cost_line.reset(spec.kind)
         if not self.is_mounted:
             return
         self.query_one("#run-title", Static).update(plain(self._title))
@@ -141,6 +145,7 @@ class ProgressScreen(Screen[None]):
         and log lines are kept, so a hidden screen costs a fast run little."""
         self._progress = event.progress
         self.tables.observe(event)
+        self.cost_line.take(event)
         line = None
         if isinstance(event, (DatasetStarted, TableStarted)):
             line = self._dataset_event(event)
@@ -189,6 +194,7 @@ class ProgressScreen(Screen[None]):
         if self._progress is not None:
             self._show_progress(self._progress)
             self._progress = None
+            self.cost_line.draw()
         if self._clear_rows:
             self.query_one(DataTable).clear(columns=True)
             self._clear_rows = False
@@ -201,6 +207,10 @@ class ProgressScreen(Screen[None]):
             for line in self._new_lines:
                 log.write(line)
             self._new_lines.clear()
+
+    def show_endpoints(self, endpoints: list[dict]) -> None:
+        """Each server's counts, for a run spread over several (drawn with the figures)."""
+        self.cost_line.show_endpoints(endpoints)
 
     def handle_result(self, result: RunResult | DatasetResult) -> None:
         if not self.is_mounted:

@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..core.backends import KINDS, BackendSpec, GenerationParams, kind_of
 from ..core.engine import RunConfig
 from ..core.errors import SynthError, UserInputError
+from ..core.pricing import price_for
 from ..core.seeds import SeedFile
 from ..core.templates import is_builtin, template_names
 from ..messages import context
@@ -32,7 +33,7 @@ from .fields import Field
 
 BACKEND_CHOICES = [(kind.label, kind.name) for kind in KINDS.values()]
 LABELS = {"count": "Count", "batch": "Per request", "concurrency": "Concurrency", "temperature": "Temperature",
-          "seed": "Seed", "examples-per-request": "Examples per request"}
+          "seed": "Seed", "examples-per-request": "Examples per request", "budget": "Budget"}
 ENRICH_COUNT_HINT = "all rows of the file"
 BIG_FILE = 5_000_000  # bytes: counting the rows of a larger file takes a while; say so
 T = TypeVar("T")
@@ -71,12 +72,14 @@ class RunForm(VerticalScroll):
         yield from _row("Backend", Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False,
                                           compact=True, id="backend"))
         yield from _row("Model", _input(settings.for_backend(settings.backend).model or "", "model"))
-        yield from _row("Base URL", _input("", "base-url"), ident="base-url-row")
+        yield from _row("Base URL", _input("", "base-url"), ident="base-url-row")  # several: comma-separated
         yield from _row("Count", _input("20", "count", "integer"))
         yield from _row("Per request", _input("", "batch", "integer", "auto"))
         yield from _row("Concurrency", _input(str(settings.concurrency), "concurrency", "integer"))
         yield from _row("Temperature", _input("", "temperature", "number", "default"))
         yield from _row("Seed", _input("", "seed", "integer", "random"))
+        yield from _row("Budget USD", _input("", "budget", "number", "none: no cap"))
+        yield from _row("Batch API", Checkbox("half price, 24 h", compact=True, id="batch-api"))
         yield from _row("Examples", _input("", "examples", placeholder="CSV, JSONL or JSON file"))
         yield from _row("Ex./request", _input("", "examples-per-request", "integer", "3"))
         yield from _row("Enrich", _input("", "enrich", placeholder="file: a record per row"))
@@ -102,11 +105,15 @@ class RunForm(VerticalScroll):
             self.key_env = None
             self._show_endpoint(kind)
 
+    def show_settings(self) -> None:
+        """The settings may have changed (the settings screen): the base URLs they hold."""
+        self._show_endpoint(self.backend_kind)
+
     def _show_endpoint(self, kind: str) -> None:
         """The base URL row, for the backends that have one; blank means the settings' URL."""
         conf = context(self).settings.for_backend(kind)
         self.query_one("#base-url-row").display = kind_of(kind).takes_base_url
-        self.query_one("#base-url", Input).placeholder = conf.base_url or "(default)"
+        self.query_one("#base-url", Input).placeholder = ", ".join(conf.endpoint_urls()) or "(default)"
 
     def _value(self, ident: str) -> str:
         return self.query_one(f"#{ident}", Input).value.strip()
@@ -124,6 +131,10 @@ class RunForm(VerticalScroll):
 
     def read(self) -> FormValues:
         """What was typed, the numbers checked; UserInputError says which one is wrong."""
+        settings = context(self).settings
+        kind = self.backend_kind
+        model = self._value("model") or settings.for_backend(kind).model
+        price = price_for(settings.prices, kind, model)  # None: the run's cost is unknown
         return FormValues(
             count=self._number("count", int),
             batch_size=self._number("batch", int),
@@ -132,6 +143,9 @@ class RunForm(VerticalScroll):
             examples=self._value("examples"),
             examples_per_request=self._number("examples-per-request", int) or 3,
             enrich=self._value("enrich"),
+            price=(price.input, price.output) if price else None,
+            budget=self._number("budget", float),
+            batch_api=self.batch_api, kind=kind, endpoints=len(self.base_urls()),
         )
 
     def run_config(self) -> RunConfig:
@@ -185,9 +199,17 @@ class RunForm(VerticalScroll):
         except UserInputError:
             return []
 
+    @property
+    def batch_api(self) -> bool:
+        return self.query_one("#batch-api", Checkbox).value
+
+    def base_urls(self) -> tuple[str, ...]:
+        """The Base URL field's addresses: one, several (comma-separated), or none."""
+        return tuple(url.strip() for url in self._value("base-url").split(",") if url.strip())
+
     def backend(self) -> BackendSpec:
         return BackendSpec(kind=self.backend_kind, model=self._value("model") or None,
-                           base_url=self._value("base-url") or None, api_key_env=self.key_env)
+                           base_urls=self.base_urls(), api_key_env=self.key_env)
 
     def compare_with(self) -> str:
         return self.query_one("#compare-models", Input).value
@@ -198,9 +220,9 @@ class RunForm(VerticalScroll):
         values = {
             "count": config.get("count"), "batch": config.get("batch_size"),
             "concurrency": config.get("concurrency"), "temperature": params.get("temperature"),
-            "seed": params.get("seed"), "model": backend.get("model"), "base-url": backend.get("base_url"),
+            "seed": params.get("seed"), "model": backend.get("model"), "base-url": _urls_text(backend),
             "examples": config.get("examples"), "examples-per-request": config.get("examples_per_request"),
-            "enrich": config.get("enrich"),
+            "enrich": config.get("enrich"), "budget": config.get("budget"),
         }
         kind = backend.get("backend")
         if kind in KINDS:
@@ -209,6 +231,7 @@ class RunForm(VerticalScroll):
             self._show_endpoint(kind)
         for ident, value in values.items():
             self.query_one(f"#{ident}", Input).value = "" if value is None else str(value)
+        self.query_one("#batch-api", Checkbox).value = False
         self.key_env = backend.get("api_key_env") if isinstance(backend.get("api_key_env"), str) else None
 
 
@@ -223,6 +246,11 @@ class FormValues:
     examples: str  # as typed; blank: none
     examples_per_request: int
     enrich: str
+    price: tuple[float, float] | None = None  # the settings' price of the model; None: unknown
+    budget: float | None = None  # USD
+    batch_api: bool = False
+    kind: str = ""  # the backend's
+    endpoints: int = 0  # base URLs typed
 
     def config(self) -> RunConfig:
         """The run's config: the seed files checked and made absolute (a resume finds them
@@ -237,9 +265,36 @@ class FormValues:
         elif count is None:
             raise UserInputError("Count is required (or an Enrich file: a record per row)")
         config = RunConfig(count=count, batch_size=self.batch_size, concurrency=self.concurrency, params=self.params,
-                           examples=examples, examples_per_request=self.examples_per_request, enrich=enrich)
+                           examples=examples, examples_per_request=self.examples_per_request, enrich=enrich,
+                           price=self.price, budget=self.budget)
         config.check()
+        self.check_batch_api()
         return config
+
+    def check_batch_api(self) -> None:
+        """The Batch API takes the openai backend at one server, no budget, no enrich file
+        (as ``generate --batch-api`` does)."""
+        if not self.batch_api:
+            return
+        if self.kind != "openai":
+            raise UserInputError(f"the Batch API needs the openai backend, not {self.kind}: choose openai as "
+                                 "Backend, or untick Batch API")
+        if self.endpoints > 1:
+            raise UserInputError("the Batch API sends a run to one server: give one Base URL")
+        if self.budget is not None:
+            raise UserInputError("a budget does not hold back a batch yet (a batch is sent whole): clear Budget "
+                                 "or untick Batch API")
+        if self.enrich:
+            raise UserInputError("the Batch API does not enrich input rows yet: clear Enrich or untick Batch API")
+
+
+def _urls_text(backend: dict[str, Any]) -> str | None:
+    """A past run's base URLs for the field: several comma-separated, or its one."""
+    several = backend.get("base_urls")
+    if isinstance(several, list) and all(isinstance(url, str) for url in several) and several:
+        return ", ".join(several)
+    one = backend.get("base_url")
+    return one if isinstance(one, str) else None
 
 
 def _size(path: str) -> int:

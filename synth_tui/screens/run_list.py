@@ -14,6 +14,7 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from ..core.pricing import cost_text
 from ..core.store import STATUSES, RunDoc, Store
 from ..core.textsafe import plain
 from ..table_events import is_dataset_doc
@@ -22,7 +23,7 @@ from .progress import fmt_seconds
 from .tables import Table, fill_table
 
 RUN_PAGE = 100  # runs in the table at once
-RUN_COLUMNS = ("", "UTC", "Status", "Records", "Time", "Model")
+RUN_COLUMNS = ("", "UTC", "Status", "Records", "Time", "Cost", "Model")
 FILTERS = (None, *STATUSES)
 
 
@@ -32,6 +33,7 @@ def run_row(doc: RunDoc) -> list[Any]:
         doc.status,
         f"{doc.counts.accepted}/{doc.counts.requested}",
         fmt_seconds(doc.elapsed) if doc.elapsed is not None else "-",
+        cost_text(doc.to_dict()),
         f"{tables_label(doc)} · {doc.backend.label}" if is_dataset_doc(doc) else doc.backend.label,
     ]
     return [plain(cell, one_line=True) for cell in cells]  # all of it read from the history file

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from ..core.spending import run_endpoint_lines, run_spent_line
 from ..core.store import RunDoc, Store
 from ..core.textsafe import plain
 from ..table_events import is_dataset_doc
@@ -27,12 +28,14 @@ def preview_lines(doc: RunDoc) -> list[str]:
     temperature, seed = doc.param("temperature"), doc.param("seed")
     lines = [
         f"Run {doc.id} · {doc.status}",
-        f"{backend.kind} {backend.model or ''} {backend.base_url or ''}".rstrip(),
+        f"{backend.kind} {backend.model or ''} {_urls(doc)}".rstrip(),
         f"accepted {counts.accepted}/{counts.requested} · rejected {counts.rejected}"
         f" · duplicates {counts.duplicates} · retries {counts.retries}",
         f"tokens {counts.tokens:,} · per request {doc.batch_size or 'auto'} · concurrency {doc.concurrency} · "
         f"temperature {'-' if temperature is None else temperature} · seed {'-' if seed is None else seed}",
     ]
+    as_dict = doc.to_dict()
+    lines += [line for line in (run_spent_line(as_dict), *run_endpoint_lines(as_dict)) if line]
     if doc.error:
         lines.append(f"error: {doc.error}")
     lines.append("Enter: quality report · m: mark for comparison")
@@ -101,3 +104,11 @@ class RunPreview(Vertical):
         self.datasets.next_table(doc)
         self.page = 0
         return True
+
+
+def _urls(doc: RunDoc) -> str:
+    """The run's base URL, or its several (a pool's), comma-separated."""
+    several = doc.backend.extra.get("base_urls")
+    if isinstance(several, list) and len(several) > 1:
+        return ", ".join(str(url) for url in several)
+    return doc.backend.base_url or ""

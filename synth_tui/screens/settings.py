@@ -43,10 +43,17 @@ class SettingsScreen(Screen[None]):
                 yield Select(BACKEND_CHOICES, value=settings.backend, allow_blank=False, compact=True,
                              id="default-backend")
             yield from self._data_dir_row()
+            with Horizontal(classes="form-row"):
+                yield Label("Confirm USD", classes="form-label")
+                threshold = settings.confirm_cost_over
+                yield Field("" if threshold is None else f"{threshold:g}", type="number", compact=True,
+                            id="confirm-cost-over", placeholder="never: Generate asks no question")
+            yield Static("Generate runs a pilot first and asks when the estimated cost is over this (F6 "
+                         "in the editor estimates any run).", classes="hint")
             for kind, conf in settings.backends.items():
                 yield Label(f"{kind}  (ctrl+t in these fields tests it)", classes="section-title")
                 for field, value, password in (
-                    ("base_url", conf.base_url, False),
+                    ("base_url", ", ".join(conf.endpoint_urls()), False),
                     ("model", conf.model, False),
                     ("api_key_env", conf.api_key_env, False),
                     ("api_key", conf.api_key.get() if conf.api_key else "", True),
@@ -103,16 +110,31 @@ class SettingsScreen(Screen[None]):
         data_dir = self.query_one("#data-dir", Input)
         if not data_dir.disabled:
             settings.data_dir = data_dir.value.strip() or None
+        settings.confirm_cost_over = self._threshold()
         for kind, conf in settings.backends.items():
             for field in ("base_url", "model", "api_key_env", "api_key"):
                 matches = self.query(f"#{kind}-{field}")
                 if not matches:
                     continue
                 value = matches.first(Input).value.strip() or None
-                if field == "api_key":
+                if field == "base_url":  # several servers: comma-separated
+                    conf.set_base_urls([url.strip() for url in (value or "").split(",") if url.strip()])
+                elif field == "api_key":
                     conf.api_key = Secret(value) if value else None
                 else:
                     setattr(conf, field, value)
+
+    def _threshold(self) -> float | None:
+        """The confirmation threshold typed: a positive USD amount, else none (said so)."""
+        raw = self.query_one("#confirm-cost-over", Input).value.strip()
+        try:
+            value = float(raw) if raw else None
+        except ValueError:
+            value = None
+        if value is not None and not 0 < value < float("inf"):
+            self.notify(f"Confirm USD must be above 0, not {raw}: left unset.", severity="warning")
+            return None
+        return value
 
     def action_save(self) -> bool:
         self._apply()
@@ -141,4 +163,4 @@ class SettingsScreen(Screen[None]):
         return kind if kind in context(self).settings.backends else None
 
 
-_LABELS = {"base_url": "Base URL", "model": "Model", "api_key_env": "Key variable", "api_key": "API key"}
+_LABELS = {"base_url": "Base URLs", "model": "Model", "api_key_env": "Key variable", "api_key": "API key"}

@@ -17,7 +17,7 @@ from ..backends.base import Backend
 from ..backends.openai import OpenAIBackend
 from ..backends.openai_files import TERMINAL, BatchClient, batch_line
 from ..errors import BackendError, RetryableError, UserInputError
-from ..events import Notice
+from ..events import BatchPolled, Notice
 from ..store import Store
 from .drafts import Draft
 from .planner import Ask, Plan
@@ -222,6 +222,9 @@ class BatchRun(Run):
                 f"{counts.get('total', '?')} requests done, {counts.get('failed', 0)} failed")
         if text != said:
             self._emit(Notice, message=text)
+        self._emit(BatchPolled, batch_id=str(batch.get("id") or "")[:100], status=str(batch.get("status") or "")[:40],
+                   completed=_whole(counts.get("completed")), failed=_whole(counts.get("failed")),
+                   total=_whole(counts.get("total")))
         return text
 
     async def _take_outputs(self, batch: dict[str, Any], plans: dict[str, BatchPlan]) -> set[str]:
@@ -313,3 +316,8 @@ def _batch_errors(batch: dict[str, Any]) -> str:
     if isinstance(data, list) and data:
         return "; ".join(str(e.get("message") if isinstance(e, dict) else e)[:200] for e in data[:3])
     return "the provider gave no reason"
+
+
+def _whole(value: Any) -> int:
+    """A request count as the provider wrote it, or 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

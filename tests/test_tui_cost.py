@@ -1,0 +1,280 @@
+"""Cost in the TUI, through the real App (App.run_test()) against the test servers on
+127.0.0.1 and a real history in a temporary folder: a budget typed in the editor, the
+estimate panel and its pilot, the confirmation threshold, several base URLs, a Batch API
+run, and the cost in the history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Checkbox, DataTable, Input, Static
+
+from synth_tui.app import SynthApp
+from synth_tui.core.config import Secret, Settings
+from synth_tui.core.store import Store
+from synth_tui.screens.estimate import EstimatePanel
+
+from .fake_batch import FakeBatchAPI
+from .fake_llm import FakeLLM
+from .test_tui import on_screen, saved_records, set_input, started
+from .waiting import notifications, shown, until
+
+PRICE = (10.0, 10.0)  # USD per million tokens: the test server's answers cost $0.0012 a record asked alone
+
+
+def cost_app(tmp_path: Path, server: FakeLLM, *, price: bool = True, **settings_fields: object) -> SynthApp:
+    settings = Settings(backend="openai", path=tmp_path / "settings.json", **settings_fields)  # type: ignore[arg-type]
+    settings.backends["openai"].base_url = server.url + "/v1"
+    settings.backends["openai"].model = "test-model"
+    settings.backends["openai"].api_key = Secret("sk-test-key-never-shown")
+    if price:
+        settings.prices["test-model"] = PRICE
+    return SynthApp(data_dir=tmp_path / "data", settings=settings, blink=False)
+
+
+def shown_text(app: SynthApp, ident: str) -> str:
+    return str(app.screen.query_one(f"#{ident}", Static).render())
+
+
+def history_runs(tmp_path: Path) -> list:
+    with Store(tmp_path / "data") as store:
+        return store.list_runs()
+
+
+async def test_a_budget_typed_in_the_editor_stops_the_run_at_or_under_it(tmp_path, llm):
+    llm.delay = 0.25  # the run goes on for seconds: the header shows it meanwhile
+    app = cost_app(tmp_path, llm)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        for ident, value in (("count", "200"), ("batch", "1"), ("concurrency", "2"), ("budget", "0.05")):
+            await set_input(pilot, app, ident, value)
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: "of $0.0500 budget" in app.sub_title, "the budget in the header")
+        await until(pilot, lambda: "of $0.0500 budget" in shown_text(app, "run-cost"), "spent on the progress screen")
+        await until(pilot, lambda: app.last_result is not None, "the run's end", timeout=60)
+        result = app.last_result
+        assert result.status == "budget", result.error
+        assert result.cost_usd is not None and 0.03 < result.cost_usd <= 0.05
+        assert 0 < result.accepted < 200
+        assert f"spent ${result.cost_usd:.4f} of $0.0500 budget" == shown_text(app, "run-cost").splitlines()[0]
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        row = [str(cell) for cell in app.screen.query_one("#runs", DataTable).get_row_at(0)]
+        assert "budget" in row and f"${result.cost_usd:.4f}" in row
+        assert f"cost ${result.cost_usd:.4f} of $0.0500 budget" in shown_text(app, "preview")
+    files = [f for f in (tmp_path / "data").rglob("*") if f.is_file()]
+    assert files and not any(b"sk-test-key" in f.read_bytes() for f in files)  # the key never reaches the history
+
+
+async def test_a_budget_without_a_price_is_refused_before_a_request(tmp_path, llm):
+    app = cost_app(tmp_path, llm, price=False)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "budget", "1")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: "price" in notifications(app), "the refusal")
+        assert app.screen.id == "editor" and llm.count_requests == 0
+
+
+async def test_a_model_without_a_price_shows_its_cost_as_unknown(tmp_path, llm):
+    app = cost_app(tmp_path, llm, price=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "4")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_result is not None, "the run's end")
+        assert app.last_result.cost_usd is None
+        assert shown_text(app, "run-cost") == "cost unknown"
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        row = [str(cell) for cell in app.screen.query_one("#runs", DataTable).get_row_at(0)]
+        assert "unknown" in row and "$0" not in " ".join(row)
+        assert "cost unknown (no price)" in shown_text(app, "preview")
+
+
+async def test_the_estimate_panel_runs_a_pilot_and_going_on_keeps_its_records(tmp_path, llm):
+    app = cost_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "30")
+        await set_input(pilot, app, "batch", "2")
+        await pilot.press("f6")
+        panel = await shown(pilot, EstimatePanel)
+        text = str(panel.query_one("#estimate-text", Static).render())
+        assert "30 records" in text and "tokens" in text and "to finish" in text
+        assert "cost    $" in text and "at $10 in / $10 out per million tokens" in text
+        pilot_runs = history_runs(tmp_path)
+        assert len(pilot_runs) == 1 and pilot_runs[0].counts.accepted == 5
+        pilot_id = pilot_runs[0].id
+        first = saved_records(tmp_path, pilot_id)
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_result is not None, "the run's end")
+        result = app.last_result
+        assert result.status == "done" and result.accepted == 30 and result.run_id == pilot_id
+    runs = history_runs(tmp_path)
+    assert [r.id for r in runs] == [pilot_id]  # one run: the pilot, gone on to 30
+    records = saved_records(tmp_path, pilot_id)
+    assert len(records) == 30 and records[:5] == first
+
+
+async def test_stopping_at_the_pilot_keeps_it_in_the_history(tmp_path, llm):
+    app = cost_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "30")
+        await pilot.press("f6")
+        await shown(pilot, EstimatePanel)
+        await pilot.press("escape")
+        await until(pilot, lambda: "resume it there" in notifications(app), "the note on the pilot")
+        assert app.last_result is None
+    runs = history_runs(tmp_path)
+    assert len(runs) == 1 and runs[0].counts.accepted == 5 and runs[0].status == "done"
+
+
+async def test_generate_over_the_confirmation_threshold_asks_first(tmp_path, llm):
+    app = cost_app(tmp_path, llm, confirm_cost_over=0.001)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "40")
+        await pilot.press("ctrl+g")
+        panel = await shown(pilot, EstimatePanel)
+        warning = str(panel.query_one("#estimate-warning", Static).render())
+        assert "more than $0.001000 (confirm_cost_over)" in warning
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_result is not None, "the run's end")
+        assert app.last_result.accepted == 40
+
+
+async def test_generate_under_the_confirmation_threshold_goes_on_without_asking(tmp_path, llm):
+    app = cost_app(tmp_path, llm, confirm_cost_over=100.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        await set_input(pilot, app, "count", "25")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: app.last_result is not None, "the run's end")
+        assert app.last_result.accepted == 25 and not isinstance(app.screen, EstimatePanel)
+    assert len(history_runs(tmp_path)) == 1
+
+
+async def test_two_base_urls_typed_in_the_form_spread_a_run_over_two_servers(tmp_path, llm):
+    second = FakeLLM(seed=1).start()
+    try:
+        llm.delay = second.delay = 0.01
+        app = cost_app(tmp_path, llm)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(pilot, app)
+            await set_input(pilot, app, "base-url", f"{llm.url}/v1, {second.url}/v1")
+            for ident, value in (("count", "30"), ("batch", "1"), ("concurrency", "4")):
+                await set_input(pilot, app, ident, value)
+            await pilot.press("ctrl+g")
+            await until(pilot, lambda: app.last_result is not None, "the run's end", timeout=60)
+            assert app.last_result.accepted == 30
+            assert llm.count_requests > 0 and second.count_requests > 0
+            lines = shown_text(app, "run-cost").splitlines()
+            assert any(line.startswith(f"{llm.url}/v1: ") for line in lines)
+            assert any(line.startswith(f"{second.url}/v1: ") for line in lines)
+            await pilot.press("f4")
+            await on_screen(pilot, app, "history")
+            preview = shown_text(app, "preview")
+            assert f"{llm.url}/v1, {second.url}/v1" in preview
+            assert f"{second.url}/v1: {second.count_requests} requests" in preview
+    finally:
+        second.stop()
+
+
+async def test_a_batch_run_from_the_editor_completes(tmp_path):
+    api = FakeBatchAPI().start()
+    try:
+        app = cost_app(tmp_path, api)
+        app.jobs.batch_poll_interval = 0.05
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(pilot, app)
+            await set_input(pilot, app, "count", "12")
+            await set_input(pilot, app, "batch", "4")
+            app.screen.query_one("#batch-api", Checkbox).value = True
+            await pilot.press("ctrl+g")
+            await until(pilot, lambda: app.last_result is not None, "the batch run's end", timeout=60)
+            assert app.last_result.status == "done" and app.last_result.accepted == 12
+            lines = shown_text(app, "run-cost").splitlines()
+            assert any(line.startswith("batch ") and "completed, 3 of 3 requests done" in line for line in lines)
+        runs = history_runs(tmp_path)
+        assert len(runs) == 1 and runs[0].extra.get("batch")
+    finally:
+        api.stop()
+
+
+async def test_the_batch_api_is_refused_for_another_backend_and_with_a_budget(tmp_path, llm):
+    app = cost_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        app.screen.query_one("#batch-api", Checkbox).value = True
+        await set_input(pilot, app, "budget", "1")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: "a budget does not hold back a batch" in notifications(app), "the refusal")
+        await set_input(pilot, app, "budget", "")
+        app.screen.query_one("#backend").value = "ollama"
+        await until(pilot, lambda: app.screen.query_one("#model", Input).value != "test-model", "the backend change")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: "needs the openai backend" in notifications(app), "the refusal")
+        assert app.screen.id == "editor" and llm.count_requests == 0
+
+
+async def test_a_failed_batch_run_resumed_from_the_history_goes_through_a_new_batch(tmp_path):
+    api = FakeBatchAPI().start()
+    try:
+        api.fault.end = "failed"
+        app = cost_app(tmp_path, api)
+        app.jobs.batch_poll_interval = 0.05
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(pilot, app)
+            await set_input(pilot, app, "count", "10")
+            await set_input(pilot, app, "batch", "5")
+            app.screen.query_one("#batch-api", Checkbox).value = True
+            await pilot.press("ctrl+g")
+            await until(pilot, lambda: app.last_result is not None, "the batch run's end", timeout=60)
+            first = app.last_result
+            assert first.status == "failed" and api.creates == 1
+            api.fault.end = "completed"
+            await pilot.press("f4")
+            await on_screen(pilot, app, "history")
+            app.last_result = None
+            await pilot.press("u")
+            await until(pilot, lambda: app.last_result is not None, "the resumed run's end", timeout=60)
+            resumed = app.last_result
+            assert (resumed.run_id, resumed.status, resumed.accepted) == (first.run_id, "done", 10)
+            assert api.creates == 2 and api.count_requests == 0  # a new batch, no chat completions
+    finally:
+        api.stop()
+
+
+def test_the_panels_text_for_the_embedded_model_is_time_only():
+    from synth_tui.core.estimate import Answer, Pilot, project
+    from synth_tui.core.estimate_text import projection_text
+
+    projection = project([Answer(5, 100, 100, 1.0)], Pilot("p", 5, 100, 100, 1.0), count=50, batch_size=5,
+                         concurrency=2, price=None)
+    local = projection_text(projection, "local", surface="tui")
+    assert "to finish" in local and "tokens  " not in local and "cost" not in local
+    remote = projection_text(projection, "openai", surface="tui")
+    assert "tokens  2,000" in remote and "cost    unknown: no price" in remote and "$0" not in remote
+
+
+async def test_the_settings_screen_saves_several_base_urls_and_the_confirmation_threshold(tmp_path, llm):
+    import json
+
+    app = cost_app(tmp_path, llm)
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await started(pilot, app)
+        await pilot.press("f5")
+        await on_screen(pilot, app, "settings")
+        await set_input(pilot, app, "openai-base_url", "http://127.0.0.1:1/v1, http://127.0.0.1:2/v1")
+        await set_input(pilot, app, "confirm-cost-over", "0.25")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "Saved to" in notifications(app), "the settings to be saved")
+        saved = json.loads((tmp_path / "settings.json").read_text())
+        assert saved["backends"]["openai"]["base_url"] == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
+        assert saved["confirm_cost_over"] == 0.25 and app.settings.confirm_cost_over == 0.25
+        await pilot.press("f2")
+        await on_screen(pilot, app, "editor")
+        placeholder = app.screen.query_one("#base-url", Input).placeholder
+        assert placeholder == "http://127.0.0.1:1/v1, http://127.0.0.1:2/v1"
