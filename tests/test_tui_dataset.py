@@ -241,6 +241,13 @@ async def test_a_dataset_run_in_the_history_pages_its_tables_reports_and_exports
                                                              "orders.csv"]
         assert len((folder / "orders.csv").read_text().splitlines()) == counts["orders"] + 1
 
+        await pilot.press("r")  # re-run: the dataset and its parameters back in the editor
+        editor = await shown(pilot, "editor")
+        await until(pilot, lambda: editor.dataset is not None and list(editor.dataset.tables) == list(counts),
+                    "the dataset in the editor")
+        assert editor.query_one("#seed", Input).value == "7" and editor.query_one("#batch", Input).value == "4"
+        assert editor.query_one("#count", Input).value == "20"  # the form's own: a dataset has none
+
 
 async def test_a_cancelled_dataset_run_resumes_from_the_history(tmp_path):
     server = FakeLLM(delay=0.05).start()

@@ -260,6 +260,8 @@ class EditorScreen(Screen[None]):
         ctrl+z away."""
         text = json.dumps(schema, indent=2, ensure_ascii=False)
         self.templates.load(text, next((n for _, n in template_options() if _same_schema(n, schema)), None))
+        if self.dataset is not None:  # a dataset's run has no count of its own: Count stays as it is
+            config = {**config, "count": self.query_one("#count", Input).value or None}
         self.query_one(RunForm).fill(config, backend)
 
 
