@@ -125,6 +125,11 @@ async def test_seed_files_and_compare_are_refused_for_a_dataset(tmp_path):
         await pilot.press("ctrl+k")
         await until(pilot, lambda: "not a dataset of tables" in notifications(app),
                     "the refusal of a comparison")
+        await set_input(pilot, app, "compare-models", "")
+        await set_input(pilot, app, "budget", "0.5")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: "Budget and the Batch API work on one schema's runs" in notifications(app),
+                    "the refusal of a budget")
         assert app.screen.id == "editor" and not app.running
 
 

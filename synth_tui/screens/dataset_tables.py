@@ -26,7 +26,7 @@ from .sources import field_sources, key_locations
 from .tables import Table as DataList
 from .tables import fill_table
 
-NOT_FOR_DATASETS = "not used: Count, Examples, Enrich, Compare (each table has its own size)"
+NOT_FOR_DATASETS = "not used: Count, Examples, Enrich, Compare, Budget, Batch API (each table has its own size)"
 
 
 def parse_editor_text(text: str, source: str = "schema") -> RecordSchema | Dataset:
@@ -149,6 +149,9 @@ def dataset_request(form: RunForm, dataset: Dataset) -> DatasetRequested:
                              "(give seed data per table in the file, with from_seed)")
     if form.compare_with().strip():
         raise UserInputError("Compare runs one record schema on several models: leave it blank for a dataset")
+    if values.budget is not None or values.batch_api:  # as the CLI: one budget over every table is not there yet
+        raise UserInputError("Budget and the Batch API work on one schema's runs, not on a dataset's tables yet: "
+                             "clear them for a dataset")
     config = RunConfig(count=1, batch_size=values.batch_size, concurrency=values.concurrency, params=values.params)
     config.check()  # count: each table's own, set when the table starts
     return DatasetRequested(dataset, config, form.backend())
