@@ -396,9 +396,10 @@ def test_report_view(snap_compare, size):
         await pilot.app.push_screen(screen)
         # computed in a worker thread; the table takes the focus once it is filled
         await until(pilot, lambda: screen.report is not None, "the report")
-        await focused(pilot, "report-fields")
+        table = await focused(pilot, "report-fields")
         await pilot.press("down")  # the enum field
-        await until(pilot, lambda: screen.field_shown is screen.report.fields[1], "the second field's figures")
+        await until(pilot, lambda: table.cursor_row == 1 and screen.field_shown is screen.report.fields[1],
+                    "the cursor and the figures on the second field")
         await settle(pilot)
 
     assert snap_compare(app_for(), terminal_size=size, run_before=open_report)

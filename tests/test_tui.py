@@ -14,8 +14,8 @@ from synth_tui.core.schema import check_schema
 from synth_tui.core.store import Store
 from synth_tui.core.templates import TEMPLATES
 
-from .fake_llm import Fault, FakeLLM
-from .waiting import notifications, settle, until
+from .fake_llm import FakeLLM, Fault
+from .waiting import laid_out, notifications, until
 
 
 def make_settings(tmp_path: Path, server: FakeLLM | None = None, key: str | None = None) -> Settings:
@@ -67,7 +67,7 @@ async def schema_checked(pilot, app, text: str) -> None:
 
 async def on_screen(pilot, app, name: str) -> None:
     await until(pilot, lambda: app.screen.id == name and app.screen.is_mounted, f"the {name} screen")
-    await settle(pilot)
+    await laid_out(pilot)
 
 
 async def test_template_generate_history_export(tmp_path, llm):
@@ -531,7 +531,7 @@ async def test_history_keeps_the_cursor_home_end_and_follows_a_new_run(tmp_path,
 
         await pilot.press("f2")
         await on_screen(pilot, app, "editor")
-        await start_a_slow_run(pilot, app, count=60, concurrency=1, until_done=3)
+        await start_a_slow_run(pilot, app, count=600, concurrency=1, until_done=3)
         await pilot.press("f4")
         await on_screen(pilot, app, "history")
         run_id = app.running_run_id

@@ -43,9 +43,17 @@ async def shown(pilot: Any, screen: str | type, timeout: float = TIMEOUT) -> Any
 
 
 async def focused(pilot: Any, ident: str, timeout: float = TIMEOUT) -> Any:
-    """Wait until the widget with the id ``ident`` has the focus; return it."""
+    """Wait until the widget with the id ``ident`` has the focus and is drawn as focused;
+    return it. The screen names its focused widget at once, but the widget takes the
+    ``:focus`` styles (a table's cursor colour, its tint) only when it has handled its Focus
+    event: a screenshot between the two shows it unfocused."""
     app = pilot.app
-    await until(pilot, lambda: app.focused is not None and app.focused.id == ident, f"the focus on #{ident}", timeout)
+
+    def drawn_focused() -> bool:
+        widget = app.focused
+        return widget is not None and widget.id == ident and widget.has_focus
+
+    await until(pilot, drawn_focused, f"the focus on #{ident}", timeout)
     return app.focused
 
 
@@ -81,11 +89,36 @@ def shown_screens(app: Any) -> list[Any]:
     return screens
 
 
-async def settle(pilot: Any) -> None:
-    """Wait for the deferred layout work of every screen on view, then for one more repaint."""
+def drawing(app: Any) -> str:
+    """The screen as it would be drawn now: its text and its styles."""
+    return str(app.export_screenshot(simplify=True))
+
+
+async def laid_out(pilot: Any, timeout: float = TIMEOUT) -> None:
+    """Wait for the deferred layout work of every screen on view (tables measured, logs
+    scrolled to their end), then for one more repaint. Enough to read a screen's widgets,
+    and cheap while a run keeps changing what is drawn."""
     await until(pilot, lambda: all(tables_measured(s) and logs_at_end(s) for s in shown_screens(pilot.app)),
-                "the tables and logs on screen to take their layout")
+                "the tables and logs on screen to take their layout", timeout)
     await pilot.pause()
+
+
+async def settle(pilot: Any, timeout: float = TIMEOUT) -> None:
+    """Before a screenshot: the screen laid out, then drawn the same before and after the
+    app has handled all it had pending. A cursor moved, a focus taken, a table measured
+    when idle all change the styles of what is drawn, not always its text, and a
+    screenshot taken halfway shows a mix. Not for a screen a live run keeps changing."""
+    await laid_out(pilot, timeout)
+    deadline = time.monotonic() + timeout
+    before = drawing(pilot.app)
+    while True:
+        await pilot.pause()
+        now = drawing(pilot.app)
+        if now == before:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the screen to stop changing")
+        before = now
 
 
 def footer_actions(app: Any) -> set[str]:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import SchemaError
-from ..schema import RecordSchema
+from ..validation import SchemaValidator
 from .base import (
     FieldGenerator,
     FieldShape,
@@ -224,7 +224,7 @@ class _SampleCheck:
     def __init__(self, schema: dict[str, Any], source: str) -> None:
         self.schema = schema
         self.source = source
-        self.validators: dict[str, RecordSchema] = {}
+        self.validators: dict[str, SchemaValidator] = {}
 
     def run(self, generated: Generated) -> None:
         rng = random.Random(SAMPLE_SEED)
@@ -260,7 +260,7 @@ class _SampleCheck:
                               f"{shape.type_text}", _where(self.source, name))
         validator = self.validators.get(name)
         if validator is None:
-            validator = self.validators[name] = RecordSchema(schema=self._field_schema(name))
+            validator = self.validators[name] = SchemaValidator(self._field_schema(name))
         if not validator.is_valid(value):
             reasons = validator.errors(value, limit=1) or ["the field's schema refuses it"]
             reason = reasons[0].split(": ", 1)[-1]
