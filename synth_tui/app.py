@@ -28,7 +28,7 @@ from .core.config import Settings, load_settings
 from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
-from .core.spending import header_line
+from .core.spending import cost_cell, header_line
 from .core.store import RunDoc, Store, default_data_dir
 from .core.textsafe import clean_line, clean_text
 from .estimating import Estimating
@@ -286,9 +286,10 @@ class SynthApp(App[None], Estimating):
         # every screen's header shows the run's progress, and the history its row
         if self.running and not isinstance(last, (RunFinished, RunFailed)):
             p = last.progress
-            self.sub_title = header_line(p, self.progress_screen.cost_line.kind)
+            kind = self.progress_screen.cost_line.kind
+            self.sub_title = header_line(p, kind)
             if history.is_current:
-                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed)
+                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed, cost_cell(p, kind))
 
     def on_run_done(self, message: RunDone) -> None:
         self.drain_events()

@@ -51,16 +51,29 @@ async def test_a_budget_typed_in_the_editor_stops_the_run_at_or_under_it(tmp_pat
         await pilot.press("ctrl+g")
         await until(pilot, lambda: "of $0.0500 budget" in app.sub_title, "the budget in the header")
         await until(pilot, lambda: "of $0.0500 budget" in shown_text(app, "run-cost"), "spent on the progress screen")
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        runs_table = app.screen.query_one("#runs", DataTable)
+
+        costs_seen: set[str] = set()
+
+        def live_cost() -> bool:  # the running run's row: its Cost cell follows the spending
+            row = [str(cell) for cell in runs_table.get_row_at(0)] if runs_table.row_count else []
+            if "running" in row:
+                costs_seen.update(cell for cell in row if cell.startswith("$0.0") and cell != "$0.000000")
+            return len(costs_seen) >= 3
+
+        await until(pilot, live_cost, "the running run's cost in the history")
         await until(pilot, lambda: app.last_result is not None, "the run's end", timeout=60)
         result = app.last_result
         assert result.status == "budget", result.error
         assert result.cost_usd is not None and 0.03 < result.cost_usd <= 0.05
         assert 0 < result.accepted < 200
-        assert f"spent ${result.cost_usd:.4f} of $0.0500 budget" == shown_text(app, "run-cost").splitlines()[0]
-        await pilot.press("f4")
-        await on_screen(pilot, app, "history")
-        row = [str(cell) for cell in app.screen.query_one("#runs", DataTable).get_row_at(0)]
-        assert "budget" in row and f"${result.cost_usd:.4f}" in row
+        spent = str(app.get_screen("progress").query_one("#run-cost", Static).render())
+        assert f"spent ${result.cost_usd:.4f} of $0.0500 budget" == spent.splitlines()[0]
+        await until(pilot, lambda: "budget" in [str(cell) for cell in runs_table.get_row_at(0)], "the run's row")
+        row = [str(cell) for cell in runs_table.get_row_at(0)]
+        assert f"${result.cost_usd:.4f}" in row
         assert f"cost ${result.cost_usd:.4f} of $0.0500 budget" in shown_text(app, "preview")
     files = [f for f in (tmp_path / "data").rglob("*") if f.is_file()]
     assert files and not any(b"sk-test-key" in f.read_bytes() for f in files)  # the key never reaches the history
