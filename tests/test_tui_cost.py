@@ -140,7 +140,7 @@ async def test_stopping_at_the_pilot_keeps_it_in_the_history(tmp_path, llm):
         await pilot.press("f6")
         await shown(pilot, EstimatePanel)
         await pilot.press("escape")
-        await until(pilot, lambda: "resume it there" in notifications(app), "the note on the pilot")
+        await until(pilot, lambda: "stays in the history with its 5 records" in notifications(app), "the note")
         assert app.last_result is None
     runs = history_runs(tmp_path)
     assert len(runs) == 1 and runs[0].counts.accepted == 5 and runs[0].status == "done"
