@@ -208,9 +208,8 @@ class SynthApp(App[None], Estimating):
     # -- requests from the screens -----------------------------------------------------------
     def on_generate_requested(self, message: GenerateRequested) -> None:
         job = message.job
-        if self.generate_after_estimate(message):  # a cost threshold is set: a pilot first
-            return
-        self._start_run(job.config.count, job.backend, job.schema.field_names(), "generate", job)
+        if not self.generate_after_estimate(message):  # with a cost threshold set, a pilot goes first
+            self._start_run(job.config.count, job.backend, job.schema.field_names(), "generate", job)
 
     def on_compare_requested(self, message: CompareRequested) -> None:
         job = message.job  # one seed for every model: the comparison draws it when none is set
