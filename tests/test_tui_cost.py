@@ -227,6 +227,8 @@ async def test_the_batch_api_is_refused_for_another_backend_and_with_a_budget(tm
         await pilot.press("ctrl+g")
         await until(pilot, lambda: "a budget does not hold back a batch" in notifications(app), "the refusal")
         await set_input(pilot, app, "budget", "")
+        await pilot.press("f6")
+        await until(pilot, lambda: "untick Batch API to estimate" in notifications(app), "the estimate's refusal")
         app.screen.query_one("#backend").value = "ollama"
         await until(pilot, lambda: app.screen.query_one("#model", Input).value != "test-model", "the backend change")
         await pilot.press("ctrl+g")
