@@ -29,7 +29,7 @@ from .core.dataset import DatasetResult
 from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
-from .core.spending import header_line
+from .core.spending import cost_cell, header_line
 from .core.store import RunDoc, Store, default_data_dir
 from .core.textsafe import clean_line, clean_text
 from .estimating import Estimating
@@ -213,9 +213,8 @@ class SynthApp(App[None], Estimating):
     # -- requests from the screens -----------------------------------------------------------
     def on_generate_requested(self, message: GenerateRequested) -> None:
         job = message.job
-        if self.generate_after_estimate(message):  # a cost threshold is set: a pilot first
-            return
-        self._start_run(job.config.count, job.backend, job.schema.field_names(), "generate", job)
+        if not self.generate_after_estimate(message):  # with a cost threshold set, a pilot goes first
+            self._start_run(job.config.count, job.backend, job.schema.field_names(), "generate", job)
 
     def on_dataset_requested(self, message: DatasetRequested) -> None:
         self._start_run(0, message.backend, [], "dataset", message.dataset, message.config, message.backend)
@@ -295,9 +294,10 @@ class SynthApp(App[None], Estimating):
         # every screen's header shows the run's progress, and the history its row
         if self.running and not isinstance(last, (RunFinished, RunFailed)):
             p = last.progress
-            self.sub_title = header_line(p, self.progress_screen.cost_line.kind)
+            kind = self.progress_screen.cost_line.kind
+            self.sub_title = header_line(p, kind)
             if history.is_current:
-                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed)
+                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed, cost_cell(p, kind))
 
     def on_run_done(self, message: RunDone) -> None:
         self.drain_events()

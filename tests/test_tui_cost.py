@@ -51,16 +51,31 @@ async def test_a_budget_typed_in_the_editor_stops_the_run_at_or_under_it(tmp_pat
         await pilot.press("ctrl+g")
         await until(pilot, lambda: "of $0.0500 budget" in app.sub_title, "the budget in the header")
         await until(pilot, lambda: "of $0.0500 budget" in shown_text(app, "run-cost"), "spent on the progress screen")
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        runs_table = app.screen.query_one("#runs", DataTable)
+
+        costs_seen: set[str] = set()
+
+        def live_cost() -> bool:  # the running run's row: its Cost cell follows the spending
+            row = [str(cell) for cell in runs_table.get_row_at(0)] if runs_table.row_count else []
+            if "running" in row:
+                costs_seen.update(cell for cell in row if cell.startswith("$0.0") and cell != "$0.000000")
+            return len(costs_seen) >= 3
+
+        await until(pilot, live_cost, "the running run's cost in the history")
         await until(pilot, lambda: app.last_result is not None, "the run's end", timeout=60)
         result = app.last_result
         assert result.status == "budget", result.error
         assert result.cost_usd is not None and 0.03 < result.cost_usd <= 0.05
         assert 0 < result.accepted < 200
-        assert f"spent ${result.cost_usd:.4f} of $0.0500 budget" == shown_text(app, "run-cost").splitlines()[0]
-        await pilot.press("f4")
-        await on_screen(pilot, app, "history")
-        row = [str(cell) for cell in app.screen.query_one("#runs", DataTable).get_row_at(0)]
-        assert "budget" in row and f"${result.cost_usd:.4f}" in row
+        log = app.get_screen("progress").query_one("#event-log")
+        assert any("budget reached: spent" in line.text for line in log.lines)
+        spent = str(app.get_screen("progress").query_one("#run-cost", Static).render())
+        assert f"spent ${result.cost_usd:.4f} of $0.0500 budget" == spent.splitlines()[0]
+        await until(pilot, lambda: "budget" in [str(cell) for cell in runs_table.get_row_at(0)], "the run's row")
+        row = [str(cell) for cell in runs_table.get_row_at(0)]
+        assert f"${result.cost_usd:.4f}" in row
         assert f"cost ${result.cost_usd:.4f} of $0.0500 budget" in shown_text(app, "preview")
     files = [f for f in (tmp_path / "data").rglob("*") if f.is_file()]
     assert files and not any(b"sk-test-key" in f.read_bytes() for f in files)  # the key never reaches the history
@@ -125,7 +140,7 @@ async def test_stopping_at_the_pilot_keeps_it_in_the_history(tmp_path, llm):
         await pilot.press("f6")
         await shown(pilot, EstimatePanel)
         await pilot.press("escape")
-        await until(pilot, lambda: "resume it there" in notifications(app), "the note on the pilot")
+        await until(pilot, lambda: "stays in the history with its 5 records" in notifications(app), "the note")
         assert app.last_result is None
     runs = history_runs(tmp_path)
     assert len(runs) == 1 and runs[0].counts.accepted == 5 and runs[0].status == "done"
@@ -212,6 +227,8 @@ async def test_the_batch_api_is_refused_for_another_backend_and_with_a_budget(tm
         await pilot.press("ctrl+g")
         await until(pilot, lambda: "a budget does not hold back a batch" in notifications(app), "the refusal")
         await set_input(pilot, app, "budget", "")
+        await pilot.press("f6")
+        await until(pilot, lambda: "untick Batch API to estimate" in notifications(app), "the estimate's refusal")
         app.screen.query_one("#backend").value = "ollama"
         await until(pilot, lambda: app.screen.query_one("#model", Input).value != "test-model", "the backend change")
         await pilot.press("ctrl+g")

@@ -24,6 +24,13 @@ def progress_spent(progress: Progress, kind: str) -> str:
     return spent_text(progress.cost_usd, progress.budget_usd, kind)
 
 
+def cost_cell(progress: Progress, kind: str) -> str:
+    """A running run's Cost cell in the history, as ``pricing.cost_text`` writes a past run's."""
+    if progress.cost_usd is not None:
+        return usd(progress.cost_usd)
+    return "-" if kind == "local" else "unknown"
+
+
 def header_line(progress: Progress, kind: str) -> str:
     """The header's subtitle while a run goes: done, spent (of the budget), rate, rejected."""
     p = progress

@@ -108,10 +108,10 @@ class HistoryScreen(Screen[None]):
         if row is not None:
             self.refresh_runs(row=row, keep=False)
 
-    def show_run_progress(self, run_id: str, done: int, total: int, elapsed: float) -> None:
+    def show_run_progress(self, run_id: str, done: int, total: int, elapsed: float, cost: str | None = None) -> None:
         """A running run's row follows its progress (the App calls this while shown)."""
         if self.is_mounted:
-            self.run_list.show_progress(run_id, done, total, elapsed)
+            self.run_list.show_progress(run_id, done, total, elapsed, cost)
 
     def selected(self) -> RunDoc | None:
         return self.run_list.selected()

@@ -230,6 +230,8 @@ class ProgressScreen(Screen[None]):
                               f" in {fmt_seconds(result.elapsed)}"))
             title.set_classes(result.status)
             log.write(Text(f"{result.status}: {result.accepted}/{result.requested} {what}", style="bold green"))
+            if result.error:  # why it ended short: a budget reached says how to go on
+                log.write(Text(clean_text(result.error), style="yellow"))
 
     def show_error(self, message: str) -> None:
         if not self.is_mounted:

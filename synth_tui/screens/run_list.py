@@ -145,7 +145,7 @@ class RunList(Vertical):
         self.status_filter = FILTERS[(FILTERS.index(self.status_filter) + 1) % len(FILTERS)]
         self.run_page = 0
 
-    def show_progress(self, run_id: str, done: int, total: int, elapsed: float) -> None:
+    def show_progress(self, run_id: str, done: int, total: int, elapsed: float, cost: str | None = None) -> None:
         """A running run's row follows its progress."""
         ids = [d.id for d in self.runs]
         if run_id not in ids:
@@ -153,6 +153,8 @@ class RunList(Vertical):
         row = ids.index(run_id)
         self.table.update_cell_at(Coordinate(row, 3), plain(f"{done}/{total}"))
         self.table.update_cell_at(Coordinate(row, 4), plain(fmt_seconds(elapsed)))
+        if cost is not None:
+            self.table.update_cell_at(Coordinate(row, 5), plain(cost))
 
     def selected(self) -> RunDoc | None:
         table = self.table
