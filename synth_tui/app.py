@@ -17,7 +17,6 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import DescendantFocus
-from textual.geometry import Size
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, TextArea
@@ -29,7 +28,7 @@ from .core.dataset import DatasetResult
 from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
-from .core.spending import cost_cell, header_line
+from .core.spending import cost_cell
 from .core.store import RunDoc, Store, default_data_dir
 from .core.textsafe import clean_line, clean_text
 from .estimating import Estimating
@@ -144,7 +143,7 @@ class SynthApp(App[None], Estimating):
         self.install_screen(HistoryScreen(), "history")
         self.install_screen(SettingsScreen(), "settings")
         self.push_screen("editor")
-        self.call_after_refresh(self._check_size)
+        TooSmallScreen.follow(self, None, MIN_SIZE)
         for warning in self.store.warnings if self.store else []:
             self.notify(warning, title="History", severity="warning", timeout=10)
         if self.jobs.store_error:
@@ -163,13 +162,7 @@ class SynthApp(App[None], Estimating):
         return cast(ProgressScreen, self.get_screen("progress"))
 
     def on_resize(self, event: events.Resize) -> None:
-        self._check_size(event.size)
-
-    def _check_size(self, size: Size | None = None) -> None:
-        if not self.screen_stack or self.screen.id == "_default":  # still starting
-            self.call_after_refresh(self._check_size)
-        else:
-            TooSmallScreen.follow(self, size or self.size, MIN_SIZE)
+        TooSmallScreen.follow(self, event.size, MIN_SIZE)
 
     # -- quitting ------------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -294,10 +287,10 @@ class SynthApp(App[None], Estimating):
         # every screen's header shows the run's progress, and the history its row
         if self.running and not isinstance(last, (RunFinished, RunFailed)):
             p = last.progress
-            kind = self.progress_screen.cost_line.kind
-            self.sub_title = header_line(p, kind)
+            self.sub_title = self.progress_screen.header_line(p)
             if history.is_current:
-                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed, cost_cell(p, kind))
+                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed,
+                                          cost_cell(p, self.progress_screen.cost_line.kind))
 
     def on_run_done(self, message: RunDone) -> None:
         self.drain_events()

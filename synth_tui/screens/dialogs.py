@@ -308,8 +308,13 @@ class TooSmallScreen(ModalScreen[None]):
     """Shown over everything while the terminal is smaller than the layouts need."""
 
     @staticmethod
-    def follow(app: App[Any], size: Size, minimum: tuple[int, int]) -> None:
-        """Show the notice while ``size`` is below ``minimum``; take it away after."""
+    def follow(app: App[Any], size: Size | None, minimum: tuple[int, int]) -> None:
+        """Show the notice while ``size`` (None: the app's) is below ``minimum``; take it
+        away after. While the app is still starting, look again once it has drawn."""
+        if not app.screen_stack or app.screen.id == "_default":
+            app.call_after_refresh(TooSmallScreen.follow, app, size, minimum)
+            return
+        size = size or app.size
         small = size.width < minimum[0] or size.height < minimum[1]
         showing = isinstance(app.screen, TooSmallScreen)
         if small and not showing:

@@ -25,6 +25,7 @@ from ..core.events import (
     RetryScheduled,
     RunStarted,
 )
+from ..core.spending import header_line
 from ..core.textsafe import clean_line, clean_text, plain
 from ..table_events import DatasetStarted, TableStarted
 from .cost_line import RunCostLine
@@ -207,6 +208,13 @@ class ProgressScreen(Screen[None]):
             for line in self._new_lines:
                 log.write(line)
             self._new_lines.clear()
+
+    def header_line(self, p: Progress) -> str:
+        """The App's header while a run goes: its figures, spending early; a dataset's
+        table first of all."""
+        line = header_line(p, self.cost_line.kind)
+        where = self.tables.current_line
+        return f"{where}: {line}" if where else line
 
     def show_endpoints(self, endpoints: list[dict]) -> None:
         """Each server's counts, for a run spread over several (drawn with the figures)."""
