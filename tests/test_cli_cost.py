@@ -74,3 +74,24 @@ def test_compare_prints_each_models_cost(tmp_path, llm):
     bad = cli("compare", str(write_schema(tmp_path)), "-n", "4", "-q", "-m", f"openai:one@{llm.url}/v1",
               "-m", f"openai:two@{llm.url}/v1", "--price", "1,2", "--data-dir", str(tmp_path / "d"))
     assert bad.returncode == 2 and "MODEL=INPUT,OUTPUT" in bad.stderr
+
+
+def test_a_hand_edited_budget_or_token_count_past_any_float_shows_no_amount_not_a_traceback(tmp_path, llm):
+    data = tmp_path / "d"
+    proc = cli(*gen_args(llm, write_schema(tmp_path), 3, data, "--batch-size", "3", "--price", "10,10",
+                         "--budget", "1"))
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(cli("history", "--json", "--data-dir", str(data)).stdout)[0]["id"]
+    run_file = data / "runs" / run_id / "run.json"
+    text = run_file.read_text()
+    doc = json.loads(text)["_default"]["1"]
+    huge = "1" + "0" * 400  # a JSON integer no float holds
+    edited = text.replace(json.dumps(doc["config"]["budget"]), huge, 1)
+    edited = edited.replace(f'"prompt_tokens": {doc["counts"]["prompt_tokens"]}', f'"prompt_tokens": {huge}', 1)
+    assert edited.count(huge) == 2
+    run_file.write_text(edited)
+    shown = cli("show", run_id, "--data-dir", str(data))
+    assert shown.returncode == 0, shown.stderr
+    assert "of $? budget" in shown.stdout
+    history = cli("history", "--data-dir", str(data))
+    assert history.returncode == 0, history.stderr

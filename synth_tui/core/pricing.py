@@ -99,6 +99,9 @@ def run_price(doc: Mapping[str, Any]) -> Price | None:
         return None
 
 
+MAX_TOKENS = 10**15  # tokens a run could count: more is not a count
+
+
 def run_cost(doc: Mapping[str, Any]) -> float | None:
     """What a run has cost so far in USD (every session, retries and rejected answers
     included), from its tokens at its price; None when it has no price."""
@@ -122,7 +125,14 @@ def cost_text(doc: Mapping[str, Any]) -> str:
 
 
 def usd(amount: float) -> str:
-    """Money for people: cents above a dollar, four decimals above a cent, else six."""
+    """Money for people: cents above a dollar, four decimals above a cent, else six;
+    "$?" for what is no amount (a hand-edited history can hold any number)."""
+    try:
+        amount = float(amount)
+    except (OverflowError, TypeError, ValueError):
+        return "$?"
+    if not math.isfinite(amount) or amount < 0:
+        return "$?"
     if amount >= 1:
         return f"${amount:,.2f}"
     if amount >= 0.01:
@@ -132,4 +142,5 @@ def usd(amount: float) -> str:
 
 def _count(counts: Mapping[str, Any], name: str) -> int:
     value = counts.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    # a hand-edited history can hold any integer: past MAX_TOKENS it is no count of tokens
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TOKENS else 0
