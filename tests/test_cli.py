@@ -230,6 +230,8 @@ def test_templates_list_save_show_delete(tmp_path):
     assert refused.returncode == 2 and "defined as null" in refused.stderr
     builtin = cli("templates", "delete", "orders")
     assert builtin.returncode == 2 and "built-in" in builtin.stderr
+    shadow = cli("templates", "save", "shop", str(schema))  # the shop dataset would be hidden behind it
+    assert shadow.returncode == 2 and "built-in dataset template" in shadow.stderr
     assert cli("templates", "delete", "books").returncode == 0
     assert "books" not in cli("templates").stdout
 

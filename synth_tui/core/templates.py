@@ -213,6 +213,10 @@ def save_template(name: str, text: str, *, force: bool = False) -> Path:
         raise UserInputError(f"template name {name!r}: use {NAME_RULES}")
     if name in TEMPLATES:
         raise UserInputError(f"{name!r} is a built-in template: choose another name")
+    from .dataset.templates import dataset_names  # (the dataset package is heavier: only when saving)
+
+    if name in dataset_names():
+        raise UserInputError(f"{name!r} is a built-in dataset template: choose another name")
     parse_schema(text, f"template {name}")
     folder = user_templates_dir()
     path = folder / f"{name}.json"
