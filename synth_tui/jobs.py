@@ -214,11 +214,6 @@ class Jobs:
         poll = self.batch_poll_interval
         return BatchOptions(poll_interval=poll, poll_cap=max(600.0, poll))
 
-    def endpoint_counts(self) -> list[dict[str, Any]]:
-        """What each server of the running run's pool did so far; none for one server."""
-        run = self.running
-        return run.backend.endpoint_counts() if run is not None else []
-
     def _execute(self, run: Run | DatasetRun, backend: Backend) -> RunResult | DatasetResult:
         async def go() -> RunResult | DatasetResult:
             async with backend:

@@ -27,6 +27,7 @@ class Progress:
     session_elapsed: float | None = None  # seconds since this process started it; None: elapsed
     cost_usd: float | None = None  # spent by every session, at the run's price; None: no price, unknown
     budget_usd: float | None = None  # the most the run may spend; None: no budget
+    endpoints: tuple[dict[str, Any], ...] = ()  # a run over several servers: what each did; () for one
 
     @property
     def rate(self) -> float:

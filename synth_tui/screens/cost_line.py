@@ -27,32 +27,31 @@ class RunCostLine(Static):
         self.kind = ""
         self.progress: Progress | None = None  # the latest: its spending is drawn
         self.batch_status = ""
-        self.endpoints: list[str] = []
+        self.endpoint_rows: Sequence[Mapping[str, Any]] = ()  # a pool's servers: what each did
+        self.costed = True  # False for a dataset run: no price reaches its tables yet
 
     def reset(self, kind: str) -> None:
-        self.kind, self.progress, self.batch_status, self.endpoints = kind, None, "", []
+        self.kind, self.progress, self.batch_status, self.endpoint_rows = kind, None, "", ()
+        self.costed = True
         self.draw()
 
     def take(self, event: Event) -> None:
         """Keep what an event says of spending or of the batch; draw() shows it (an
         event costs a fast run little: the text is made when drawn)."""
         self.progress = event.progress
+        if event.progress.endpoints:
+            self.endpoint_rows = event.progress.endpoints
         if isinstance(event, BatchPolled):
             self.batch_status = batch_text(event)
 
-    def show_endpoints(self, endpoints: Sequence[Mapping[str, Any]]) -> None:
-        lines = endpoint_lines(endpoints)
-        if lines:
-            self.endpoints = lines
-
     def spent(self) -> str:
-        if self.progress is None:
+        if self.progress is None or not self.costed:
             return ""
         spent = progress_spent(self.progress, self.kind)
         return f"spent {spent}" if spent and spent != "cost unknown" else spent
 
     def lines(self) -> list[str]:
-        return [line for line in (self.spent(), self.batch_status, *self.endpoints) if line]
+        return [line for line in (self.spent(), self.batch_status, *endpoint_lines(self.endpoint_rows)) if line]
 
     def draw(self) -> None:
         lines = self.lines()

@@ -246,6 +246,7 @@ class Run:
             prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
             concurrency=self.scheduler.limit.value, done_this_session=self.acceptor.kept - self._done_before,
             cost_usd=self.cost(), budget_usd=self.config.budget,
+            endpoints=tuple(self.backend.endpoint_counts()),  # copies, made on the run's own thread
         )
 
     def _emit(self, event: type[Event], /, **fields: Any) -> None:
