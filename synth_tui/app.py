@@ -28,7 +28,6 @@ from .core.dataset import DatasetResult
 from .core.engine import RunResult
 from .core.errors import UserInputError
 from .core.events import Event, RunFailed, RunFinished, RunStarted
-from .core.spending import cost_cell
 from .core.store import RunDoc, Store, default_data_dir
 from .core.textsafe import clean_line, clean_text
 from .estimating import Estimating
@@ -277,7 +276,6 @@ class SynthApp(App[None], Estimating):
             return
         events = [queue.popleft() for _ in range(len(queue))]
         self.progress_screen.take(events)
-        self.progress_screen.show_endpoints(self.jobs.endpoint_counts())
         last = self.last_event = events[-1]
         history = self.history_screen
         started = next((e for e in events if isinstance(e, RunStarted)), None)
@@ -289,8 +287,7 @@ class SynthApp(App[None], Estimating):
             p = last.progress
             self.sub_title = self.progress_screen.header_line(p)
             if history.is_current:
-                history.show_run_progress(last.run_id, p.done, p.total, p.elapsed,
-                                          cost_cell(p, self.progress_screen.cost_line.kind))
+                history.show_run_progress(*self.progress_screen.history_row(last))
 
     def on_run_done(self, message: RunDone) -> None:
         self.drain_events()

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from rich.text import Text
+
 from .core.backends import BackendSpec
 from .core.estimate import PILOT_RECORDS
 from .core.estimate_text import projection_text
 from .core.pricing import usd
+from .core.textsafe import clean_line
 from .jobs import EstimateReady
 from .messages import EstimateRequested, GenerateRequested, JobSpec
 from .screens.estimate import EstimatePanel
@@ -48,6 +51,7 @@ class Estimating:
     if TYPE_CHECKING:  # what it uses of the App
         settings: Any
         sub_title: str
+        quit_when_done: bool
         history_screen: Any
         progress_screen: Any
 
@@ -77,6 +81,11 @@ class Estimating:
 
     def on_estimate_ready(self, message: EstimateReady) -> None:
         p = message.projection
+        if self.quit_when_done:  # ctrl+q asked to stop while the pilot ran: no panel, no run
+            cast(Any, self).exit(message=Text(clean_line(
+                f"synth-tui: the pilot {p.pilot.run_id} kept {p.pilot.accepted} records; "
+                f"continue it with: synth-tui resume {p.pilot.run_id} -n {p.count}")))
+            return
         self.sub_title = f"pilot {p.pilot.run_id}: {p.pilot.accepted}/{p.count} records"
         self.history_screen.refresh_runs()  # the pilot's row: done
         self.progress_screen.flush(final=True)  # every record of the pilot, behind the panel

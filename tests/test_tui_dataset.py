@@ -12,9 +12,11 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from synth_tui.core.dataset import DatasetResult
 from synth_tui.core.dataset.report import dataset_report
+from synth_tui.core.engine import RunResult
 from synth_tui.core.store import Store
 from synth_tui.screens.dataset_export import DatasetExportDialog
 from synth_tui.screens.dataset_report import DatasetReportScreen
+from synth_tui.screens.run_list import RUN_COLUMNS
 
 from .fake_llm import FakeLLM
 from .test_tui import make_app, schema_checked, set_input, started
@@ -130,6 +132,9 @@ async def test_seed_files_and_compare_are_refused_for_a_dataset(tmp_path):
         await pilot.press("ctrl+g")
         await until(pilot, lambda: "Budget and the Batch API work on one schema's runs" in notifications(app),
                     "the refusal of a budget")
+        await pilot.press("f6")
+        await until(pilot, lambda: "a dataset's tables have none yet" in notifications(app), "the refusal of F6")
+        assert "schema has an error" not in notifications(app)
         assert app.screen.id == "editor" and not app.running
 
 
@@ -164,6 +169,24 @@ async def test_a_dataset_run_from_the_editor_shows_a_bar_per_table(tmp_path, llm
         with Store(tmp_path / "data") as store:
             doc = store.get_run(result.run_id)
         assert doc.extra["kind"] == "dataset" and doc.status == "done"
+        assert app.sub_title.startswith("last run done")
+        assert "cost" not in str(progress.query_one("#run-cost", Static).render())  # no price reaches a dataset
+
+        # marked for a comparison, a dataset run is left out, saying why
+        await pilot.press("f2")
+        await shown(pilot, "editor")
+        await set_input(pilot, app, "count", "3")
+        await schema_checked(pilot, app, '{"name": {"type": "string"}}')
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: isinstance(app.last_result, RunResult) and not app.running, "a plain run")
+        await pilot.press("f4")
+        history = await shown(pilot, "history")
+        runs = history.query_one("#runs", DataTable)
+        runs.focus()
+        await until(pilot, lambda: len(history.runs) == 2 and app.focused is runs, "both runs listed")
+        await pilot.press("home", "m", "down", "m", "c")
+        await until(pilot, lambda: "1 of the marked runs is a dataset" in notifications(app), "the dataset left out")
+        assert "Mark two or more runs" in notifications(app)
 
 
 def preview_text(app) -> str:
@@ -184,7 +207,9 @@ async def test_a_dataset_run_in_the_history_pages_its_tables_reports_and_exports
         history = await shown(pilot, "history")
         await until(pilot, lambda: history.selected_id() == result.run_id, "the dataset run selected")
         runs = history.query_one("#runs", DataTable)
-        assert str(runs.get_cell_at((runs.cursor_row, 5))) == "3 tables · openai:test-model"
+        model = RUN_COLUMNS.index("Model")
+        assert str(runs.get_cell_at((runs.cursor_row, model))) == "3 tables · openai:test-model"
+        assert str(runs.get_cell_at((runs.cursor_row, RUN_COLUMNS.index("Cost")))) == "-"  # no cost for a dataset yet
         assert f"Dataset run {result.run_id} · done · 3 tables" in preview_text(app)
         for name, n in counts.items():
             assert f"{name}: {n}/{n} done" in preview_text(app)

@@ -26,7 +26,7 @@ from .sources import field_sources, key_locations
 from .tables import Table as DataList
 from .tables import fill_table
 
-NOT_FOR_DATASETS = "not used: Count, Examples, Enrich, Compare, Budget, Batch API (each table has its own size)"
+NOT_FOR_DATASETS = "not used: Count, Examples, Enrich, Compare, Budget, Batch API, F6 (each table has its own size)"
 
 
 def parse_editor_text(text: str, source: str = "schema") -> RecordSchema | Dataset:

@@ -214,6 +214,10 @@ class EditorScreen(Screen[None]):
         self._checked_job(lambda job: self.post_message(GenerateRequested(job)))
 
     def action_estimate(self) -> None:
+        if self.dataset is not None:
+            self.notify("An estimate runs a pilot of one record schema: a dataset's tables have none yet.",
+                        title="Estimate", severity="warning")
+            return
         self._checked_job(lambda job: self.post_message(EstimateRequested(job)))
 
     def action_compare(self) -> None:

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header
 from ..core.errors import SynthError
 from ..core.store import RESUMABLE, PruneResult, RunDoc, Store
 from ..messages import RerunRequested, ResumeRequested, context
+from ..table_events import is_dataset_doc
 from .prune_marked import ask_to_prune, pruned_message
 from .run_list import RunList, RunTable
 from .run_preview import RunPreview
@@ -166,18 +167,25 @@ class HistoryScreen(Screen[None]):
         from .report import ComparisonScreen
 
         marked = self.existing(self.marked)
+        datasets = self.existing(self.marked, datasets=True)
+        if datasets:  # a comparison reads one schema's records per run: a dataset has tables
+            self.notify(f"{len(datasets)} of the marked runs {'is a dataset' if len(datasets) == 1 else 'are datasets'}"
+                        ": a comparison takes runs of one record schema, so they are left out.", title="Compare")
+            marked = [run_id for run_id in marked if run_id not in datasets]
         if len(marked) < 2:
             self.notify("Mark two or more runs with m, then press c.")
             return
         self.app.push_screen(ComparisonScreen(marked, dict(context(self).settings.prices)))
 
-    def existing(self, run_ids: list[str]) -> list[str]:
-        """The runs of ``run_ids`` still in the history (one file read each)."""
+    def existing(self, run_ids: list[str], datasets: bool = False) -> list[str]:
+        """The runs of ``run_ids`` still in the history (one file read each); with
+        ``datasets``, only those that are dataset runs."""
         store = self.store
         found = []
         for run_id in run_ids:
             try:
-                if store is not None and store.get_run(run_id).id == run_id:
+                doc = store.get_run(run_id) if store is not None else None
+                if doc is not None and doc.id == run_id and (not datasets or is_dataset_doc(doc)):
                     found.append(run_id)
             except SynthError:
                 continue

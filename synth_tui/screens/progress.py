@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 
 from rich.text import Text
@@ -25,7 +26,7 @@ from ..core.events import (
     RetryScheduled,
     RunStarted,
 )
-from ..core.spending import header_line
+from ..core.spending import cost_cell, header_line
 from ..core.textsafe import clean_line, clean_text, plain
 from ..table_events import DatasetStarted, TableStarted
 from .cost_line import RunCostLine
@@ -175,6 +176,7 @@ class ProgressScreen(Screen[None]):
         emptied for the table's columns."""
         if isinstance(event, DatasetStarted):
             self.add_class("dataset")
+            self.cost_line.costed = False
             self._title = f"Generating dataset run {event.run_id}: {len(event.tables)} tables with {self._backend}"
             return Text(f"dataset run {event.run_id}{' (resumed)' if event.resumed else ''}: "
                         f"{', '.join(clean_line(t.name) for t in event.tables)}", style="bold")
@@ -211,14 +213,21 @@ class ProgressScreen(Screen[None]):
 
     def header_line(self, p: Progress) -> str:
         """The App's header while a run goes: its figures, spending early; a dataset's
-        table first of all."""
-        line = header_line(p, self.cost_line.kind)
+        table first of all (and no spending: no price reaches its tables yet)."""
         where = self.tables.current_line
-        return f"{where}: {line}" if where else line
+        if where:
+            return f"{where}: running {p.done}/{p.total} · {p.rate:.1f} rec/s · rejected {p.rejected}"
+        return header_line(p, self.cost_line.kind)
 
-    def show_endpoints(self, endpoints: list[dict]) -> None:
-        """Each server's counts, for a run spread over several (drawn with the figures)."""
-        self.cost_line.show_endpoints(endpoints)
+    def history_row(self, event: Event) -> tuple[str, int, int, float, str]:
+        """What the history's row of the running run shows: its id, records done of its
+        total, time and cost. A dataset run's row is the dataset's, summed over its tables."""
+        p = event.progress
+        tables = self.tables
+        if tables.dataset_run is not None:
+            done, total = tables.totals()
+            return tables.dataset_run, done, total, time.monotonic() - tables.started, "-"
+        return event.run_id, p.done, p.total, p.elapsed, cost_cell(p, self.cost_line.kind)
 
     def handle_result(self, result: RunResult | DatasetResult) -> None:
         if not self.is_mounted:

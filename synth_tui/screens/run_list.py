@@ -33,7 +33,7 @@ def run_row(doc: RunDoc) -> list[Any]:
         doc.status,
         f"{doc.counts.accepted}/{doc.counts.requested}",
         fmt_seconds(doc.elapsed) if doc.elapsed is not None else "-",
-        cost_text(doc.to_dict()),
+        "-" if is_dataset_doc(doc) else cost_text(doc.to_dict()),  # no price reaches a dataset's tables yet
         f"{tables_label(doc)} · {doc.backend.label}" if is_dataset_doc(doc) else doc.backend.label,
     ]
     return [plain(cell, one_line=True) for cell in cells]  # all of it read from the history file

@@ -8,6 +8,7 @@ that table's bar, RunFinished and RunFailed end it; the DatasetResult says the l
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -44,11 +45,13 @@ class TablesProgress(Static):
         self.lines: dict[str, TableLine] = {}
         self.current: str | None = None
         self.table_run: str | None = None  # the current table's own run id: its events move its bar
+        self.dataset_run: str | None = None  # the dataset's run id, as the history lists it
+        self.started = 0.0  # time.monotonic() when this session of the dataset run began
         self.changed = False
 
     def clear(self) -> None:
         self.lines.clear()
-        self.current = self.table_run = None
+        self.current = self.table_run = self.dataset_run = None
         self.changed = True
 
     def observe(self, event: Event) -> None:
@@ -56,6 +59,7 @@ class TablesProgress(Static):
         if isinstance(event, DatasetStarted):
             self.clear()
             self.lines = {t.name: TableLine(t.name, t.status, t.accepted, t.requested) for t in event.tables}
+            self.dataset_run, self.started = event.run_id, time.monotonic()
         elif isinstance(event, TableStarted):
             self.current, self.table_run = event.table, event.run_id
             self.lines.setdefault(event.table, TableLine(event.table, "running")).status = "running"
@@ -94,8 +98,15 @@ class TablesProgress(Static):
             text.append(f"{mark}{name:<{NAME_WIDTH}} ")
             text.append(bar(line.done, line.total), style=STATUS_STYLES.get(line.status, "dim"))
             text.append(f" {line.done}/{total} ")
-            text.append(line.status, style=STATUS_STYLES.get(line.status, "dim"))
+            # the status may come from a history file
+            text.append(clean_line(line.status), style=STATUS_STYLES.get(line.status, "dim"))
         self.update(text)
+
+    def totals(self) -> tuple[int, int]:
+        """Rows done and rows known to make, over every table (a table not started yet
+        counts its rows done only: its size is drawn when it starts)."""
+        lines = self.lines.values()
+        return sum(line.done for line in lines), sum(max(line.total, line.done) for line in lines)
 
     @property
     def current_line(self) -> str:
