@@ -40,7 +40,7 @@ from .messages import (
     RerunRequested,
     ResumeRequested,
 )
-from .questions import ask_to_quit, exit_after, resume_or_ask
+from .questions import ask_for_budget, ask_to_quit, exit_after, resume_or_ask
 from .screens.dialogs import HelpScreen, TooSmallScreen
 from .screens.editor import EditorScreen
 from .screens.history import HistoryScreen
@@ -142,7 +142,7 @@ class SynthApp(App[None], Estimating):
         self.install_screen(HistoryScreen(), "history")
         self.install_screen(SettingsScreen(), "settings")
         self.push_screen("editor")
-        TooSmallScreen.follow(self, None, MIN_SIZE)
+        self.call_after_refresh(TooSmallScreen.follow, self, None, MIN_SIZE)
         for warning in self.store.warnings if self.store else []:
             self.notify(warning, title="History", severity="warning", timeout=10)
         if self.jobs.store_error:
@@ -219,10 +219,15 @@ class SynthApp(App[None], Estimating):
         if not self._refuse_second_run():
             resume_or_ask(self, message.run_id, self._start_resume)
 
-    def _start_resume(self, doc: RunDoc, spec: BackendSpec) -> None:
+    def _start_resume(self, doc: RunDoc, spec: BackendSpec, budget: float | None = None) -> None:
+        if doc.status == "budget" and budget is None:  # it goes on only with a larger budget
+            ask_for_budget(self, doc, partial(self._start_resume, doc, spec))
+            return
         columns = list(doc.schema.get("properties") or {})
-        job = "resume_dataset" if is_dataset_doc(doc) else "resume"  # a dataset: table by table
-        self._start_run(doc.count, spec, columns, job, doc.id, spec)
+        if is_dataset_doc(doc):  # table by table
+            self._start_run(doc.count, spec, columns, "resume_dataset", doc.id, spec)
+        else:
+            self._start_run(doc.count, spec, columns, "resume", doc.id, spec, None, budget)
 
     def on_rerun_requested(self, message: RerunRequested) -> None:
         cast(EditorScreen, self.get_screen("editor")).load(message.schema, message.config, message.backend)

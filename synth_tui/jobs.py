@@ -112,11 +112,14 @@ class Jobs:
             run = Run(job.schema, job.config, backend, store=store, on_event=self._queue, keep_records=False)
         self.post(RunDone(self._execute(run, backend)))
 
-    def resume(self, run_id: str, spec: BackendSpec, count: int | None = None) -> None:
-        """Go on with a run; ``count``: to this many records (an estimate's pilot goes on)."""
+    def resume(self, run_id: str, spec: BackendSpec, count: int | None = None, budget: float | None = None) -> None:
+        """Go on with a run; ``count``: to this many records (an estimate's pilot goes on);
+        ``budget``: a larger one, for a run that stopped at its own."""
         store = self._writable_store()
         backend = self._backend(spec)
         overrides: dict[str, Any] = {"count": count} if count else {}
+        if budget is not None:
+            overrides["budget"] = budget
         if store.get_run(run_id).extra.get("batch"):  # a Batch API run polls the batches it recorded first
             from .core.engine.batch import BatchRun
 

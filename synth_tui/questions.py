@@ -17,7 +17,7 @@ from .core.errors import SynthError, UserInputError
 from .core.store import RunDoc, Store
 from .core.textsafe import clean_line
 from .jobs import Jobs
-from .screens.dialogs import ChoiceDialog, ConfirmDialog
+from .screens.dialogs import ChoiceDialog, ConfirmDialog, NameDialog
 from .screens.settings import SettingsScreen
 
 
@@ -108,6 +108,28 @@ def ask_consent_to_resume(app: SynthApp, doc: RunDoc, differences: list[tuple[st
         start(doc, spec)
 
     app.push_screen(ConfirmDialog(question), answer)
+
+
+def ask_for_budget(app: SynthApp, doc: RunDoc, go_on: Callable[[float], None]) -> None:
+    """A run stopped at its budget goes on only with a larger one: ask for it (the whole
+    run's budget, what earlier sessions spent included), then ``go_on(budget)``."""
+    from .core.pricing import run_cost, usd
+
+    spent = run_cost(doc.to_dict()) or 0.0
+    old = doc.config.get("budget")
+    was = usd(old) if isinstance(old, (int, float)) and not isinstance(old, bool) else "its budget"
+
+    def accept(text: str) -> None:
+        try:
+            budget = float(text.strip().removeprefix("$"))
+        except ValueError:
+            raise UserInputError(f"the budget must be a number of USD, not {text!r:.40}") from None
+        if not budget > spent:  # NaN is refused too
+            raise UserInputError(f"the run has spent {usd(spent)}: give a budget larger than that")
+        go_on(budget)
+
+    question = f"Run {doc.id} stopped at {was}, having spent {usd(spent)}. Go on with a budget of (USD):"
+    app.push_screen(NameDialog(question, accept, hint="The whole run's: every session's spending counts against it."))
 
 
 def resume_or_ask(app: SynthApp, run_id: str, start: Callable[[RunDoc, BackendSpec], None]) -> None:

@@ -77,8 +77,31 @@ async def test_a_budget_typed_in_the_editor_stops_the_run_at_or_under_it(tmp_pat
         row = [str(cell) for cell in runs_table.get_row_at(0)]
         assert f"${result.cost_usd:.4f}" in row
         assert f"cost ${result.cost_usd:.4f} of $0.0500 budget" in shown_text(app, "preview")
+
+        # u asks for a larger budget (one spent already is refused), then goes on under it
+        llm.delay = 0.0
+        runs_table.focus()
+        await pilot.press("u")
+        await until(pilot, lambda: app.screen.query("#name"), "the question for a larger budget")
+        await set_budget_answer(pilot, app, "0.01")
+        await until(pilot, lambda: "give a budget larger than that" in shown_text(app, "name-problem"),
+                    "the refusal of a budget already spent")
+        await set_budget_answer(pilot, app, "0.08")
+        await until(pilot, lambda: app.last_result is not result and app.last_result is not None
+                    and not app.running, "the resumed run's end", timeout=60)
+        again = app.last_result
+        assert again.run_id == result.run_id and again.accepted > result.accepted
+        assert again.cost_usd is not None and result.cost_usd < again.cost_usd <= 0.08
+        assert again.status in ("done", "budget")
     files = [f for f in (tmp_path / "data").rglob("*") if f.is_file()]
     assert files and not any(b"sk-test-key" in f.read_bytes() for f in files)  # the key never reaches the history
+
+
+async def set_budget_answer(pilot, app, value: str) -> None:
+    field = app.screen.query_one("#name", Input)
+    field.value = value
+    field.focus()
+    await pilot.press("enter")
 
 
 async def test_a_budget_without_a_price_is_refused_before_a_request(tmp_path, llm):
