@@ -40,7 +40,7 @@ from .messages import (
     RerunRequested,
     ResumeRequested,
 )
-from .questions import ask_for_budget, ask_to_quit, exit_after, resume_or_ask
+from .questions import ask_for_budget, ask_for_count, ask_to_quit, exit_after, resume_or_ask
 from .screens.dialogs import HelpScreen, TooSmallScreen
 from .screens.editor import EditorScreen
 from .screens.history import HistoryScreen
@@ -219,15 +219,16 @@ class SynthApp(App[None], Estimating):
         if not self._refuse_second_run():
             resume_or_ask(self, message.run_id, self._start_resume)
 
-    def _start_resume(self, doc: RunDoc, spec: BackendSpec, budget: float | None = None) -> None:
+    def _start_resume(self, doc: RunDoc, spec: BackendSpec, budget: float | None = None, count: int = 0) -> None:
         if doc.status == "budget" and budget is None:  # it goes on only with a larger budget
-            ask_for_budget(self, doc, partial(self._start_resume, doc, spec))
-            return
-        columns = list(doc.schema.get("properties") or {})
-        if is_dataset_doc(doc):  # table by table
-            self._start_run(doc.count, spec, columns, "resume_dataset", doc.id, spec)
+            ask_for_budget(self, doc, lambda usd: self._start_resume(doc, spec, usd))
+        elif doc.status == "done" and not count:  # to more records (an estimate's pilot)
+            ask_for_count(self, doc, lambda n: self._start_resume(doc, spec, budget, n))
+        elif is_dataset_doc(doc):  # table by table
+            self._start_run(doc.count, spec, [], "resume_dataset", doc.id, spec)
         else:
-            self._start_run(doc.count, spec, columns, "resume", doc.id, spec, None, budget)
+            columns = list(doc.schema.get("properties") or {})
+            self._start_run(count or doc.count, spec, columns, "resume", doc.id, spec, count or None, budget)
 
     def on_rerun_requested(self, message: RerunRequested) -> None:
         cast(EditorScreen, self.get_screen("editor")).load(message.schema, message.config, message.backend)

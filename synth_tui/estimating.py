@@ -99,8 +99,8 @@ class Estimating:
             if go_on:
                 self._go_on(message.job, p.pilot.run_id, p.count)
             else:
-                self.notify(f"The pilot {p.pilot.run_id} stays in the history with its {p.pilot.accepted} records; "
-                            f"`synth-tui resume {p.pilot.run_id} -n {p.count}` goes on to {p.count}.",
+                self.notify(f"The pilot {p.pilot.run_id} stays in the history with its {p.pilot.accepted} records: "
+                            f"u there (or `synth-tui resume {p.pilot.run_id} -n {p.count}`) goes on to {p.count}.",
                             title="Estimate")
 
         cast(Any, self).push_screen(EstimatePanel(text, p.count, warning), answered)

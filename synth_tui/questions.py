@@ -132,6 +132,24 @@ def ask_for_budget(app: SynthApp, doc: RunDoc, go_on: Callable[[float], None]) -
     app.push_screen(NameDialog(question, accept, hint="The whole run's: every session's spending counts against it."))
 
 
+def ask_for_count(app: SynthApp, doc: RunDoc, go_on: Callable[[int], None]) -> None:
+    """A done run (an estimate's pilot, say) goes on to more records: ask how many in all,
+    then ``go_on(count)``."""
+    done = doc.counts.accepted
+
+    def accept(text: str) -> None:
+        try:
+            count = int(text.strip())
+        except ValueError:
+            raise UserInputError(f"the count must be a whole number, not {text!r:.40}") from None
+        if count <= done:
+            raise UserInputError(f"the run has {done} records: give a larger count")
+        go_on(count)
+
+    app.push_screen(NameDialog(f"Run {doc.id} is done with {done} records. Go on to how many records in all?",
+                               accept, value=str(max(done * 10, done + 1)), hint="Its records are the run's start."))
+
+
 def resume_or_ask(app: SynthApp, run_id: str, start: Callable[[RunDoc, BackendSpec], None]) -> None:
     """Resume with the run's own backend; where its history names another endpoint or key
     variable than the settings, only once the user has agreed."""

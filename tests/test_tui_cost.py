@@ -83,10 +83,10 @@ async def test_a_budget_typed_in_the_editor_stops_the_run_at_or_under_it(tmp_pat
         runs_table.focus()
         await pilot.press("u")
         await until(pilot, lambda: app.screen.query("#name"), "the question for a larger budget")
-        await set_budget_answer(pilot, app, "0.01")
+        await answer_dialog(pilot, app, "0.01")
         await until(pilot, lambda: "give a budget larger than that" in shown_text(app, "name-problem"),
                     "the refusal of a budget already spent")
-        await set_budget_answer(pilot, app, "0.08")
+        await answer_dialog(pilot, app, "0.08")
         await until(pilot, lambda: app.last_result is not result and app.last_result is not None
                     and not app.running, "the resumed run's end", timeout=60)
         again = app.last_result
@@ -97,7 +97,7 @@ async def test_a_budget_typed_in_the_editor_stops_the_run_at_or_under_it(tmp_pat
     assert files and not any(b"sk-test-key" in f.read_bytes() for f in files)  # the key never reaches the history
 
 
-async def set_budget_answer(pilot, app, value: str) -> None:
+async def answer_dialog(pilot, app, value: str) -> None:
     field = app.screen.query_one("#name", Input)
     field.value = value
     field.focus()
@@ -165,8 +165,22 @@ async def test_stopping_at_the_pilot_keeps_it_in_the_history(tmp_path, llm):
         await pilot.press("escape")
         await until(pilot, lambda: "stays in the history with its 5 records" in notifications(app), "the note")
         assert app.last_result is None
+        pilot_run = history_runs(tmp_path)[0]
+        assert pilot_run.counts.accepted == 5 and pilot_run.status == "done"
+
+        # u in the history goes on from the pilot to the count asked for (not one it already has)
+        await pilot.press("f4")
+        await on_screen(pilot, app, "history")
+        app.screen.query_one("#runs", DataTable).focus()
+        await pilot.press("u")
+        await until(pilot, lambda: app.screen.query("#name"), "the question for a count")
+        await answer_dialog(pilot, app, "5")
+        await until(pilot, lambda: "give a larger count" in shown_text(app, "name-problem"), "the refusal of 5")
+        await answer_dialog(pilot, app, "30")
+        await until(pilot, lambda: app.last_result is not None and not app.running, "the run's end")
+        assert app.last_result.run_id == pilot_run.id and app.last_result.accepted == 30
     runs = history_runs(tmp_path)
-    assert len(runs) == 1 and runs[0].counts.accepted == 5 and runs[0].status == "done"
+    assert len(runs) == 1 and runs[0].counts.accepted == 30 and runs[0].status == "done"
 
 
 async def test_generate_over_the_confirmation_threshold_asks_first(tmp_path, llm):

@@ -231,8 +231,10 @@ class HistoryScreen(Screen[None]):
         doc = self.selected()
         if doc is None:
             return
-        if doc.status not in RESUMABLE:
-            self.notify(f"Only {', '.join(RESUMABLE)} runs can be resumed; this one is {doc.status}.")
+        more = doc.status == "done" and not is_dataset_doc(doc)  # goes on to more records: asked for
+        if doc.status not in RESUMABLE and not more:
+            self.notify(f"Only {', '.join(RESUMABLE)} runs can be resumed, and a done run to more records; "
+                        f"this one is {doc.status}.")
             return
         self.post_message(ResumeRequested(doc.id))
 
