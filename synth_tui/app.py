@@ -82,12 +82,12 @@ class SynthApp(App[None], Estimating):
     CSS_PATH = stylesheet_path()
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help"),
+        Binding("f8", "cancel_run", "Cancel run", id="app.cancel-run"),  # early: a narrow footer cuts its end
         Binding("f2", "show('editor')", "Editor", id="app.editor"),
         Binding("f3", "show('progress')", "Progress", id="app.progress"),
         Binding("f4", "show('history')", "History", id="app.history"),
         Binding("f5", "show('settings')", "Settings", id="app.settings"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
-        Binding("f8", "cancel_run", "Cancel run", id="app.cancel-run"),
     ]
 
     def __init__(
@@ -224,11 +224,10 @@ class SynthApp(App[None], Estimating):
             ask_for_budget(self, doc, lambda usd: self._start_resume(doc, spec, usd))
         elif doc.status == "done" and not count:  # to more records (an estimate's pilot)
             ask_for_count(self, doc, lambda n: self._start_resume(doc, spec, budget, n))
-        elif is_dataset_doc(doc):  # table by table
-            self._start_run(doc.count, spec, [], "resume_dataset", doc.id, spec)
-        else:
-            columns = list(doc.schema.get("properties") or {})
-            self._start_run(count or doc.count, spec, columns, "resume", doc.id, spec, count or None, budget)
+        else:  # a dataset goes on table by table
+            job, more = ("resume_dataset", ()) if is_dataset_doc(doc) else ("resume", (count or None, budget))
+            fields = list(doc.schema.get("properties") or {})
+            self._start_run(count or doc.count, spec, fields, job, doc.id, spec, *more)
 
     def on_rerun_requested(self, message: RerunRequested) -> None:
         cast(EditorScreen, self.get_screen("editor")).load(message.schema, message.config, message.backend)

@@ -32,10 +32,12 @@ class HistoryScreen(Screen[None]):
         Binding("r", "rerun", "Re-run", id="history.rerun"),
         Binding("u", "resume", "Resume", id="history.resume"),
         Binding("d", "delete", "Delete", id="history.delete"),
-        Binding("f", "cycle_filter", "Filter", id="history.cycle-filter"),
+        # f, m and c are named where they act (the filter line, the preview), and in F1: the
+        # footer keeps room for Quit and Help at 80 columns
+        Binding("f", "cycle_filter", "Filter", show=False, id="history.cycle-filter"),
         Binding("enter", "report", "Report", id="history.report"),
-        Binding("m", "mark", "Mark", id="history.mark"),
-        Binding("c", "compare", "Compare", id="history.compare"),
+        Binding("m", "mark", "Mark", show=False, id="history.mark"),
+        Binding("c", "compare", "Compare", show=False, id="history.compare"),
         Binding("x", "prune_marked", "Remove marked", show=False, id="history.prune-marked"),
         Binding("slash", "search", "Search", show=False, id="history.search"),
         Binding("right_square_bracket", "next_page", "Next page", show=False, id="history.next-page"),

@@ -38,7 +38,7 @@ def preview_lines(doc: RunDoc) -> list[str]:
     lines += [line for line in (run_spent_line(as_dict), *run_endpoint_lines(as_dict)) if line]
     if doc.error:
         lines.append(f"error: {doc.error}")
-    lines.append("Enter: quality report · m: mark for comparison")
+    lines.append("Enter: quality report · m: mark (c compares the marked, x removes them)")
     lines.append("schema: " + json.dumps(doc.schema, ensure_ascii=False))
     return lines
 
