@@ -321,6 +321,11 @@ async def test_the_settings_screen_saves_several_base_urls_and_the_confirmation_
         await started(pilot, app)
         await pilot.press("f5")
         await on_screen(pilot, app, "settings")
+        await set_input(pilot, app, "openai-base_url", "http://127.0.0.1:1/v1, notaurl")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "OpenAI-compatible Base URLs: the base URL 'notaurl' is not" in notifications(app),
+                    "the refusal naming the field")
+        assert not (tmp_path / "settings.json").exists() or "notaurl" not in (tmp_path / "settings.json").read_text()
         await set_input(pilot, app, "openai-base_url", "http://127.0.0.1:1/v1, http://127.0.0.1:2/v1")
         await set_input(pilot, app, "confirm-cost-over", "0.25")
         await pilot.press("ctrl+s")
@@ -332,3 +337,9 @@ async def test_the_settings_screen_saves_several_base_urls_and_the_confirmation_
         await on_screen(pilot, app, "editor")
         placeholder = app.screen.query_one("#base-url", Input).placeholder
         assert placeholder == "http://127.0.0.1:1/v1, http://127.0.0.1:2/v1"
+
+        # a base URL that is no address is refused in the editor, naming the field; no run starts
+        await set_input(pilot, app, "base-url", "notaurl")
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: "Base URL: the base URL 'notaurl' is not" in notifications(app), "the refusal")
+        assert app.screen.id == "editor" and not app.running and app.last_result is None

@@ -22,7 +22,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ..core.backends import KINDS, BackendSpec, GenerationParams, kind_of
+from ..core.backends import KINDS, BackendSpec, GenerationParams, check_base_url, kind_of
 from ..core.engine import RunConfig
 from ..core.errors import SynthError, UserInputError
 from ..core.pricing import price_for
@@ -130,8 +130,14 @@ class RunForm(VerticalScroll):
             raise UserInputError(f"{LABELS[ident]} must be a number, not {raw!r}") from None
 
     def read(self) -> FormValues:
-        """What was typed, the numbers checked; UserInputError says which one is wrong."""
+        """What was typed, the numbers and addresses checked; UserInputError says which
+        one is wrong."""
         settings = context(self).settings
+        for url in self.base_urls():
+            try:
+                check_base_url(url)
+            except UserInputError as exc:
+                raise UserInputError(f"Base URL: {exc}") from None
         kind = self.backend_kind
         model = self._value("model") or settings.for_backend(kind).model
         price = price_for(settings.prices, kind, model)  # None: the run's cost is unknown

@@ -8,8 +8,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from ..core.backends import KINDS, BackendSpec
+from ..core.backends import KINDS, BackendSpec, check_base_url
 from ..core.config import Secret
+from ..core.errors import UserInputError
 from ..core.textsafe import plain
 from ..messages import ConnectionTestRequested, context
 from .fields import Field
@@ -137,13 +138,16 @@ class SettingsScreen(Screen[None]):
         return value
 
     def action_save(self) -> bool:
+        problem = self._bad_base_url()
+        if problem:
+            self.notify(problem, title="Not saved", severity="error")
+            return False
         self._apply()
         try:
             path = context(self).settings.save()
         except OSError as exc:
             self.notify(f"cannot write settings: {exc.strerror or exc}", severity="error")
             return False
-            return
         self._saved = self._field_values()
         self.notify(f"Saved to {path}", title="Settings")
         return True
@@ -154,7 +158,16 @@ class SettingsScreen(Screen[None]):
         self.notify(f"Sending one tiny request to {kind}...", title="Test connection")
         self.post_message(ConnectionTestRequested(BackendSpec(kind=kind)))
 
-
+    def _bad_base_url(self) -> str:
+        """What is wrong with a base URL typed, naming its backend; "" when none is."""
+        for kind in context(self).settings.backends:
+            for field in self.query(f"#{kind}-base_url").results(Input):
+                for url in (u.strip() for u in field.value.split(",") if u.strip()):
+                    try:
+                        check_base_url(url)
+                    except UserInputError as exc:
+                        return f"{KINDS[kind].label} {_LABELS['base_url']}: {exc}" if kind in KINDS else str(exc)
+        return ""
     def _section_in_focus(self) -> str | None:
         """The backend whose field has the cursor: its fields are named '<kind>-<field>'."""
         focused = self.app.focused
