@@ -71,6 +71,8 @@ async def test_a_budget_typed_in_the_editor_stops_the_run_at_or_under_it(tmp_pat
         assert 0 < result.accepted < 200
         log = app.get_screen("progress").query_one("#event-log")
         assert any("budget reached: spent" in line.text for line in log.lines)
+        stats = str(app.get_screen("progress").query_one("#run-stats", Static).render())
+        assert " · ended · " in stats and "ETA" not in stats  # an ended run promises no time left
         spent = str(app.get_screen("progress").query_one("#run-cost", Static).render())
         assert f"spent ${result.cost_usd:.4f} of $0.0500 budget" == spent.splitlines()[0]
         await until(pilot, lambda: "budget" in [str(cell) for cell in runs_table.get_row_at(0)], "the run's row")

@@ -73,6 +73,7 @@ class ProgressScreen(Screen[None]):
         self._total = 0
         self._schema_columns: list[str] = []
         self._progress: Progress | None = None
+        self._shown_progress: Progress | None = None  # the figures on screen
         self._new_rows: deque[dict] = deque(maxlen=SHOWN_ROWS)
         self._shown: deque[list[Text]] = deque(maxlen=SHOWN_ROWS)
         self._new_lines: deque[Text] = deque(maxlen=100)
@@ -106,7 +107,7 @@ class ProgressScreen(Screen[None]):
         self.rejections.clear()
         self.rule_rejections = 0
         self._columns = []
-        self._progress = None
+        self._progress = self._shown_progress = None
         self._new_rows.clear()
         self._shown.clear()
         self._new_lines.clear()
@@ -233,6 +234,8 @@ class ProgressScreen(Screen[None]):
         if not self.is_mounted:
             return
         self.flush(final=True)
+        if self._shown_progress is not None:  # its figures stay, without an ETA
+            self._show_progress(self._shown_progress, ended=True)
         title = self.query_one("#run-title", Static)
         log = self.query_one(RichLog)
         if isinstance(result, DatasetResult):
@@ -257,11 +260,13 @@ class ProgressScreen(Screen[None]):
         title.update(Text(f"Could not start: {clean_text(message)}"))
         title.set_classes("failed")
 
-    def _show_progress(self, p: Progress) -> None:
+    def _show_progress(self, p: Progress, ended: bool = False) -> None:
+        self._shown_progress = p
         self.query_one(ProgressBar).update(total=max(1, p.total), progress=p.done)
         self.query_one("#bar-count", Static).update(f"{p.done}/{p.total}")
+        eta = "ended" if ended else f"ETA {fmt_seconds(p.eta)}"  # a run that has ended has none
         stats = (
-            f"{p.rate:.1f} rec/s · ETA {fmt_seconds(p.eta)} · elapsed {fmt_seconds(p.elapsed)} · "
+            f"{p.rate:.1f} rec/s · {eta} · elapsed {fmt_seconds(p.elapsed)} · "
             f"tokens {p.tokens:,} · requests {p.requests} · retries {p.retries} · "
             f"rejected {p.rejected}{self._rules_part()} · duplicates {p.duplicates} · concurrency {p.concurrency}"
         )
