@@ -8,18 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from textual import work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
+from textual.widgets import Input, Select
 
 from ..core.dataset.export import DATASET_FORMATS, check_dataset_output
-from ..core.errors import SynthError, UserInputError
-from ..core.textsafe import plain
-from .fields import Field
+from ..core.errors import UserInputError
+from .export_dialog import ExportDialogBase
 
 DatasetExporter = Callable[[Path, str, bool], str]  # (path, format, overwrite) -> what was written
 FORMAT_LABELS = {"csv": "csv (a folder, a file per table)", "jsonl": "jsonl (a folder, a file per table)",
@@ -30,39 +23,24 @@ def default_target(directory: Path, run_id: str, fmt: str) -> Path:
     return directory / (f"{run_id}.db" if fmt == "sqlite" else run_id)
 
 
-class DatasetExportDialog(ModalScreen[tuple[Path, str, str] | None]):
+class DatasetExportDialog(ExportDialogBase):
     """Asks for a format and a folder (or a .db file) and exports there itself. Returns
     (path, format, what was written), or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    TARGET_LABEL = "To"
 
     def __init__(self, run_id: str, tables: int, export: DatasetExporter, directory: Path, fmt: str = "sqlite") -> None:
-        super().__init__(classes="dialog")
-        self.run_id = run_id
+        super().__init__(run_id, export, directory, fmt if fmt in DATASET_FORMATS else "sqlite")
         self.tables = tables
-        self.export = export
-        self.directory = directory
-        self.fmt = fmt if fmt in DATASET_FORMATS else "sqlite"
-        self._confirmed: Path | None = None  # the path the user agreed to replace
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog-box"):
-            yield Label(plain(f"Export dataset run {self.run_id}: {self.tables} tables", one_line=True),
-                        classes="dialog-title")
-            with Horizontal(classes="form-row"):
-                yield Label("Format", classes="form-label")
-                yield Select([(FORMAT_LABELS[f], f) for f in DATASET_FORMATS], value=self.fmt, allow_blank=False,
-                             compact=True, id="format")
-            with Horizontal(classes="form-row"):
-                yield Label("To", classes="form-label")
-                yield Field(str(default_target(self.directory, self.run_id, self.fmt)), compact=True, id="path")
-            yield Static("", id="export-problem", classes="dialog-hint")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Export", id="export", variant="primary", compact=True)
-                yield Button("Cancel (esc)", id="cancel", compact=True)
+    def title_text(self) -> str:
+        return f"Export dataset run {self.run_id}: {self.tables} tables"
 
-    def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
+    def format_choices(self) -> list[tuple[str, str]]:
+        return [(FORMAT_LABELS[f], f) for f in DATASET_FORMATS]
+
+    def default_path(self) -> Path:
+        return default_target(self.directory, self.run_id, self.fmt)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         """A database is a file, the other formats a folder: the path follows the format."""
@@ -73,21 +51,6 @@ class DatasetExportDialog(ModalScreen[tuple[Path, str, str] | None]):
 
     def on_input_changed(self) -> None:
         self._say("")
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "cancel":
-            self.dismiss(None)
-        else:
-            self._submit()
-
-    def _say(self, problem: str, button: str = "Export") -> None:
-        self.query_one("#export-problem", Static).update(plain(problem))
-        self.query_one("#export", Button).label = button
-        if not problem:
-            self._confirmed = None
 
     def _submit(self) -> None:
         raw = self.query_one("#path", Input).value.strip()
@@ -112,8 +75,7 @@ class DatasetExportDialog(ModalScreen[tuple[Path, str, str] | None]):
             else:
                 self._say(exc.remedy("tui"))
             return
-        self.query_one("#export", Button).disabled = True
-        self._run_export(path, fmt, agreed)
+        self._start(path, fmt, agreed, make_folder=fmt == "sqlite")
 
     @staticmethod
     def _needs_consent(path: Path, fmt: str) -> bool:
@@ -123,21 +85,3 @@ class DatasetExportDialog(ModalScreen[tuple[Path, str, str] | None]):
         except UserInputError:
             return False
         return True
-
-    @work(thread=True, exclusive=True, exit_on_error=False, name="export")
-    def _run_export(self, path: Path, fmt: str, agreed: bool) -> tuple[Path, str, str]:
-        if fmt == "sqlite" and not path.parent.exists():
-            try:
-                path.parent.mkdir(parents=True)
-            except OSError as exc:
-                raise UserInputError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from None
-        return path, fmt, self.export(path, fmt, agreed)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.SUCCESS:
-            self.dismiss(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            event.stop()  # said here, where the path can be corrected, not in a notification
-            self.query_one("#export", Button).disabled = False
-            error = event.worker.error
-            self._say(error.remedy("tui") if isinstance(error, SynthError) else f"unexpected error: {error!r}")

@@ -7,19 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from textual import events, work
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
 
-from ..core.errors import SynthError, UserInputError
+from ..core.errors import SynthError
 from ..core.events import RecordRejected
 from ..core.export import FORMATS
 from ..core.textsafe import clean_line, plain
+from .export_dialog import ExportDialogBase, Exporter
 from .fields import Field
 from .tables import Table
 
@@ -160,40 +160,22 @@ class NameDialog(ModalScreen[str | None]):
         self.dismiss(name)
 
 
-Exporter = Callable[[Path, str, bool], int]  # (path, format, overwrite) -> records written
-
-
-class ExportDialog(ModalScreen[tuple[Path, str, int] | None]):
+class ExportDialog(ExportDialogBase):
     """Asks for a format and a file, and exports there itself: a file that exists or a
     missing folder is a question in the dialog, an error stays in it with the typed path.
     Returns (path, format, records written), or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-
     def __init__(self, run_id: str, export: Exporter, directory: Path | None = None, fmt: str = "jsonl") -> None:
-        super().__init__(classes="dialog")
-        self.run_id = run_id
-        self.export = export
-        self.directory = directory or Path.cwd()
-        self.fmt = fmt if fmt in FORMATS else "jsonl"
-        self._confirmed: tuple[str, Path] | None = None  # ("overwrite" | "create", path) the user agreed to
+        super().__init__(run_id, export, directory or Path.cwd(), fmt if fmt in FORMATS else "jsonl")
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog-box"):
-            yield Label(plain(f"Export run {self.run_id}", one_line=True), classes="dialog-title")
-            with Horizontal(classes="form-row"):
-                yield Label("Format", classes="form-label")
-                yield Select([(f, f) for f in FORMATS], value=self.fmt, allow_blank=False, compact=True, id="format")
-            with Horizontal(classes="form-row"):
-                yield Label("File", classes="form-label")
-                yield Field(str(self.directory / f"{self.run_id}.{self.fmt}"), compact=True, id="path")
-            yield Static("", id="export-problem", classes="dialog-hint")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Export", id="export", variant="primary", compact=True)
-                yield Button("Cancel (esc)", id="cancel", compact=True)
+    def title_text(self) -> str:
+        return f"Export run {self.run_id}"
 
-    def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
+    def format_choices(self) -> list[tuple[str, str]]:
+        return [(f, f) for f in FORMATS]
+
+    def default_path(self) -> Path:
+        return self.directory / f"{self.run_id}.{self.fmt}"
 
     def on_select_changed(self, event: Select.Changed) -> None:
         path = self.query_one("#path", Input)
@@ -208,21 +190,6 @@ class ExportDialog(ModalScreen[tuple[Path, str, int] | None]):
         if suffix in FORMATS and suffix != select.value:  # the file name typed decides the format
             with self.prevent(Select.Changed):
                 select.value = suffix
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "cancel":
-            self.dismiss(None)
-        else:
-            self._submit()
-
-    def _say(self, problem: str, button: str = "Export") -> None:
-        self.query_one("#export-problem", Static).update(plain(problem))
-        self.query_one("#export", Button).label = button
-        if not problem:
-            self._confirmed = None
 
     def _submit(self) -> None:
         raw = self.query_one("#path", Input).value.strip()
@@ -241,26 +208,8 @@ class ExportDialog(ModalScreen[tuple[Path, str, int] | None]):
             self._say(f"{path} exists. Overwrite it?", "Overwrite")
             self._confirmed = ("overwrite", path)
             return
-        self.query_one("#export", Button).disabled = True
-        self._run_export(path, str(self.query_one("#format", Select).value), self._confirmed is not None)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, name="export")
-    def _run_export(self, path: Path, fmt: str, agreed: bool) -> tuple[Path, str, int]:
-        if agreed and not path.parent.exists():
-            try:
-                path.parent.mkdir(parents=True)
-            except OSError as exc:
-                raise UserInputError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from None
-        return path, fmt, self.export(path, fmt, agreed)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.SUCCESS:
-            self.dismiss(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            event.stop()  # said here, where the path can be corrected, not in a notification
-            self.query_one("#export", Button).disabled = False
-            error = event.worker.error
-            self._say(error.remedy("tui") if isinstance(error, SynthError) else f"unexpected error: {error!r}")
+        agreed = self._confirmed is not None
+        self._start(path, str(self.query_one("#format", Select).value), agreed, make_folder=agreed)
 
 
 class TextDialog(ModalScreen[None]):
