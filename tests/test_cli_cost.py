@@ -32,6 +32,11 @@ def test_history_and_show_print_a_runs_cost_or_unknown(tmp_path, llm):
     shown = cli("show", by_cost[cost], "--data-dir", str(data)).stdout
     assert f"cost      ${cost:.6f} of $1.00 budget" in shown
     assert "cost      unknown (no price)" in cli("show", by_cost[None], "--data-dir", str(data)).stdout
+    report = cli("report", by_cost[cost], "--data-dir", str(data))
+    assert report.returncode == 0 and f"cost ${cost:.6f} of $1.00 budget" in report.stdout
+    as_json = json.loads(cli("report", by_cost[cost], "--json", "--data-dir", str(data)).stdout)
+    assert as_json["cost_usd"] == pytest.approx(cost) and as_json["cost"].startswith("cost $")
+    assert "cost unknown (no price)" in cli("report", by_cost[None], "--data-dir", str(data)).stdout
 
 
 def test_show_prints_each_endpoint_of_a_pool(tmp_path, llm):

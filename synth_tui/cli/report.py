@@ -56,6 +56,8 @@ def report_tables(report: QualityReport, title: str) -> list[Any]:
     parts: list[Any] = [cell(title, "bold"), cell(
         f"{report.accepted} records · validity {pct(report.validity)} ({report.rejected} rejected) · "
         f"duplicate rate {pct(report.duplicate_rate)} ({report.duplicates} dropped)")]
+    if report.cost:
+        parts.append(cell(report.cost))
     if check_summary(report):
         parts.append(cell("checks: " + check_summary(report)))
     if report.top_rejections:

@@ -108,6 +108,8 @@ class QualityReport:
     fields: list[FieldReport]
     rules: list[RuleCount] = field(default_factory=list)  # every rule, with the records that broke it
     rejections_read: int = 0  # the kept rejections the rule counts come from (a run keeps its first 1,000)
+    cost_usd: float | None = None  # what the run spent, every session; None: no price
+    cost: str = ""  # the same for people ("cost $0.0123 of $0.0500 budget"); "" for the embedded model
 
     @property
     def rules_counted_in_full(self) -> bool:
@@ -411,11 +413,17 @@ def evenness(counts: list[int]) -> float:
 
 def run_report(store: Store, run_id: str) -> QualityReport:
     """The report of a stored run: its records, counts and kept rejections."""
+    from .pricing import run_cost
+    from .spending import run_spent_line
+
     doc = store.get_run(run_id)
     reasons = (r.get("reason", "") for r in store.iter_rejections(doc.id) if r.get("kind") != "duplicate")
-    return build_report(store.iter_records(doc.id), doc.schema, rejected=doc.counts.rejected,
-                        duplicates=doc.counts.duplicates, rejection_reasons=reasons,
-                        enriched=bool(doc.config.get("enrich")))
+    report = build_report(store.iter_records(doc.id), doc.schema, rejected=doc.counts.rejected,
+                          duplicates=doc.counts.duplicates, rejection_reasons=reasons,
+                          enriched=bool(doc.config.get("enrich")))
+    as_dict = doc.to_dict()
+    report.cost_usd, report.cost = run_cost(as_dict), run_spent_line(as_dict)
+    return report
 
 
 SPARKS = " ▁▂▃▄▅▆▇█"
@@ -467,6 +475,8 @@ def format_report(report: QualityReport, title: str = "") -> str:
         f"{report.accepted} records · validity {pct(report.validity)} ({report.rejected} rejected) · "
         f"duplicate rate {pct(report.duplicate_rate)} ({report.duplicates} dropped)"
     )
+    if report.cost:
+        lines.append(report.cost)
     if report.top_rejections:
         lines.append("top rejection reasons:")
         lines += [f"  {n:>5}x  {reason}" for reason, n in report.top_rejections]

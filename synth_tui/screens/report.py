@@ -111,6 +111,7 @@ class ReportScreen(Screen[None]):
             f"Run {self.run_id}: {report.accepted} records · validity {pct(report.validity)} "
             f"({report.rejected} rejected) · duplicate rate {pct(report.duplicate_rate)}"
         ]
+        lines += [report.cost] if report.cost else []
         lines += [f"  {n}x {reason}" for reason, n in report.top_rejections[:3]]
         summary = check_summary(report)
         if summary:
