@@ -283,8 +283,8 @@ class FormValues:
         if not self.batch_api:
             return
         if self.kind != "openai":
-            raise UserInputError(f"the Batch API needs the openai backend, not {self.kind}: choose openai as "
-                                 "Backend, or untick Batch API")
+            raise UserInputError(f"the Batch API needs the openai backend, not {self.kind}: choose "
+                                 "OpenAI-compatible as Backend, or untick Batch API")
         if self.endpoints > 1:
             raise UserInputError("the Batch API sends a run to one server: give one Base URL")
         if self.budget is not None:

@@ -176,4 +176,4 @@ class SettingsScreen(Screen[None]):
         return kind if kind in context(self).settings.backends else None
 
 
-_LABELS = {"base_url": "Base URLs", "model": "Model", "api_key_env": "Key variable", "api_key": "API key"}
+_LABELS = {"base_url": "Base URLs", "model": "Model", "api_key_env": "Key env var", "api_key": "API key"}
