@@ -43,6 +43,15 @@ def over_threshold(message: EstimateReady) -> str:
     return ""
 
 
+def budget_note(message: EstimateReady) -> str:
+    """A line under the projection when the run's budget would stop it short of its count."""
+    p, budget = message.projection, message.job.config.budget
+    if budget is None or p.cost is None or p.cost.mid <= budget:
+        return ""
+    return (f"\nBudget: {usd(budget)} is less than this estimate: the run will stop at its budget, "
+            f"short of {p.count} records.")
+
+
 class Estimating:
     """The App's handlers for estimates; mixed into the App, which has ``_start_run``."""
 
@@ -93,7 +102,7 @@ class Estimating:
         if message.confirm_over is not None and not warning:
             self._go_on(message.job, p.pilot.run_id, p.count)
             return
-        text = projection_text(p, message.kind, surface="tui")
+        text = projection_text(p, message.kind, surface="tui") + budget_note(message)
 
         def answered(go_on: bool | None) -> None:
             if go_on:

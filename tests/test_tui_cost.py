@@ -151,6 +151,7 @@ async def test_the_estimate_panel_runs_a_pilot_and_going_on_keeps_its_records(tm
         await until(pilot, lambda: app.last_result is not None, "the run's end")
         result = app.last_result
         assert result.status == "done" and result.accepted == 30 and result.run_id == pilot_id
+        assert "Budget:" not in text  # no budget: no line about it
     runs = history_runs(tmp_path)
     assert [r.id for r in runs] == [pilot_id]  # one run: the pilot, gone on to 30
     records = saved_records(tmp_path, pilot_id)
@@ -345,3 +346,15 @@ async def test_the_settings_screen_saves_several_base_urls_and_the_confirmation_
         await pilot.press("ctrl+g")
         await until(pilot, lambda: "Base URL: the base URL 'notaurl' is not" in notifications(app), "the refusal")
         assert app.screen.id == "editor" and not app.running and app.last_result is None
+
+
+async def test_the_estimate_panel_says_when_the_budget_would_stop_the_run_short(tmp_path, llm):
+    app = cost_app(tmp_path, llm)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, app)
+        for ident, value in (("count", "400"), ("batch", "2"), ("budget", "0.05")):
+            await set_input(pilot, app, ident, value)
+        await pilot.press("f6")
+        panel = await shown(pilot, EstimatePanel)
+        text = str(panel.query_one("#estimate-text", Static).render())
+        assert "Budget: $0.0500 is less than this estimate: the run will stop at its budget, short of 400" in text
