@@ -115,13 +115,17 @@ def run_cost(doc: Mapping[str, Any]) -> float | None:
 def cost_text(doc: Mapping[str, Any]) -> str:
     """A run's cost for a table or a line: "$0.0123", "unknown" without a price, "-" for
     a run of the embedded model given no price (it runs here: no price per token)."""
-    cost = run_cost(doc)
+    backend = doc.get("backend")
+    kind = backend.get("backend") if isinstance(backend, Mapping) else None
+    return cost_word(run_cost(doc), kind)
+
+
+def cost_word(cost: float | None, kind: Any) -> str:
+    """A cost for a table cell: "$0.0123", "-" for the embedded model given no price,
+    "unknown" for any other backend without one."""
     if cost is not None:
         return usd(cost)
-    backend = doc.get("backend")
-    if isinstance(backend, Mapping) and backend.get("backend") == "local":
-        return "-"
-    return "unknown"
+    return "-" if kind == "local" else "unknown"
 
 
 def usd(amount: float) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .events import Progress
-from .pricing import usd
+from .pricing import cost_word, usd
 
 
 def spent_text(cost: float | None, budget: float | None, kind: str) -> str:
@@ -26,9 +26,7 @@ def progress_spent(progress: Progress, kind: str) -> str:
 
 def cost_cell(progress: Progress, kind: str) -> str:
     """A running run's Cost cell in the history, as ``pricing.cost_text`` writes a past run's."""
-    if progress.cost_usd is not None:
-        return usd(progress.cost_usd)
-    return "-" if kind == "local" else "unknown"
+    return cost_word(progress.cost_usd, kind)
 
 
 def header_line(progress: Progress, kind: str) -> str:
